@@ -1,0 +1,120 @@
+"""Structuring what the server sends: forward compatible, and never a raw crash."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from wriftai_async import (
+    Model,
+    ModelDetails,
+    Page,
+    PredictionDetails,
+    PredictionStatus,
+    ResponseDecodeError,
+    User,
+    Visibility,
+    structure,
+    unstructure,
+)
+
+MODEL = {
+    "id": "0b6c4ae1-7cf0-4c38-9d7c-3c4b1f6e2a10",
+    "name": "upscaler",
+    "created_at": "2024-08-24T14:15:22Z",
+    "updated_at": None,
+    "visibility": "public",
+    "description": "4x",
+    "owner": {"id": "u-1", "username": "alice", "avatar_url": "https://a/x.png"},
+    "predictions_count": 3,
+    "categories": [{"name": "Image", "slug": "image"}],
+    "hardware": {"identifier": "gpu-t4", "name": "T4"},
+    "source_url": None,
+    "license_url": "https://example.org/license",
+    "paper_url": None,
+}
+
+
+def test_model_fields_and_aware_timestamps():
+    model = structure(MODEL, Model)
+    assert model.owner is not None and model.owner.username == "alice"
+    assert model.created_at == datetime(2024, 8, 24, 14, 15, 22, tzinfo=timezone.utc)
+    assert model.visibility is Visibility.PUBLIC
+    assert model.categories[0].slug == "image"
+    assert model.full_name == "alice/upscaler"
+
+
+def test_naive_timestamp_is_taken_as_utc():
+    model = structure({**MODEL, "created_at": "2024-08-24T14:15:22"}, Model)
+    assert model.created_at is not None and model.created_at.tzinfo is timezone.utc
+
+
+def test_unknown_fields_are_kept_in_extra_and_round_trip():
+    data = {**MODEL, "cover_image_url": "https://c", "brand_new": {"x": [1]}}
+    model = structure(data, Model)
+    assert model.cover_image_url == "https://c"
+    assert dict(model.extra) == {"brand_new": {"x": [1]}}
+    again = structure(unstructure(model), Model)
+    assert again == model and dict(again.extra) == {"brand_new": {"x": [1]}}
+
+
+def test_unknown_enum_values_stay_strings():
+    model = structure({**MODEL, "visibility": "unlisted"}, Model)
+    assert model.visibility == "unlisted"
+    prediction = structure({"id": "p", "status": "paused"}, PredictionDetails)
+    assert prediction.status == "paused" and not prediction.is_terminal
+    done = structure({"id": "p", "status": "abandoned"}, PredictionDetails)
+    assert done.status is PredictionStatus.ABANDONED and done.is_terminal
+
+
+def test_missing_optional_fields_become_none():
+    model = structure({"id": "m", "name": "n"}, ModelDetails)
+    assert model.owner is None and model.latest_version is None
+    assert model.categories == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        "oops",
+        {"items": None},
+        {"items": [{"name": "no id"}]},
+        {"items": [{**MODEL, "created_at": "yesterday"}]},
+        {"items": [{**MODEL, "created_at": 12}]},
+        {"items": [{**MODEL, "owner": "alice"}]},
+        {"items": [{**MODEL, "categories": [3]}]},
+        {"items": [{**MODEL, "visibility": 7}]},
+    ],
+)
+def test_malformed_responses_raise_decode_error(data):
+    with pytest.raises(ResponseDecodeError):
+        structure(data, Page[Model])
+
+
+def test_user_older_and_newer_spellings_agree():
+    old = structure(
+        {"id": "u", "username": "alice", "avatar_url": None, "name": "Alice A."}, User
+    )
+    new = structure(
+        {"account_id": "u", "name": "alice", "avatar_url": None, "display_name": "Alice A."},
+        User,
+    )
+    assert old == new
+    assert (old.id, old.username, old.display_name) == ("u", "alice", "Alice A.")
+    assert not old.extra and not new.extra
+
+
+def test_page_ignores_older_url_fields():
+    page = structure(
+        {"items": [MODEL], "next_cursor": None, "previous_cursor": "p", "next_url": None},
+        Page[Model],
+    )
+    assert len(page.items) == 1 and page.previous_cursor == "p"
+
+
+def test_unstructure_emits_plain_json_values():
+    data = unstructure(structure(MODEL, Model))
+    assert type(data["visibility"]) is str and data["visibility"] == "public"
+    assert data["created_at"].startswith("2024-08-24T14:15:22")
+    assert "extra" not in data

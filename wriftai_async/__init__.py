@@ -1,0 +1,100 @@
+"""wriftai_async: an async-first, typed, fast client for the WriftAI API.
+
+Example::
+
+    import asyncio
+    from wriftai_async import AsyncClient
+
+    async def main() -> None:
+        async with AsyncClient() as client:  # token from WRIFTAI_ACCESS_TOKEN
+            async for model in client.models.list_for_user("alice"):
+                print(model.name, model.predictions_count)
+
+    asyncio.run(main())
+"""
+
+from ._client import AsyncClient
+from ._converter import structure, unstructure
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    ValidationError,
+    WaitTimeoutError,
+    WriftAIError,
+)
+from ._objects import (
+    TERMINAL_STATUSES,
+    Category,
+    Hardware,
+    Model,
+    ModelDetails,
+    ModelVersion,
+    ModelVersionDetails,
+    Page,
+    Prediction,
+    PredictionDetails,
+    PredictionError,
+    PredictionModel,
+    PredictionStatus,
+    SortBy,
+    SortDirection,
+    User,
+    VersionConfiguration,
+    Visibility,
+)
+from ._params import UNSET, UnsetType
+from ._retry import RetryPolicy
+from ._session import AsyncSession
+from ._version import __version__
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "UNSET",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncSession",
+    "AuthenticationError",
+    "BadRequestError",
+    "Category",
+    "ConflictError",
+    "Hardware",
+    "Model",
+    "ModelDetails",
+    "ModelVersion",
+    "ModelVersionDetails",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "Prediction",
+    "PredictionDetails",
+    "PredictionError",
+    "PredictionModel",
+    "PredictionStatus",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "SortBy",
+    "SortDirection",
+    "UnsetType",
+    "User",
+    "ValidationError",
+    "VersionConfiguration",
+    "Visibility",
+    "WaitTimeoutError",
+    "WriftAIError",
+    "__version__",
+    "structure",
+    "unstructure",
+]

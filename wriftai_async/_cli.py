@@ -1,0 +1,139 @@
+"""The ``wriftai-async`` command (also ``python -m wriftai_async``).
+
+``wriftai-async demo`` starts the embedded emulator and shows the library at
+work: many users' models listed concurrently, a model updated, a prediction
+cancelled and polled until the cancellation took effect. With
+``--base-url`` (and ``WRIFTAI_ACCESS_TOKEN``) the listing runs against a real
+service instead, read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from ._client import AsyncClient
+from ._errors import WriftAIError
+from ._version import __version__
+
+__all__ = ["main"]
+
+
+async def _list_many(
+    client: AsyncClient, owners: Sequence[str], concurrency: int
+) -> tuple[int, int, list[str]]:
+    """List every model of every owner, ``concurrency`` owners at a time."""
+    limit = asyncio.Semaphore(concurrency)
+    failures: list[str] = []
+
+    async def one(owner: str) -> int:
+        async with limit:
+            try:
+                return sum([1 async for _ in client.models.list_for_user(owner)])
+            except WriftAIError as exc:
+                failures.append(f"{owner}: {exc}")
+                return 0
+
+    counts = await asyncio.gather(*(one(owner) for owner in owners))
+    return sum(counts), len(owners), failures
+
+
+async def _demo_emulated(users: int, models_per_user: int, concurrency: int) -> int:
+    from .testing import Emulator
+
+    async with Emulator(cancel_delay=0.3) as emu:
+        owners = [f"user{i:04d}" for i in range(users)]
+        for owner in owners:
+            emu.add_user(owner)
+            emu.add_many_models(owner, models_per_user)
+        print(f"emulator listening on {emu.base_url}")
+        async with AsyncClient(emu.access_token, emu.base_url) as client:
+            started = time.perf_counter()
+            total, n, failures = await _list_many(client, owners, concurrency)
+            elapsed = time.perf_counter() - started
+            print(
+                f"listed {total} models of {n} users in {elapsed:.2f}s "
+                f"(concurrency {concurrency}, {len(failures)} failures)"
+            )
+
+            first = await anext(aiter(client.models.list_for_user("alice")))
+            updated = await client.models.update(
+                first.full_name, description="Updated by the wriftai-async demo"
+            )
+            print(f"updated {updated.full_name}: description={updated.description!r}")
+
+            running = emu.add_prediction(owner="alice", status="started")
+            pid = running["id"] if isinstance(running, dict) else running.id
+            await client.predictions.cancel(pid)
+            right_after = await client.predictions.get(pid)
+            print(f"cancel requested for {pid}; status right after: {right_after.status}")
+            final = await client.predictions.cancel_and_wait(pid, poll_interval=0.1)
+            print(f"polled until terminal: status {final.status}")
+    return 0
+
+
+async def _demo_remote(base_url: str, owners: Sequence[str], concurrency: int) -> int:
+    if not os.environ.get("WRIFTAI_ACCESS_TOKEN"):
+        print("set WRIFTAI_ACCESS_TOKEN to use --base-url", file=sys.stderr)
+        return 2
+    async with AsyncClient(base_url=base_url) as client:
+        started = time.perf_counter()
+        total, n, failures = await _list_many(client, owners, concurrency)
+        elapsed = time.perf_counter() - started
+        print(f"listed {total} models of {n} users in {elapsed:.2f}s")
+        for failure in failures:
+            print(f"  failed: {failure}")
+    return 1 if failures and len(failures) == len(owners) else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wriftai-async", description="The wriftai_async command line."
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo", help="run the library against the embedded emulator"
+    )
+    demo.add_argument("--users", type=int, default=200, help="users to list")
+    demo.add_argument(
+        "--models-per-user", type=int, default=60, help="models of each user"
+    )
+    demo.add_argument("--concurrency", type=int, default=32)
+    demo.add_argument(
+        "--base-url",
+        help="list models on this service instead (needs WRIFTAI_ACCESS_TOKEN)",
+    )
+    demo.add_argument(
+        "--owners",
+        default="",
+        help="with --base-url: comma-separated usernames whose models to list",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.concurrency < 1 or args.users < 0 or args.models_per_user < 0:
+        print("--concurrency must be >= 1 and counts >= 0", file=sys.stderr)
+        return 2
+    try:
+        if args.base_url:
+            owners = [o for o in args.owners.split(",") if o]
+            if not owners:
+                print("--base-url needs --owners", file=sys.stderr)
+                return 2
+            return asyncio.run(_demo_remote(args.base_url, owners, args.concurrency))
+        return asyncio.run(
+            _demo_emulated(args.users, args.models_per_user, args.concurrency)
+        )
+    except WriftAIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

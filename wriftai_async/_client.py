@@ -1,0 +1,84 @@
+"""AsyncClient: the entry point, holding one session and the resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+
+from ._resources.models import AsyncModels
+from ._resources.predictions import AsyncPredictions
+from ._retry import RetryPolicy
+from ._session import AsyncSession
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """The async WriftAI client.
+
+    Args:
+        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
+            ``https://api.wrift.ai/v1``.
+        max_retries: re-sends of a failed request (429, 5xx, connection
+            errors; POST only where a second send cannot duplicate work).
+        timeout: seconds one call may take in all, retries included.
+        connect_timeout: seconds to open a connection.
+        headers: extra headers for every request.
+        retry: backoff timing (:class:`RetryPolicy`).
+        connection_limit: the most connections open at once.
+
+    Example::
+
+        async with AsyncClient() as client:
+            async for model in client.models.list_for_user("alice"):
+                print(model.name)
+    """
+
+    models: AsyncModels
+    """Models: get, create, update, delete, listings, search."""
+    predictions: AsyncPredictions
+    """Predictions: create, get, list, cancel, wait."""
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        base_url: str | None = None,
+        *,
+        max_retries: int = 2,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = 10.0,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        self.session = AsyncSession(
+            access_token,
+            base_url,
+            max_retries=max_retries,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers=headers,
+            retry=retry,
+            connection_limit=connection_limit,
+        )
+        self.models = AsyncModels(self.session)
+        self.predictions = AsyncPredictions(self.session)
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.session!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections; the client cannot be used afterwards."""
+        await self.session.aclose()

@@ -1,0 +1,220 @@
+"""The one cattrs converter that turns wire JSON into objects and back.
+
+Every wire decision lives in :func:`configure_converter`:
+
+- **Timestamps** are ISO 8601 strings; they become aware ``datetime`` objects
+  (a timestamp without a zone is taken as UTC) and go back out in ISO 8601.
+- **Unknown fields** are never an error. They are kept, untouched, in each
+  object's ``extra`` mapping and written back out by ``unstructure``, so
+  nothing the server sent is lost.
+- **Missing fields** take the class default (``None`` for every optional
+  field). Only identifying fields (a model's ``id`` and ``name``, a
+  prediction's ``id`` and ``status``, ...) are required.
+- **Enums** (``Visibility``, ``PredictionStatus``) accept values this version
+  does not know: they stay plain ``str``.
+- **Renamed fields**: newer servers call a user's ``id``/``username``
+  ``account_id``/``name`` and the display name ``display_name`` (older: ``name``),
+  and a hardware's ``ram_per_gpu_gb``/``ram_gb`` ``vram_gb``/``ram_gib``. Both
+  spellings land in the same attribute (see ``_RENAMES``).
+- **Free-form JSON** (schemas, prediction input and output, metrics) is passed
+  through as decoded, not copied.
+- Anything else that does not fit (a string where an object belongs, a missing
+  ``id``) raises :class:`~wriftai_async.ResponseDecodeError` from
+  :func:`structure`, never ``KeyError`` or ``TypeError``.
+
+Structuring functions are generated once per class by cattrs; the per-object
+cost is the generated function plus one set difference for ``extra``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from . import _objects as o
+from ._errors import ResponseDecodeError
+
+__all__ = ["configure_converter", "converter", "make_converter", "structure"]
+
+T = TypeVar("T")
+
+_Normalizer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _normalize_user(data: dict[str, Any]) -> dict[str, Any]:
+    if "username" in data:
+        # Older spelling: "name" is the display name.
+        if "name" in data and "display_name" not in data:
+            data = dict(data)
+            data["display_name"] = data.pop("name")
+        return data
+    data = dict(data)
+    if "name" in data:
+        data["username"] = data.pop("name")
+    if "account_id" in data and "id" not in data:
+        data["id"] = data.pop("account_id")
+    return data
+
+
+def _renamer(renames: Mapping[str, str]) -> _Normalizer:
+    """Map old field names to current ones, unless the current one is there."""
+
+    def normalize(data: dict[str, Any]) -> dict[str, Any]:
+        if not any(old in data for old in renames):
+            return data
+        data = dict(data)
+        for old, new in renames.items():
+            if old in data and new not in data:
+                data[new] = data.pop(old)
+        return data
+
+    return normalize
+
+
+_RENAMES: dict[type[Any], _Normalizer] = {
+    o.User: _normalize_user,
+    o.Hardware: _renamer({"ram_per_gpu_gb": "vram_gb", "ram_gb": "ram_gib"}),
+}
+
+_ENUMS_OR_STR: tuple[type[Any], ...] = (o.Visibility, o.PredictionStatus)
+
+
+def _parse_datetime(value: Any, _: Any = None) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    if sys.version_info < (3, 11) and value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _format_datetime(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _enum_or_str_hook(enum_cls: type[Any]) -> Callable[[Any, Any], Any]:
+    members = {member.value: member for member in enum_cls}
+
+    def structure(value: Any, _: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string for {enum_cls.__name__}")
+        return members.get(value, value)
+
+    return structure
+
+
+def _enum_value(member: Any) -> str:
+    return str(member.value)
+
+
+def _is_enum_or_str(type_: Any) -> type[Any] | None:
+    args = getattr(type_, "__args__", None)
+    if not args:
+        return None
+    for enum_cls in _ENUMS_OR_STR:
+        if enum_cls in args and str in args:
+            return enum_cls
+    return None
+
+
+def _passthrough_dict(value: Any, _: Any) -> Any:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _has_extra(cls: Any) -> bool:
+    return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
+
+
+def _make_structure_fn(cls: type[T], conv: cattrs.Converter) -> Callable[..., T]:
+    base = make_dict_structure_fn(
+        cls, conv, _cattrs_detailed_validation=False, extra=override(omit=True)
+    )
+    known = frozenset(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
+    normalize = _RENAMES.get(cls)
+    set_attr = object.__setattr__
+
+    def structure(data: Any, _: Any = None) -> T:
+        if type(data) is not dict:
+            raise TypeError(f"expected a JSON object for {cls.__name__}")
+        if normalize is not None:
+            data = normalize(data)
+        obj = base(data, cls)
+        unknown = data.keys() - known
+        if unknown:
+            # The instance is frozen and just built by us: setting the one
+            # field generated code cannot fill is safe and avoids a copy.
+            set_attr(obj, "extra", MappingProxyType({k: data[k] for k in unknown}))
+        return obj
+
+    return structure
+
+
+def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:
+    base = make_dict_unstructure_fn(cls, conv, extra=override(omit=True))
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        data = base(obj)
+        if obj.extra:
+            return {**obj.extra, **data}
+        return data
+
+    return unstructure
+
+
+def configure_converter(conv: cattrs.Converter) -> None:
+    """Install the wire rules listed in this module's docstring on ``conv``."""
+    conv.register_structure_hook(datetime, _parse_datetime)
+    conv.register_unstructure_hook(datetime, _format_datetime)
+    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _passthrough_dict)
+    conv.register_structure_hook_factory(
+        lambda t: _is_enum_or_str(t) is not None,
+        lambda t: _enum_or_str_hook(_is_enum_or_str(t)),  # type: ignore[arg-type]
+    )
+    for enum_cls in _ENUMS_OR_STR:
+        conv.register_structure_hook(enum_cls, _enum_or_str_hook(enum_cls))
+        conv.register_unstructure_hook(enum_cls, _enum_value)
+    conv.register_structure_hook_factory(
+        _has_extra, lambda cls: _make_structure_fn(cls, conv)
+    )
+    conv.register_unstructure_hook_factory(
+        _has_extra, lambda cls: _make_unstructure_fn(cls, conv)
+    )
+
+
+def make_converter() -> cattrs.Converter:
+    """A new converter with the wire rules; most code uses :data:`converter`."""
+    conv = cattrs.Converter(detailed_validation=False)
+    configure_converter(conv)
+    return conv
+
+
+converter = make_converter()
+
+
+def structure(data: Any, cls: type[T] | Any) -> T:
+    """Structure decoded JSON into ``cls``; any mismatch is a ResponseDecodeError."""
+    try:
+        return converter.structure(data, cls)  # type: ignore[no-any-return]
+    except Exception as exc:  # anything the data can provoke is a decode error
+        name = getattr(cls, "__name__", str(cls))
+        raise ResponseDecodeError(
+            f"the response does not describe a {name}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def unstructure(obj: Any) -> Any:
+    """The JSON-ready form of an object (``extra`` fields included)."""
+    return converter.unstructure(obj)

@@ -1,0 +1,231 @@
+"""The exception hierarchy, and the one place that maps an HTTP status to it.
+
+Every failure the library reports is a :class:`WriftAIError`. Nothing else in
+the package decides which class a status code becomes: the transport calls
+:func:`error_from_response` and raises what it returns.
+
+Messages never include request headers, so the access token cannot leak
+through an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "WriftAIError",
+    "error_from_response",
+]
+
+# Headers that proxies and the service use to identify a request; the first one
+# present is kept on the exception so users can quote it in a support ticket.
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+
+# A hostile server could send megabytes of error text; keep messages readable.
+_MAX_DETAIL_CHARS = 500
+
+
+class WriftAIError(Exception):
+    """Base class of every error raised by wriftai_async."""
+
+
+class APIConnectionError(WriftAIError):
+    """The server could not be reached, or the connection broke mid-request."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not complete within its timeout."""
+
+
+class WaitTimeoutError(WriftAIError, TimeoutError):
+    """Waiting for a prediction took longer than the ``timeout`` given.
+
+    Also a builtin ``TimeoutError``. ``prediction`` is the last state seen (or
+    ``None`` if no answer came back in time).
+    """
+
+    def __init__(self, message: str, *, prediction: Any = None) -> None:
+        super().__init__(message)
+        self.prediction = prediction
+
+
+class ResponseDecodeError(WriftAIError):
+    """A successful response whose body is not the JSON the API promises."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APIStatusError(WriftAIError):
+    """The server answered with an error status (4xx or 5xx).
+
+    Attributes:
+        status: the HTTP status code.
+        detail: the ``detail`` of the JSON error body: a string, a list of
+            validation errors, or ``None`` when the body was empty or not JSON.
+        method: the HTTP method of the request.
+        url: the URL of the request.
+        request_id: the server's request id header, when it sent one.
+        headers: the response headers.
+        body: the response body as text (truncated), for debugging.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any = None,
+        *,
+        method: str = "",
+        url: str = "",
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+        self.headers: Mapping[str, str] = dict(headers or {})
+        self.body = body
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        if isinstance(self.detail, str) and self.detail:
+            text = self.detail
+        elif self.detail is not None:
+            text = repr(self.detail)
+        else:
+            text = self.body.strip().splitlines()[0] if self.body.strip() else ""
+        if len(text) > _MAX_DETAIL_CHARS:
+            text = text[:_MAX_DETAIL_CHARS] + "..."
+        where = f" ({self.method} {self.url})" if self.method else ""
+        rid = f" [request id {self.request_id}]" if self.request_id else ""
+        return f"{self.status}{where}: {text or 'no detail'}{rid}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments do not survive the default pickling protocol.
+        return (_rebuild_status_error, (type(self), self.__dict__))
+
+
+def _rebuild_status_error(cls: type[APIStatusError], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error._message())
+    return error
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed or not allowed in the resource's state."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the access token is missing or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token's user may not do this (for example, not the owner)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the user, model, version or prediction does not exist."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's current state."""
+
+
+class ValidationError(APIStatusError):
+    """422: the server rejected a parameter.
+
+    ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}`` dicts,
+    one per rejected field (empty when the server sent a plain message).
+    """
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        if not isinstance(self.detail, list):
+            return []
+        return [item for item in self.detail if isinstance(item, dict)]
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests, still refused after the retries ran out."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the service (or a proxy in front of it) failed."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status: int) -> type[APIStatusError]:
+    """Return the exception class for an HTTP error ``status``."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status, APIStatusError)
+
+
+def error_from_response(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    url: str,
+    loads: Any,
+) -> APIStatusError:
+    """Build the exception for an error response.
+
+    ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
+    page from a proxy, or nothing. The result is always an ``APIStatusError``.
+    """
+    detail: Any = None
+    try:
+        decoded = loads(body) if body else None
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict):
+        detail = decoded.get("detail")
+    elif isinstance(decoded, str):
+        detail = decoded
+    text = body[:_MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
+    request_id = None
+    for name in _REQUEST_ID_HEADERS:
+        if name in headers:
+            request_id = headers[name]
+            break
+    return error_class_for(status)(
+        status,
+        detail,
+        method=method,
+        url=url,
+        request_id=request_id,
+        headers=headers,
+        body=text,
+    )

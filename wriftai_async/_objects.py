@@ -1,0 +1,309 @@
+"""What the server returns: frozen, slotted attrs classes.
+
+The classes hold the *canonical* spelling of each field. The service renamed
+some fields over time (see ``_converter.py``, which maps both spellings here),
+adds new ones, and adds enum values: every class therefore keeps what it does
+not model in ``extra``, every field but the identifying ones is optional, and
+enum-typed fields accept any string (``Visibility | str``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "Category",
+    "Hardware",
+    "Model",
+    "ModelDetails",
+    "ModelVersion",
+    "ModelVersionDetails",
+    "Page",
+    "Prediction",
+    "PredictionDetails",
+    "PredictionError",
+    "PredictionModel",
+    "PredictionStatus",
+    "SortBy",
+    "SortDirection",
+    "User",
+    "VersionConfiguration",
+    "Visibility",
+]
+
+T = TypeVar("T")
+
+#: Shared, read-only default for ``extra``: most objects have no unknown
+#: fields, and one empty mapping for all of them costs no allocation.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _extra() -> Any:
+    # Not part of __init__'s useful surface, not compared: two objects that
+    # differ only in fields we do not model are still the same object to us.
+    return attrs.field(default=EMPTY, eq=False, repr=False, kw_only=True)
+
+
+class Visibility(str, enum.Enum):
+    """Who can see a model. Unknown values from the server stay plain strings."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PredictionStatus(str, enum.Enum):
+    """The life cycle of a prediction.
+
+    ``pending`` → ``starting`` → ``started`` → one of the terminal statuses
+    ``succeeded``, ``failed``, ``cancelled``, ``abandoned``. Members compare
+    equal to their string value, so ``prediction.status == "succeeded"`` works.
+    """
+
+    PENDING = "pending"
+    STARTING = "starting"
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The statuses after which a prediction never changes again.
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"succeeded", "failed", "cancelled", "abandoned"}
+)
+
+
+class SortBy(str, enum.Enum):
+    """Orders for model listings."""
+
+    CREATED_AT = "created_at"
+    PREDICTIONS_COUNT = "predictions_count"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SortDirection(str, enum.Enum):
+    """Ascending or descending."""
+
+    ASC = "asc"
+    DESC = "desc"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Category:
+    """A model category, such as ``{"name": "Text to image", "slug": ...}``."""
+
+    name: str
+    slug: str
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """A WriftAI user.
+
+    Embedded in a model as its owner with only ``id``, ``username`` and
+    ``avatar_url``; the user endpoints fill in the rest. Newer servers call
+    ``id``/``username``/``display_name`` ``account_id``/``name``/
+    ``display_name``; older ones ``id``/``username``/``name``. Both arrive here.
+    """
+
+    id: str | None = None
+    username: str
+    avatar_url: str | None = None
+    display_name: str | None = None
+    bio: str | None = None
+    urls: list[str] | None = None
+    location: str | None = None
+    company: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Hardware:
+    """Hardware a model runs on.
+
+    Older servers spell ``vram_gb``/``ram_gib`` as ``ram_per_gpu_gb``/
+    ``ram_gb``; both are mapped here.
+    """
+
+    identifier: str
+    name: str | None = None
+    gpus: int | None = None
+    cpus: int | None = None
+    vram_gb: float | None = None
+    ram_gib: float | None = None
+    description: str | None = None
+    created_at: datetime | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ModelVersion:
+    """A version of a model, as listed."""
+
+    number: int
+    release_notes: str | None = None
+    created_at: datetime | None = None
+    container_image_digest: str | None = None
+    size: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class VersionConfiguration:
+    """How a version runs (newer servers): its hardware and variables."""
+
+    hardware_identifier: str | None = None
+    variable_names: list[str] | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class ModelVersionDetails(ModelVersion):
+    """A version with its schemas.
+
+    ``schemas`` is the JSON as sent, e.g.
+    ``{"prediction": {"input": {...}, "output": {...}}}``: JSON Schemas are
+    free-form and passed through untouched.
+    """
+
+    schemas: dict[str, Any] | None = None
+    configuration: VersionConfiguration | None = None
+    compatibilities: dict[str, Any] | None = None
+
+    @property
+    def input_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of a prediction's input, when the server sent one."""
+        return _schema_part(self.schemas, "input")
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema of a prediction's output, when the server sent one."""
+        return _schema_part(self.schemas, "output")
+
+
+def _schema_part(schemas: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    prediction = (schemas or {}).get("prediction")
+    part = prediction.get(key) if isinstance(prediction, dict) else None
+    return part if isinstance(part, dict) else None
+
+
+@attrs.frozen(kw_only=True)
+class Model:
+    """A model, as it appears in listings."""
+
+    id: str
+    name: str
+    owner: User | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    visibility: Visibility | str | None = None
+    description: str | None = None
+    predictions_count: int | None = None
+    categories: list[Category] = attrs.field(factory=list)
+    hardware: Hardware | None = None
+    source_url: str | None = None
+    license_url: str | None = None
+    paper_url: str | None = None
+    cover_image_url: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+    @property
+    def full_name(self) -> str:
+        """``owner/name``, the identifier the resource methods take."""
+        owner = self.owner.username if self.owner is not None else "?"
+        return f"{owner}/{self.name}"
+
+
+@attrs.frozen(kw_only=True)
+class ModelDetails(Model):
+    """A model with its overview and latest version (get, create, update)."""
+
+    overview: str | None = None
+    latest_version: ModelVersionDetails | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PredictionModel:
+    """Which model (and version) a prediction ran on."""
+
+    owner: str | None = None
+    name: str | None = None
+    version_number: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class PredictionError:
+    """Why a prediction failed: ``source`` is ``internal`` or ``external``."""
+
+    source: str | None = None
+    message: str | None = None
+    detail: Any = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Prediction:
+    """A prediction, as listed."""
+
+    id: str
+    status: PredictionStatus | str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    setup_time: str | None = None
+    execution_time: str | None = None
+    model: PredictionModel | None = None
+    extra: Mapping[str, Any] = _extra()
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the status can no longer change."""
+        return self.status in TERMINAL_STATUSES
+
+
+@attrs.frozen(kw_only=True)
+class PredictionDetails(Prediction):
+    """A prediction with its input, output, error and logs."""
+
+    input: dict[str, Any] | None = None
+    output: Any = None
+    error: PredictionError | None = None
+    logs: list[str] | None = None
+    metrics: dict[str, Any] | None = None
+    stream: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Page(Generic[T]):
+    """One page of a listing.
+
+    Pass ``next_cursor`` back as ``cursor`` to get the next page; it is
+    ``None`` on the last page.
+    """
+
+    items: list[T]
+    next_cursor: str | None = None
+    previous_cursor: str | None = None

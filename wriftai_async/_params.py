@@ -1,0 +1,146 @@
+"""Things shared by every resource method: the UNSET sentinel and identifiers.
+
+A model is named ``owner/name``; a version ``owner/name:number``. Anything
+else is the caller's mistake, reported with ``ValueError`` before a request is
+sent rather than as a confusing 404 from the server.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+__all__ = [
+    "UNSET",
+    "UnsetType",
+    "join_path",
+    "parse_model",
+    "parse_model_ref",
+    "parse_version",
+    "patch_body",
+    "query",
+]
+
+
+class UnsetType(enum.Enum):
+    """The type of :data:`UNSET`: "this argument was not given".
+
+    ``None`` cannot play that role in PATCH requests, where it means "set this
+    field to null".
+    """
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+
+UNSET: Final = UnsetType.UNSET
+"""Default of every optional PATCH/POST keyword: the field is not sent."""
+
+# Usernames and model names are URL path segments: letters, digits, "-", "_"
+# and ".", not starting with a dot (which would allow "..").
+_SEGMENT = r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*"
+_MODEL_RE = re.compile(rf"({_SEGMENT})/({_SEGMENT})")
+_REF_RE = re.compile(rf"({_SEGMENT})/({_SEGMENT})(?::([0-9]+))?")
+_NAME_RE = re.compile(_SEGMENT)
+
+
+def _require_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def parse_username(value: str) -> str:
+    """Check a username used as a path segment and return it."""
+    _require_str(value, "username")
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError(f"invalid username {value!r}")
+    return value
+
+
+def parse_model(value: str) -> tuple[str, str]:
+    """Split ``"owner/name"``; raise ``ValueError`` for anything else."""
+    _require_str(value, "model identifier")
+    match = _MODEL_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"invalid model identifier {value!r}: expected 'owner/name'"
+        )
+    return match[1], match[2]
+
+
+def parse_model_ref(value: str) -> tuple[str, str, int | None]:
+    """Split ``"owner/name"`` or ``"owner/name:number"``."""
+    _require_str(value, "model identifier")
+    match = _REF_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"invalid model identifier {value!r}: "
+            "expected 'owner/name' or 'owner/name:version-number'"
+        )
+    number = int(match[3]) if match[3] is not None else None
+    return match[1], match[2], number
+
+
+def parse_version(value: str) -> tuple[str, str, int]:
+    """Split ``"owner/name:number"``; the number is required."""
+    owner, name, number = parse_model_ref(value)
+    if number is None:
+        raise ValueError(
+            f"invalid version identifier {value!r}: "
+            "expected 'owner/name:version-number'"
+        )
+    return owner, name, number
+
+
+def parse_id(value: str, what: str = "prediction id") -> str:
+    """Check an opaque id (a UUID on the real service) used in a path."""
+    _require_str(value, what)
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError(f"invalid {what} {value!r}")
+    return value
+
+
+def join_path(*segments: str) -> str:
+    """Join already-validated segments into an absolute API path."""
+    return "/" + "/".join(segments)
+
+
+def patch_body(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the fields that were given; ``None`` stays (it is sent as null)."""
+    body: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is UNSET:
+            continue
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, (list, tuple)):
+            value = [v.value if isinstance(v, enum.Enum) else v for v in value]
+        body[key] = value
+    return body
+
+
+def query(**params: Any) -> list[tuple[str, str]] | None:
+    """Build query pairs, dropping ``None``; sequences repeat the key."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values: Iterable[Any] = value
+        else:
+            values = (value,)
+        for item in values:
+            if isinstance(item, enum.Enum):
+                item = item.value
+            elif isinstance(item, bool):
+                item = "true" if item else "false"
+            pairs.append((key, str(item)))
+    return pairs or None

@@ -1,0 +1,38 @@
+"""What every resource shares: its session and typed request helpers."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from .._converter import structure
+from .._objects import Page
+from .._session import AsyncSession, Params
+
+__all__ = ["AsyncResource"]
+
+T = TypeVar("T")
+
+
+class AsyncResource:
+    """Base of the resource classes: holds the :class:`AsyncSession`."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._session!r})"
+
+    async def _get(self, path: str, cls: Any, params: Params = None) -> Any:
+        return structure(await self._session.request("GET", path, params=params), cls)
+
+    async def _page(self, path: str, item: type[T], params: Params = None) -> Page[T]:
+        data = await self._session.request("GET", path, params=params)
+        return structure(data, Page[item])  # type: ignore[valid-type]
+
+    async def _send(
+        self, method: str, path: str, body: Any, cls: Any, **kwargs: Any
+    ) -> Any:
+        data = await self._session.request(method, path, json=body, **kwargs)
+        return structure(data, cls)

@@ -1,0 +1,137 @@
+"""When to retry a request and how long to wait: the policy, with no I/O.
+
+The retry middleware (``_middlewares.py``) asks :class:`RetryPolicy` after each
+failed attempt; the answer is a delay in seconds or ``None`` (give up). Keeping
+the decision here, apart from the sleeping and re-sending, lets the rules be
+tested without a network.
+
+**Which requests may be sent twice.** Re-sending must never duplicate work on
+the server:
+
+- Any method is retried when the connection could not be opened (nothing was
+  sent), on 429 (the server refused the request unseen), and on 503 with an
+  empty body (a proxy or load balancer answered; the service never saw it).
+- Methods other than POST (GET, HEAD, OPTIONS, PUT, PATCH, DELETE) are also
+  retried on other transient failures: 500, 502, 503, 504 and connections that
+  broke after the request went out. Our PATCH bodies carry absolute values, so
+  a second send leaves the same state as the first.
+- POST (create a model, a version, a prediction; cancel) is *not* retried
+  after it may have reached the service: a 500/502/504 or a dropped connection
+  could mean the prediction was created.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+
+__all__ = ["RetryPolicy", "parse_rate_limit_reset"]
+
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """Timing of retries. The number of retries is ``max_retries`` on the client.
+
+    Attributes:
+        backoff_base: first backoff ceiling in seconds; attempt ``n`` waits a
+            random time in ``[0, min(backoff_max, backoff_base * 2**n)]``
+            ("full jitter", so many clients do not retry in lockstep).
+        backoff_max: the largest backoff ceiling, in seconds.
+        max_rate_limit_wait: the longest a 429 is waited out, in seconds. A
+            reset further away than this raises ``RateLimitError`` at once.
+
+    Example, for tests that must not sleep::
+
+        AsyncClient(retry=RetryPolicy(backoff_base=0.001, backoff_max=0.01))
+    """
+
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    max_rate_limit_wait: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered delay before retry number ``attempt + 1``."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return random.uniform(0, ceiling)
+
+    def after_response(
+        self,
+        method: str,
+        attempt: int,
+        status: int,
+        headers: Mapping[str, str],
+        body_empty: bool,
+        now: float | None = None,
+    ) -> float | None:
+        """Delay before retrying after an error status, or ``None`` to give up."""
+        if status == 429:
+            wait = parse_rate_limit_reset(headers, now)
+            if wait is None:
+                return self.backoff(attempt)
+            return wait if wait <= self.max_rate_limit_wait else None
+        if status not in _TRANSIENT_STATUSES:
+            return None
+        if method == "POST" and not (status == 503 and body_empty):
+            return None
+        wait = parse_rate_limit_reset(headers, now) if status == 503 else None
+        if wait is not None and wait <= self.max_rate_limit_wait:
+            return wait
+        return self.backoff(attempt)
+
+    def after_exception(
+        self, method: str, attempt: int, exc: BaseException
+    ) -> float | None:
+        """Delay before retrying after a transport error, or ``None``."""
+        if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+            exc, aiohttp.ClientSSLError
+        ):
+            return self.backoff(attempt)  # nothing was sent
+        if method == "POST":
+            return None
+        if isinstance(
+            exc,
+            (
+                aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError,
+                aiohttp.ClientPayloadError,
+                aiohttp.ServerTimeoutError,
+            ),
+        ):
+            return self.backoff(attempt)
+        return None
+
+
+def parse_rate_limit_reset(
+    headers: Mapping[str, str], now: float | None = None
+) -> float | None:
+    """Seconds until the rate-limit window resets, from the response headers.
+
+    ``x-ratelimit-reset`` is a Unix time in seconds; ``Retry-After`` is either
+    a number of seconds or an HTTP date. Unparseable values are ignored.
+    """
+    now = time.time() if now is None else now
+    reset = headers.get("x-ratelimit-reset")
+    if reset is not None:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            pass
+    retry_after = headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - now)
+    return None

@@ -1,0 +1,227 @@
+"""The transport core: one aiohttp session, one way to send a request.
+
+:class:`AsyncSession` is the only code that touches ``aiohttp.ClientSession``.
+It is created lazily inside the running event loop (aiohttp binds a session to
+the loop that created it), sends every request through the middleware chain,
+turns error statuses into exceptions (via ``_errors``) and transport failures
+into :class:`APIConnectionError`/:class:`APITimeoutError`, and decodes JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from aiohttp import hdrs
+
+from . import _json
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseDecodeError,
+    error_from_response,
+)
+from ._middlewares import (
+    AuthMiddleware,
+    RateLimitGate,
+    RetryMiddleware,
+    UserAgentMiddleware,
+)
+from ._retry import RetryPolicy
+from ._version import __version__
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
+
+DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
+USER_AGENT = f"wriftai-async/{__version__}"
+
+Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
+
+_JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+
+
+class AsyncSession:
+    """Sends requests to the WriftAI API.
+
+    Args:
+        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
+            Without a token requests are sent unauthenticated.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
+            ``https://api.wrift.ai/v1``.
+        max_retries: how many times a failed request may be re-sent (see
+            ``RetryPolicy`` for which failures qualify).
+        timeout: seconds one call may take in all, retries and their waits
+            included; ``None`` for no limit.
+        connect_timeout: seconds to open a connection.
+        headers: extra headers sent with every request.
+        retry: the backoff timing; tests shrink it.
+        connection_limit: the most connections open at once.
+
+    Usable as ``async with AsyncSession() as session:``; otherwise call
+    :meth:`aclose` when done.
+    """
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        base_url: str | None = None,
+        *,
+        max_retries: int = 2,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = 10.0,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
+        url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.base_url = url.rstrip("/")
+        self.max_retries = max_retries
+        self.retry = retry or RetryPolicy()
+        self.rate_limit = RateLimitGate()
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self._headers = dict(headers or {})
+        self._connection_limit = connection_limit
+        self._middlewares: tuple[Any, ...] = (
+            UserAgentMiddleware(USER_AGENT),
+            *((AuthMiddleware(token),) if token else ()),
+            RetryMiddleware(self.retry, max_retries, self.rate_limit),
+        )
+        self.has_token = token is not None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        auth = "token=***" if self.has_token else "no token"
+        return f"AsyncSession({self.base_url!r}, {auth})"
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Close the connections. Idempotent; the session cannot be reused."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
+        session = self._session
+        if session is not None:
+            return session
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        connector = aiohttp.TCPConnector(
+            limit=self._connection_limit, limit_per_host=self._connection_limit
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={hdrs.ACCEPT: "application/json", **self._headers},
+            skip_auto_headers=(hdrs.USER_AGENT,),
+            middlewares=self._middlewares,
+            raise_for_status=False,
+        )
+        self._session = session
+        return session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send a request and return its decoded JSON body (``None`` if empty).
+
+        The escape hatch for endpoints the library does not wrap: same auth,
+        retries and errors as every wrapped method.
+
+        Example::
+
+            data = await client.session.request("GET", "/hardware")
+
+        Raises:
+            APIStatusError: a subclass for each error status.
+            APIConnectionError, APITimeoutError: the transport failed.
+            ResponseDecodeError: a success whose body is not JSON.
+        """
+        session = self._client_session()
+        if self._loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "this client was first used on another event loop; "
+                "create one client per event loop"
+            )
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        url = self.base_url + path
+        data = None
+        if json is not None:
+            data = _json.dumps(json)
+            headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(
+                total=timeout, connect=self._timeout.connect
+            )
+        try:
+            async with session.request(
+                method, url, params=params, data=data, headers=headers, **kwargs
+            ) as response:
+                body = await response.read()
+                status = response.status
+                if status >= 400:
+                    raise error_from_response(
+                        status,
+                        body,
+                        response.headers,
+                        method=method,
+                        url=url,
+                        loads=_json.loads,
+                    )
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise APITimeoutError(
+                f"{method} {url} timed out ({type(exc).__name__})"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"{method} {url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not body:
+            return None
+        try:
+            return _json.loads(body)
+        except ValueError as exc:
+            raise ResponseDecodeError(
+                f"{method} {url} answered {status} with a body that is not JSON: "
+                f"{body[:80]!r}",
+                method=method,
+                url=url,
+            ) from exc
