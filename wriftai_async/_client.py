@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import TracebackType
 
+from ._resources.catalog import AsyncCategories, AsyncHardware
 from ._resources.models import AsyncModels
 from ._resources.predictions import AsyncPredictions
+from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
+from ._resources.versions import AsyncVersions
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 
@@ -37,8 +40,18 @@ class AsyncClient:
 
     models: AsyncModels
     """Models: get, create, update, delete, listings, search."""
+    versions: AsyncVersions
+    """Model versions: list, get, create, delete."""
     predictions: AsyncPredictions
     """Predictions: create, get, list, cancel, wait."""
+    users: AsyncUsers
+    """Users: get, list, search."""
+    user: AsyncAuthenticatedUser
+    """The authenticated user: get, update, own models."""
+    hardware: AsyncHardware
+    """Hardware options."""
+    categories: AsyncCategories
+    """Model categories."""
 
     def __init__(
         self,
@@ -63,7 +76,12 @@ class AsyncClient:
             connection_limit=connection_limit,
         )
         self.models = AsyncModels(self.session)
+        self.versions = AsyncVersions(self.session)
         self.predictions = AsyncPredictions(self.session)
+        self.users = AsyncUsers(self.session)
+        self.user = AsyncAuthenticatedUser(self.session)
+        self.hardware = AsyncHardware(self.session)
+        self.categories = AsyncCategories(self.session)
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.session!r})"

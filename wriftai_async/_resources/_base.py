@@ -29,6 +29,9 @@ class AsyncResource:
 
     async def _page(self, path: str, item: type[T], params: Params = None) -> Page[T]:
         data = await self._session.request("GET", path, params=params)
+        if type(data) is list:
+            # Some endpoints answered a bare list on older servers: one page.
+            data = {"items": data, "next_cursor": None, "previous_cursor": None}
         return structure(data, Page[item])  # type: ignore[valid-type]
 
     async def _send(

@@ -1,0 +1,60 @@
+"""The service's catalogues: hardware and model categories."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from .._objects import Category, Hardware, Page
+from .._pagination import paginate
+from .._params import query
+from ._base import AsyncResource
+
+__all__ = ["AsyncCategories", "AsyncHardware"]
+
+
+class AsyncHardware(AsyncResource):
+    """The hardware models can run on, as ``client.hardware``."""
+
+    __slots__ = ()
+
+    async def list_page(
+        self, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[Hardware]:
+        """One page of hardware."""
+        params = query(cursor=cursor, page_size=page_size)
+        return await self._page("/hardware", Hardware, params)
+
+    def list(self, *, page_size: int | None = None) -> AsyncIterator[Hardware]:
+        """Every hardware option.
+
+        Example::
+
+            async for hw in client.hardware.list():
+                print(hw.identifier, hw.gpus)
+        """
+
+        async def fetch(cursor: str | None) -> Page[Hardware]:
+            return await self.list_page(cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)
+
+
+class AsyncCategories(AsyncResource):
+    """Model categories (newer servers), as ``client.categories``."""
+
+    __slots__ = ()
+
+    async def list_page(
+        self, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[Category]:
+        """One page of model categories."""
+        params = query(cursor=cursor, page_size=page_size)
+        return await self._page("/model_categories", Category, params)
+
+    def list(self, *, page_size: int | None = None) -> AsyncIterator[Category]:
+        """Every model category."""
+
+        async def fetch(cursor: str | None) -> Page[Category]:
+            return await self.list_page(cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)

@@ -1,0 +1,119 @@
+"""Users: look-ups and listings, and the authenticated user's own account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from .._objects import Model, Page, User
+from .._pagination import paginate
+from .._params import UNSET, UnsetType, join_path, parse_username, patch_body, query
+from ._base import AsyncResource
+
+__all__ = ["AsyncAuthenticatedUser", "AsyncUsers"]
+
+
+class AsyncUsers(AsyncResource):
+    """Operations on users, as ``client.users``."""
+
+    __slots__ = ()
+
+    async def get(self, username: str) -> User:
+        """Get a user's public profile.
+
+        Example::
+
+            user = await client.users.get("alice")
+        """
+        result: User = await self._get(
+            join_path("users", parse_username(username)), User
+        )
+        return result
+
+    async def list_page(
+        self, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[User]:
+        """One page of users."""
+        return await self._page(
+            "/users", User, query(cursor=cursor, page_size=page_size)
+        )
+
+    def list(self, *, page_size: int | None = None) -> AsyncIterator[User]:
+        """Every user, page after page."""
+
+        async def fetch(cursor: str | None) -> Page[User]:
+            return await self.list_page(cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)
+
+    async def search_page(
+        self, q: str, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[User]:
+        """One page of the users matching the search text ``q``."""
+        params = query(q=q, cursor=cursor, page_size=page_size)
+        return await self._page("/search/users", User, params)
+
+    def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[User]:
+        """Every user matching the search text ``q``, page after page."""
+
+        async def fetch(cursor: str | None) -> Page[User]:
+            return await self.search_page(q, cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)
+
+
+class AsyncAuthenticatedUser(AsyncResource):
+    """The account the access token belongs to, as ``client.user``."""
+
+    __slots__ = ()
+
+    async def get(self) -> User:
+        """The authenticated user's own profile."""
+        result: User = await self._get("/user", User)
+        return result
+
+    async def update(
+        self,
+        *,
+        username: str | UnsetType = UNSET,
+        display_name: str | UnsetType | None = UNSET,
+        bio: str | UnsetType | None = UNSET,
+        urls: Sequence[str] | UnsetType | None = UNSET,
+        location: str | UnsetType | None = UNSET,
+        company: str | UnsetType | None = UNSET,
+    ) -> User:
+        """Change some fields of your profile (PATCH), like ``models.update``.
+
+        Only the keywords you pass are sent; ``None`` clears a field.
+
+        Example::
+
+            me = await client.user.update(bio="Builds upscalers", company=None)
+        """
+        body = patch_body(
+            {
+                # The service spells the username "name" in requests.
+                "name": username,
+                "display_name": display_name,
+                "bio": bio,
+                "urls": urls,
+                "location": location,
+                "company": company,
+            }
+        )
+        result: User = await self._send("PATCH", "/user", body, User)
+        return result
+
+    async def models_page(
+        self, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[Model]:
+        """One page of your own models, private ones included."""
+        params = query(cursor=cursor, page_size=page_size)
+        return await self._page("/user/models", Model, params)
+
+    def models(self, *, page_size: int | None = None) -> AsyncIterator[Model]:
+        """Every model you own, page after page."""
+
+        async def fetch(cursor: str | None) -> Page[Model]:
+            return await self.models_page(cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)

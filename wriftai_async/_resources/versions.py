@@ -1,0 +1,108 @@
+"""Model versions: list, get, create, delete."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from .._objects import ModelVersion, ModelVersionDetails, Page
+from .._pagination import paginate
+from .._params import (
+    UNSET,
+    UnsetType,
+    join_path,
+    parse_model,
+    parse_version,
+    patch_body,
+    query,
+)
+from ._base import AsyncResource
+
+__all__ = ["AsyncVersions"]
+
+
+class AsyncVersions(AsyncResource):
+    """Operations on model versions, as ``client.versions``."""
+
+    __slots__ = ()
+
+    async def list_page(
+        self, model: str, *, cursor: str | None = None, page_size: int | None = None
+    ) -> Page[ModelVersion]:
+        """One page of the versions of ``model`` (``"owner/name"``)."""
+        owner, name = parse_model(model)
+        path = join_path("models", owner, name, "versions")
+        return await self._page(
+            path, ModelVersion, query(cursor=cursor, page_size=page_size)
+        )
+
+    def list(
+        self, model: str, *, page_size: int | None = None
+    ) -> AsyncIterator[ModelVersion]:
+        """Every version of ``model``, page after page.
+
+        Example::
+
+            async for version in client.versions.list("alice/upscaler"):
+                print(version.number, version.release_notes)
+        """
+        parse_model(model)
+
+        async def fetch(cursor: str | None) -> Page[ModelVersion]:
+            return await self.list_page(model, cursor=cursor, page_size=page_size)
+
+        return paginate(fetch)
+
+    async def get(self, version: str) -> ModelVersionDetails:
+        """Get a version with its schemas: ``"owner/name:number"``.
+
+        Example::
+
+            v = await client.versions.get("alice/upscaler:2")
+            print(v.input_schema)
+        """
+        owner, name, number = parse_version(version)
+        path = join_path("models", owner, name, "versions", str(number))
+        result: ModelVersionDetails = await self._get(path, ModelVersionDetails)
+        return result
+
+    async def create(
+        self,
+        model: str,
+        *,
+        release_notes: str,
+        container_image_digest: str,
+        schemas: Mapping[str, Any],
+        configuration: Mapping[str, Any] | UnsetType = UNSET,
+        compatibilities: Mapping[str, bool] | UnsetType = UNSET,
+    ) -> ModelVersionDetails:
+        """Publish a new version of ``model`` (``"owner/name"``).
+
+        Args:
+            release_notes: what changed.
+            container_image_digest: ``"sha256:..."`` of the image to run.
+            schemas: ``{"prediction": {"input": {...}, "output": {...}}}``.
+            configuration: newer servers: ``{"hardware_identifier": ...}``.
+            compatibilities: newer servers: API compatibility flags.
+        """
+        owner, name = parse_model(model)
+        body = patch_body(
+            {
+                "release_notes": release_notes,
+                "container_image_digest": container_image_digest,
+                "schemas": dict(schemas),
+                "configuration": configuration,
+                "compatibilities": compatibilities,
+            }
+        )
+        path = join_path("models", owner, name, "versions")
+        result: ModelVersionDetails = await self._send(
+            "POST", path, body, ModelVersionDetails
+        )
+        return result
+
+    async def delete(self, version: str) -> None:
+        """Delete a version: ``"owner/name:number"``."""
+        owner, name, number = parse_version(version)
+        path = join_path("models", owner, name, "versions", str(number))
+        await self._session.request("DELETE", path)
