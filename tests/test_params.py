@@ -1,4 +1,4 @@
-"""Identifiers, the UNSET sentinel and query building: caller errors never reach the wire."""
+"""Identifiers, UNSET and query building: caller errors never reach the wire."""
 
 import pytest
 
@@ -14,14 +14,19 @@ from wriftai_async._params import (
 )
 
 
-@pytest.mark.parametrize("value", ["alice", "a/b/c", "/b", "a/", "", "a b/c", "../x", "a/b:1"])
+@pytest.mark.parametrize(
+    "value", ["alice", "a/b/c", "/b", "a/", "", "a b/c", "../x", "a/b:1"]
+)
 def test_parse_model_rejects(value):
     with pytest.raises(ValueError, match="invalid model identifier"):
         parse_model(value)
 
 
 def test_parse_model_accepts():
-    assert parse_model("deepseek-ai/deepseek-r1.5_b") == ("deepseek-ai", "deepseek-r1.5_b")
+    assert parse_model("deepseek-ai/deepseek-r1.5_b") == (
+        "deepseek-ai",
+        "deepseek-r1.5_b",
+    )
 
 
 def test_parse_model_ref_and_version():

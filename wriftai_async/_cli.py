@@ -46,10 +46,7 @@ async def _demo_emulated(users: int, models_per_user: int, concurrency: int) -> 
     from .testing import Emulator
 
     async with Emulator(cancel_delay=0.3) as emu:
-        owners = [f"user{i:04d}" for i in range(users)]
-        for owner in owners:
-            emu.add_user(owner)
-            emu.add_many_models(owner, models_per_user)
+        owners = emu.add_many_users(users, models_per_user=models_per_user)
         print(f"emulator listening on {emu.base_url}")
         async with AsyncClient(emu.access_token, emu.base_url) as client:
             started = time.perf_counter()
@@ -60,17 +57,21 @@ async def _demo_emulated(users: int, models_per_user: int, concurrency: int) -> 
                 f"(concurrency {concurrency}, {len(failures)} failures)"
             )
 
-            first = await anext(aiter(client.models.list_for_user("alice")))
+            me = emu.username
+            first = await anext(aiter(client.models.list_for_user(me)))
             updated = await client.models.update(
                 first.full_name, description="Updated by the wriftai-async demo"
             )
             print(f"updated {updated.full_name}: description={updated.description!r}")
 
-            running = emu.add_prediction(owner="alice", status="started")
-            pid = running["id"] if isinstance(running, dict) else running.id
+            running = emu.add_prediction(updated.full_name, status="started")
+            pid = str(running["id"])
             await client.predictions.cancel(pid)
             right_after = await client.predictions.get(pid)
-            print(f"cancel requested for {pid}; status right after: {right_after.status}")
+            print(
+                f"cancel requested for {pid}; "
+                f"status right after: {right_after.status}"
+            )
             final = await client.predictions.cancel_and_wait(pid, poll_interval=0.1)
             print(f"polled until terminal: status {final.status}")
     return 0

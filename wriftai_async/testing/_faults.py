@@ -1,0 +1,186 @@
+"""Request recording and fault injection, as one aiohttp server middleware.
+
+Every request is recorded before anything else happens, including requests
+that a fault then answers, so tests can count retries. Faults are consumed in
+the order they were added: the first one whose method and path match the
+request is used and its remaining count drops by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from ._routing import PREFIX, AsyncHandler
+
+FaultKind = Literal["status", "disconnect", "delay"]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator received it."""
+
+    method: str
+    #: The path without the ``/v1`` prefix, e.g. ``"/models/alice"``.
+    path: str
+    query: MultiDictProxy[str]
+    headers: CIMultiDictProxy[str]
+    #: The raw body (``b""`` when there was none).
+    body: bytes
+    #: The body parsed as JSON, or ``None`` if empty or not JSON.
+    json: Any
+    url: str
+    #: Which fault answered it: ``"status"``, ``"disconnect"``, ``"delay"``, or
+    #: ``None`` when the real handler did.
+    fault: FaultKind | None
+    #: ``time.monotonic()`` at arrival, for measuring back-off between retries.
+    received_at: float
+
+
+@dataclass
+class Fault:
+    """An injected behaviour; ``remaining`` is ``None`` for "until cleared"."""
+
+    kind: FaultKind
+    remaining: int | None
+    method: str | None = None
+    path: str | None = None
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    seconds: float = 0.0
+    #: How many requests this fault has answered so far.
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        # Accept "/v1/user" as well as "/user": recorded paths drop the prefix.
+        if self.path is not None:
+            self.path = strip_prefix(self.path)
+        if self.method is not None:
+            self.method = self.method.upper()
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method != method:
+            return False
+        # fnmatchcase: "/models/*" matches any sub-path, a plain path is exact.
+        return self.path is None or fnmatch.fnmatchcase(path, self.path)
+
+
+def encode_body(
+    status: int,
+    body: bytes | str | dict[str, Any] | list[Any] | None,
+    headers: dict[str, str],
+    content_type: str | None,
+) -> tuple[bytes, dict[str, str]]:
+    """Turn a user-facing ``inject(body=...)`` into bytes plus headers."""
+    headers = dict(headers)
+    has_type = any(k.lower() == "content-type" for k in headers)
+    if body is None:
+        body = {"detail": f"Injected fault (HTTP {status})"} if status >= 400 else b""
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+        default_type = "application/json"
+    elif isinstance(body, str):
+        data = body.encode()
+        default_type = "text/plain; charset=utf-8"
+    else:
+        data = body
+        default_type = "application/octet-stream"
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    elif data and not has_type:
+        headers["Content-Type"] = default_type
+    return data, headers
+
+
+class FaultQueue:
+    """Thread-safe: tests add faults from the main thread in threaded mode."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+
+def strip_prefix(path: str) -> str:
+    if path == PREFIX or path.startswith(PREFIX + "/"):
+        return path[len(PREFIX) :] or "/"
+    return path
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def make_middleware(
+    requests: list[RecordedRequest], faults: FaultQueue
+) -> Any:  # aiohttp's middleware type is not exported in a typed form
+    @web.middleware
+    async def record_and_inject(
+        request: web.Request, handler: AsyncHandler
+    ) -> web.StreamResponse:
+        received_at = time.monotonic()
+        body = await request.read()
+        path = strip_prefix(request.path)
+        fault = faults.take(request.method, path)
+        requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=path,
+                query=MultiDictProxy(MultiDict(request.query)),
+                headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+                body=body,
+                json=_parse_json(body),
+                url=str(request.url),
+                fault=fault.kind if fault else None,
+                received_at=received_at,
+            )
+        )
+        if fault is None:
+            return await handler(request)
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+            return await handler(request)
+        if fault.kind == "disconnect":
+            if request.transport is not None:
+                request.transport.abort()
+            # Writing this to the aborted transport fails with a
+            # ConnectionError, which aiohttp treats as a client disconnect
+            # and handles quietly; nothing reaches the client.
+            return web.Response(status=500)
+        return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+
+    return record_and_inject

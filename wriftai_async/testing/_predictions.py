@@ -1,0 +1,197 @@
+"""Routes for predictions: create (three ways), get, list, cancel.
+
+Status changes are lazy (see ``_records.Prediction.advance``). ``Prefer: wait``
+is the one place that awaits: the handler marks the call, and ``hold`` polls
+the prediction outside the store lock until it is terminal or time is up.
+``GET /predictions/{id}/stream`` answers 501: streaming is not emulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ._records import STATUSES, Model, Version
+from ._routing import Call, RouteTable, path_int, visible_model
+from ._state import Store
+from ._validation import (
+    ApiError,
+    Check,
+    Errors,
+    Loc,
+    check_optional_url,
+    query_enum_list,
+    validate_fields,
+    validate_input,
+)
+
+routes = RouteTable()
+
+_MODEL_REF = re.compile(r"^([^/\s:]+)/([^/\s:]+)(?::([0-9]+))?$")
+# How often a held ``Prefer: wait`` answer re-reads its prediction; a cancel
+# can arrive at any time, so it cannot simply sleep until the next transition.
+_WAIT_POLL = 0.02
+
+
+def _check_input(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, dict):
+        errors.add(loc, "Input should be a valid dictionary", "dict_type")
+    return value
+
+
+def _check_model_ref(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, str) or not _MODEL_REF.match(value):
+        errors.add(loc, "Expected 'owner/name' or 'owner/name:version'", "value_error")
+    return value
+
+
+_FIELDS: dict[str, Check] = {"input": _check_input, "webhook_url": check_optional_url}
+_FIELDS_WITH_MODEL: dict[str, Check] = {**_FIELDS, "model": _check_model_ref}
+
+
+def _pick_version(model: Model, number: int | None) -> Version:
+    if number is None:
+        latest = model.latest_version
+        if latest is None:
+            raise ApiError(404, "Model has no versions")
+        return latest
+    version = model.versions.get(number)
+    if version is None:
+        raise ApiError(404, "Version not found")
+    return version
+
+
+def _prefer_wait(call: Call) -> float | None:
+    """Seconds to hold the answer, from ``Prefer: wait`` or ``wait=N``."""
+    max_wait = call.store.settings.max_prefer_wait
+    for header in call.request.headers.getall("Prefer", []):
+        for token in header.split(","):
+            name, _, value = token.strip().partition("=")
+            if name.strip().lower() != "wait":
+                continue
+            if not value:
+                return max_wait
+            try:
+                return min(max(float(value.strip().strip('"')), 0.0), max_wait)
+            except ValueError:
+                # RFC 7240: a preference that cannot be understood is ignored.
+                return None
+    return None
+
+
+def _create(
+    call: Call, model: Model, number: int | None, input_: dict[str, Any]
+) -> web.StreamResponse:
+    version = _pick_version(model, number)
+    if call.request.headers.get("Validate-Input", "").strip().lower() == "true":
+        schema = version.schemas.get("prediction", {}).get("input", {})
+        validate_input(input_, schema if isinstance(schema, dict) else {})
+    prediction = call.store.create_prediction(
+        owner=call.user,
+        model=model,
+        version=version,
+        input=input_,
+        webhook_url=call.body.get("webhook_url"),
+    )
+    wait = _prefer_wait(call)
+    if wait is not None:
+        call.wait = (prediction.id, wait, 201)
+        call.extra_headers["Preference-Applied"] = f"wait={wait:g}"
+    return call.json(call.render.prediction(prediction, details=True), status=201)
+
+
+@routes.route("POST", "/models/{owner}/{name}/predictions", body=True)
+def create_for_model(call: Call) -> web.StreamResponse:
+    fields = validate_fields(call.body, _FIELDS, call.store, required=("input",))
+    model = visible_model(call, **call.request.match_info)
+    return _create(call, model, None, fields["input"])
+
+
+@routes.route("POST", "/models/{owner}/{name}/versions/{number}/predictions", body=True)
+def create_for_version(call: Call) -> web.StreamResponse:
+    fields = validate_fields(call.body, _FIELDS, call.store, required=("input",))
+    info = call.request.match_info
+    model = visible_model(call, info["owner"], info["name"])
+    return _create(call, model, path_int(call, "number"), fields["input"])
+
+
+@routes.route("POST", "/predictions", body=True)
+def create_prediction(call: Call) -> web.StreamResponse:
+    fields = validate_fields(
+        call.body, _FIELDS_WITH_MODEL, call.store, required=("input", "model")
+    )
+    match = _MODEL_REF.match(fields["model"])
+    assert match is not None  # validated above
+    owner, name, number = match.groups()
+    model = visible_model(call, owner, name)
+    return _create(call, model, int(number) if number else None, fields["input"])
+
+
+@routes.route("GET", "/predictions")
+def list_predictions(call: Call) -> web.StreamResponse:
+    statuses = set(query_enum_list(call.query, "statuses", STATUSES))
+    found = call.store.predictions_of(call.user)
+    if statuses:
+        found = [p for p in found if p.status in statuses]
+    # Newest first, as a "my recent predictions" list usually is.
+    found.sort(key=lambda p: (p.created_at, p.seq), reverse=True)
+    return call.json(call.paginate(found, call.render.prediction))
+
+
+def _own_prediction(call: Call) -> Any:
+    prediction = call.store.get_prediction(call.request.match_info["id"])
+    if prediction is None or prediction.owner_id != call.user.id:
+        raise ApiError(404, "Prediction not found")
+    return prediction
+
+
+@routes.route("GET", "/predictions/{id}")
+def get_prediction(call: Call) -> web.StreamResponse:
+    prediction = _own_prediction(call)
+    return call.json(call.render.prediction(prediction, details=True))
+
+
+@routes.route("POST", "/predictions/{id}/cancel")
+def cancel_prediction(call: Call) -> web.StreamResponse:
+    prediction = _own_prediction(call)
+    if prediction.terminal:
+        raise ApiError(
+            call.store.settings.already_terminated_status,
+            "Prediction has already terminated",
+        )
+    call.store.request_cancel(prediction)
+    return call.json(call.render.prediction(prediction, details=True))
+
+
+@routes.route("GET", "/predictions/{id}/stream")
+def stream_prediction(call: Call) -> web.StreamResponse:
+    _own_prediction(call)
+    raise ApiError(501, "Streaming is not emulated")
+
+
+async def hold(call: Call, response: web.StreamResponse) -> web.StreamResponse:
+    """Answer a ``Prefer: wait`` request once the prediction is done or time is up."""
+    assert call.wait is not None
+    prediction_id, seconds, status = call.wait
+    deadline = time.monotonic() + seconds
+    store = call.store
+    while True:
+        with store.lock:
+            prediction = store.get_prediction(prediction_id)
+            if prediction is None:
+                # Cannot happen today (predictions are never deleted).
+                return response
+            now = time.monotonic()
+            if prediction.terminal or now >= deadline:
+                return call.json(
+                    call.render.prediction(prediction, details=True), status=status
+                )
+            due = prediction.next_due()
+        pause = min(deadline - now, _WAIT_POLL)
+        if due is not None:
+            pause = min(pause, max(due - now, 0.0))
+        await asyncio.sleep(pause)

@@ -1,0 +1,553 @@
+"""The ``Emulator``: lifecycle, the Python seeding API, and the thread runner.
+
+Seeding methods are synchronous and return the object as the API would render
+it (in the emulator's style), so a test can take ids from them. They may be
+called before ``start()`` and, in threaded mode, from the test's own thread
+while the server runs: the store lock makes each call atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from . import _handlers, _predictions
+from ._faults import (
+    Fault,
+    FaultQueue,
+    RecordedRequest,
+    encode_body,
+    make_middleware,
+)
+from ._records import TERMINAL_STATUSES, Transition
+from ._render import Renderer
+from ._routing import STORE_KEY, error_middleware
+from ._seed import seed_emulator
+from ._state import Settings, Store, Style
+
+_HOST = "127.0.0.1"
+# In-flight handlers (a held ``Prefer: wait`` answer, an injected delay) get
+# this long to finish when the emulator closes; then they are cancelled.
+_SHUTDOWN_TIMEOUT = 0.25
+
+
+class Emulator:
+    """A local WriftAI API server holding its state in memory.
+
+    Use ``async with Emulator() as emu:`` in async code, or
+    ``with Emulator().run_in_thread() as emu:`` anywhere.
+    """
+
+    def __init__(
+        self,
+        *,
+        access_token: str = "test-token",
+        username: str = "alice",
+        style: Style = "old",
+        seed: bool = True,
+        cancel_delay: float = 0.5,
+        prediction_duration: float = 2.0,
+        already_terminated_status: int = 409,
+        default_page_size: int = 20,
+        max_prefer_wait: float = 60.0,
+        port: int = 0,
+    ) -> None:
+        if style not in ("old", "new"):
+            raise ValueError(f"style must be 'old' or 'new', not {style!r}")
+        if not 400 <= already_terminated_status < 500:
+            raise ValueError("already_terminated_status must be a 4xx status")
+        if not 1 <= default_page_size <= 100:
+            raise ValueError("default_page_size must be between 1 and 100")
+        self._store = Store(
+            Settings(
+                style=style,
+                access_token=access_token,
+                username=username,
+                cancel_delay=cancel_delay,
+                prediction_duration=prediction_duration,
+                already_terminated_status=already_terminated_status,
+                default_page_size=default_page_size,
+                max_prefer_wait=max_prefer_wait,
+            )
+        )
+        self._render = Renderer(self._store)
+        self._faults = FaultQueue()
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
+        self._base_url: str | None = None
+        #: Every request received, oldest first (including fault-answered ones).
+        self.requests: list[RecordedRequest] = []
+        with self._store.lock:
+            if seed:
+                seed_emulator(self)
+            self._store.ensure_user(username)
+            self._store.tokens[access_token] = username
+
+    # -- identity --------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``; only known once started."""
+        if self._base_url is None:
+            raise RuntimeError("the emulator is not running")
+        return self._base_url
+
+    @property
+    def access_token(self) -> str:
+        return self._store.settings.access_token
+
+    @property
+    def username(self) -> str:
+        """The user that ``access_token`` authenticates as."""
+        return self._store.settings.username
+
+    @property
+    def style(self) -> Style:
+        return self._store.settings.style
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        app = web.Application(
+            middlewares=[make_middleware(self.requests, self._faults), error_middleware]
+        )
+        app[STORE_KEY] = self._store
+        _handlers.routes.install(app, _predictions.hold)
+        _predictions.routes.install(app, _predictions.hold)
+        # handler_cancellation: a client that hangs up mid-``Prefer: wait``
+        # should not keep a handler (and shutdown) waiting.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((_HOST, self._port))
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            await runner.cleanup()
+            sock.close()
+            raise
+        self._runner, self._sock = runner, sock
+        self._base_url = f"http://{_HOST}:{sock.getsockname()[1]}/v1"
+
+    async def close(self) -> None:
+        """Stop serving and release the socket; safe to call twice."""
+        runner, sock = self._runner, self._sock
+        self._runner = self._sock = self._base_url = None
+        if runner is not None:
+            await runner.cleanup()
+        if sock is not None:
+            sock.close()
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def run_in_thread(self) -> ThreadedEmulator:
+        """A context manager serving this emulator from a private loop thread."""
+        return ThreadedEmulator(self)
+
+    # -- seeding ---------------------------------------------------------------
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        display_name: str | None = None,
+        avatar_url: str | None = None,
+        bio: str | None = None,
+        urls: Sequence[str] | None = None,
+        location: str | None = None,
+        company: str | None = None,
+        created_at: datetime | str | None = None,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a user; with ``token``, that bearer token authenticates as them."""
+        with self._store.lock:
+            user = self._store.add_user(
+                username,
+                display_name=display_name,
+                avatar_url=avatar_url,
+                bio=bio,
+                urls=urls,
+                location=location,
+                company=company,
+                created_at=created_at,
+                token=token,
+            )
+            return self._render.user(user, details=True)
+
+    def add_hardware(
+        self,
+        identifier: str,
+        name: str | None = None,
+        *,
+        gpus: int = 0,
+        cpus: int = 4,
+        ram_per_gpu_gb: int = 0,
+        ram_gb: int = 16,
+        description: str | None = None,
+        created_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        with self._store.lock:
+            item = self._store.add_hardware(
+                identifier,
+                name,
+                gpus=gpus,
+                cpus=cpus,
+                ram_per_gpu_gb=ram_per_gpu_gb,
+                ram_gb=ram_gb,
+                description=description,
+                created_at=created_at,
+            )
+            return self._render.hardware(item)
+
+    def add_category(self, slug: str, name: str | None = None) -> dict[str, Any]:
+        with self._store.lock:
+            return self._render.category(self._store.add_category(slug, name))
+
+    def add_model(
+        self,
+        owner: str,
+        name: str,
+        *,
+        visibility: str = "public",
+        description: str | None = None,
+        overview: str | None = None,
+        hardware_identifier: str = "cpu",
+        categories: Sequence[str] = (),
+        predictions_count: int = 0,
+        source_url: str | None = None,
+        license_url: str | None = None,
+        paper_url: str | None = None,
+        cover_image_url: str | None = None,
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
+        versions: int = 0,
+    ) -> dict[str, Any]:
+        """Add a model (with ``versions`` default versions).
+
+        A missing owner, hardware item or category is created on the fly, so
+        a test can write ``add_model("zoe", "m")`` on an empty emulator.
+        """
+        store = self._store
+        with store.lock:
+            created = store.seed_time(created_at)
+            model = store.add_model(
+                store.ensure_user(owner),
+                name,
+                hardware_identifier=store.ensure_hardware(
+                    hardware_identifier
+                ).identifier,
+                created_at=created,
+                updated_at=store.seed_time(updated_at) if updated_at else None,
+                visibility=visibility,
+                description=description,
+                overview=overview,
+                category_slugs=[store.ensure_category(c).slug for c in categories],
+                predictions_count=predictions_count,
+                source_url=source_url,
+                license_url=license_url,
+                paper_url=paper_url,
+                cover_image_url=cover_image_url,
+            )
+            for _ in range(versions):
+                store.add_version(model, created_at=store.seed_time())
+            return self._render.model(model, details=True)
+
+    def add_version(
+        self,
+        model: str,
+        *,
+        release_notes: str = "",
+        schemas: Mapping[str, Any] | None = None,
+        container_image_digest: str | None = None,
+        created_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Add the next version of ``model`` (``"owner/name"``)."""
+        with self._store.lock:
+            found = self._find_model(model)
+            version = self._store.add_version(
+                found,
+                release_notes=release_notes,
+                schemas=schemas,
+                container_image_digest=container_image_digest,
+                created_at=self._store.seed_time(created_at),
+            )
+            return self._render.version(found, version, details=True)
+
+    def add_prediction(
+        self,
+        model: str,
+        *,
+        owner: str | None = None,
+        version: int | None = None,
+        status: str = "succeeded",
+        input: Mapping[str, Any] | None = None,
+        output: Any = None,
+        error: Mapping[str, Any] | None = None,
+        logs: Sequence[str] | None = None,
+        setup_time: str | None = None,
+        execution_time: str | None = None,
+        finish_after: float | None = None,
+        final_status: str = "succeeded",
+        created_at: datetime | str | None = None,
+        id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a prediction of ``model`` (``"owner/name"``) owned by ``owner``.
+
+        A terminal ``status`` takes ``output``/``error`` as they are. A running
+        one can finish by itself: ``finish_after`` seconds from now it becomes
+        ``final_status`` with ``output`` (or ``error``). Without
+        ``finish_after`` it runs until cancelled. Unlike a prediction created
+        over HTTP, this does not change the model's ``predictions_count``.
+        """
+        store = self._store
+        with store.lock:
+            found = self._find_model(model)
+            if version is None:
+                latest = found.latest_version
+                version = latest.number if latest else None
+            terminal = status in TERMINAL_STATUSES
+            created = store.seed_time(created_at)
+            prediction = store.add_prediction(
+                owner=store.ensure_user(owner or self.username),
+                model=found,
+                version_number=version,
+                status=status,
+                created_at=created,
+                input=input,
+                output=copy.deepcopy(output) if terminal else None,
+                error=error if terminal else None,
+                logs=logs,
+                setup_time=setup_time,
+                execution_time=execution_time,
+                id=id,
+            )
+            if status == "started":
+                prediction.started_at = created
+            if finish_after is not None and not terminal:
+                prediction.schedule(
+                    Transition(
+                        time.monotonic() + finish_after,
+                        final_status,
+                        output=copy.deepcopy(output),
+                        error=dict(error) if error is not None else None,
+                    )
+                )
+            return self._render.prediction(prediction, details=True)
+
+    def add_many_users(
+        self, n: int, *, prefix: str = "user", models_per_user: int = 0
+    ) -> list[str]:
+        """Add ``n`` users (``user-0000``, ...), each with some public models."""
+        names = [f"{prefix}-{i:04d}" for i in range(n)]
+        with self._store.lock:
+            for name in names:
+                self._store.add_user(name)
+                self.add_many_models(name, models_per_user)
+        return names
+
+    def add_many_models(
+        self, owner: str, n: int, *, prefix: str = "model", visibility: str = "public"
+    ) -> list[str]:
+        """Add ``n`` models to ``owner`` quickly; every fourth has no predictions."""
+        store = self._store
+        names = [f"{prefix}-{i:04d}" for i in range(n)]
+        with store.lock:
+            user = store.ensure_user(owner)
+            hardware = store.ensure_hardware("cpu").identifier
+            for i, name in enumerate(names):
+                store.add_model(
+                    user,
+                    name,
+                    hardware_identifier=hardware,
+                    created_at=store.seed_time(),
+                    visibility=visibility,
+                    predictions_count=0 if i % 4 == 0 else (i * 37) % 101 + 1,
+                )
+        return names
+
+    # -- inspection ------------------------------------------------------------
+
+    def get_model(self, owner: str, name: str) -> dict[str, Any]:
+        """The model as the API renders it; ``KeyError`` if there is none."""
+        with self._store.lock:
+            return self._render.model(self._find_model(f"{owner}/{name}"), details=True)
+
+    def get_prediction(self, prediction_id: str) -> dict[str, Any]:
+        """The prediction with its current (lazily advanced) status."""
+        with self._store.lock:
+            prediction = self._store.get_prediction(prediction_id)
+            if prediction is None:
+                raise KeyError(prediction_id)
+            return self._render.prediction(prediction, details=True)
+
+    def _find_model(self, ref: str) -> Any:
+        owner, _, name = ref.partition("/")
+        model = self._store.find_model(owner, name)
+        if model is None:
+            raise KeyError(f"no model {ref!r}")
+        return model
+
+    # -- faults ----------------------------------------------------------------
+
+    def inject(
+        self,
+        status: int = 500,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | dict[str, Any] | list[Any] | None = None,
+        content_type: str | None = None,
+        times: int | None = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> Fault:
+        """Answer the next ``times`` matching requests with this response.
+
+        ``path`` is matched without the ``/v1`` prefix, exactly or as an
+        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends a
+        ``{"detail": ...}`` JSON body for errors; ``b""`` sends nothing.
+        ``times=None`` keeps answering until ``clear_faults()``.
+        """
+        data, all_headers = encode_body(status, body, dict(headers or {}), content_type)
+        return self._faults.add(
+            Fault(
+                kind="status",
+                remaining=times,
+                method=method,
+                path=path,
+                status=status,
+                headers=all_headers,
+                body=data,
+            )
+        )
+
+    def inject_disconnect(
+        self,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> Fault:
+        """Close the connection without answering the next matching requests."""
+        return self._faults.add(
+            Fault(kind="disconnect", remaining=times, method=method, path=path)
+        )
+
+    def inject_delay(
+        self,
+        seconds: float,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> Fault:
+        """Hold the next matching requests ``seconds`` before answering normally."""
+        return self._faults.add(
+            Fault(
+                kind="delay", remaining=times, method=method, path=path, seconds=seconds
+            )
+        )
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+
+class ThreadedEmulator:
+    """Runs an ``Emulator`` on its own event loop in a daemon thread.
+
+    ``with Emulator().run_in_thread() as emu:`` yields the ``Emulator`` itself,
+    started; leaving the block closes the server and joins the thread.
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+
+    def start(self) -> Emulator:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve(ready),),
+            name="wriftai-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        try:
+            ready.result()
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
+        return self.emulator
+
+    async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            await self.emulator.start()
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            await self._stop.wait()
+        finally:
+            try:
+                await self.emulator.close()
+            except BaseException as exc:
+                self._failure = exc
+
+    def stop(self) -> None:
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None or loop is None or stop is None:
+            return
+        self._thread = None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,56 @@
+"""Pytest plugin: the ``wriftai_emulator`` fixture.
+
+Enable it with ``pytest_plugins = ["wriftai_async.testing.pytest_plugin"]``
+(deliberately no ``pytest11`` entry point: installing the package must not
+change anyone's test session). The emulator runs in its own thread, so the
+fixture works in sync and async tests alike without an async fixture plugin.
+
+Options are keyword arguments for ``Emulator(...)``. Give them for a module
+or a directory by overriding the ``wriftai_emulator_options`` fixture, and
+for one test with a marker (marker values win)::
+
+    @pytest.fixture
+    def wriftai_emulator_options():
+        return {"cancel_delay": 0.01}
+
+    @pytest.mark.wriftai_emulator(style="new")
+    def test_something(wriftai_emulator): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ._server import Emulator
+
+_MARKER = "wriftai_emulator"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(**kwargs): keyword arguments for the wriftai_emulator fixture's "
+        "Emulator(...)",
+    )
+
+
+@pytest.fixture
+def wriftai_emulator_options() -> dict[str, Any]:
+    """Keyword arguments for the fixture's ``Emulator``; override to change."""
+    return {}
+
+
+@pytest.fixture
+def wriftai_emulator(
+    request: pytest.FixtureRequest, wriftai_emulator_options: dict[str, Any]
+) -> Iterator[Emulator]:
+    """A started ``Emulator`` (threaded, seeded by default); closed afterwards."""
+    marker = request.node.get_closest_marker(_MARKER)
+    options = dict(wriftai_emulator_options)
+    if marker is not None:
+        options.update(marker.kwargs)
+    with Emulator(**options).run_in_thread() as emulator:
+        yield emulator
