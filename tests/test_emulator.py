@@ -66,7 +66,7 @@ def auth(emu: Emulator) -> dict[str, str]:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(cancel_delay=0.05, prediction_duration=0.2) as emulator:
+    async with Emulator(cancel_delay=0.2, prediction_duration=0.2) as emulator:
         yield emulator
 
 
@@ -433,7 +433,7 @@ async def test_cancel_lifecycle(api: Api) -> None:
     assert (await api.get(f"/predictions/{STARTED}"))[1]["status"] == "started"
     status, again = await api.call("POST", f"/predictions/{STARTED}/cancel")
     assert status == 200 and again["status"] == "started"
-    await asyncio.sleep(0.08)
+    await asyncio.sleep(0.25)
     assert (await api.get(f"/predictions/{STARTED}"))[1]["status"] == "cancelled"
     status, body = await api.call("POST", f"/predictions/{STARTED}/cancel")
     assert (status, body) == (409, {"detail": "Prediction has already terminated"})
@@ -561,6 +561,10 @@ async def test_old_style_shapes(api: Api) -> None:
     assert "next_url" in hardware
     _, prediction = await api.get(f"/predictions/{SEED_PREDICTIONS['succeeded']}")
     assert "metrics" not in prediction and prediction["created_at"].endswith("Z")
+    # In the old style "name" is the display name, and PATCH /user can set it.
+    status, me = await api.call("PATCH", "/user", json_body={"name": "Al", "bio": None})
+    assert status == 200 and (me["name"], me["bio"]) == ("Al", None)
+    assert me["location"] == "Oxford"
 
 
 async def test_new_style_shapes() -> None:

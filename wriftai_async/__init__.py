@@ -13,6 +13,7 @@ Example::
     asyncio.run(main())
 """
 
+from ._bulk import BulkResult
 from ._client import AsyncClient
 from ._converter import structure, unstructure
 from ._errors import (
@@ -54,6 +55,7 @@ from ._objects import (
 from ._params import UNSET, UnsetType
 from ._retry import RetryPolicy
 from ._session import AsyncSession
+from ._sync import Client
 from ._version import __version__
 
 __all__ = [
@@ -66,7 +68,9 @@ __all__ = [
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
+    "BulkResult",
     "Category",
+    "Client",
     "ConflictError",
     "Hardware",
     "Model",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
+from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._objects import Model, ModelDetails, Page, SortBy, SortDirection, Visibility
 from .._pagination import paginate
 from .._params import (
@@ -212,6 +213,48 @@ class AsyncModels(AsyncResource):
             )
 
         return paginate(fetch)
+
+    def list_for_users(
+        self,
+        owners: Iterable[str],
+        *,
+        concurrency: int = 32,
+        on_progress: ProgressCallback | None = None,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
+        category_slugs: Sequence[str] | None = None,
+    ) -> AsyncIterator[BulkResult[list[Model]]]:
+        """Every model of many users, ``concurrency`` users at a time.
+
+        Yields one :class:`BulkResult` per owner as soon as all of that
+        owner's pages are in (not in input order): ``result.value`` is the
+        list of models, or ``result.error`` says why that owner failed (an
+        unknown user is a ``NotFoundError`` there; the batch goes on).
+        ``on_progress(done, total)`` is called after each owner. Stopping the
+        iteration early cancels the requests still running.
+
+        Example::
+
+            async for result in client.models.list_for_users(owners):
+                if result.ok:
+                    print(result.key, len(result.value))
+        """
+        _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
+
+        async def one(owner: str) -> list[Model]:
+            return [
+                model
+                async for model in self.list_for_user(
+                    owner,
+                    page_size=page_size,
+                    sort_by=sort_by,
+                    sort_direction=sort_direction,
+                    category_slugs=category_slugs,
+                )
+            ]
+
+        return bounded_map(owners, one, concurrency, on_progress)
 
     async def list_all_page(
         self,

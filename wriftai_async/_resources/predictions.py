@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
+from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._errors import BadRequestError, ConflictError, WaitTimeoutError
 from .._objects import Page, Prediction, PredictionDetails, PredictionStatus
 from .._pagination import paginate
@@ -224,3 +225,92 @@ class AsyncPredictions(AsyncResource):
         return await self.wait(
             prediction_id, timeout=timeout, poll_interval=poll_interval
         )
+
+    def cancel_many(
+        self,
+        prediction_ids: Iterable[str],
+        *,
+        concurrency: int = 32,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[BulkResult[None]]:
+        """Ask for many predictions to be cancelled, ``concurrency`` at a time.
+
+        Yields a :class:`BulkResult` per id as each request completes; a
+        prediction that had already ended shows up with its
+        ``BadRequestError``/``ConflictError`` in ``result.error``. Follow with
+        :meth:`wait_many` to know when the cancellations took effect.
+        """
+        return bounded_map(prediction_ids, self.cancel, concurrency, on_progress)
+
+    def wait_many(
+        self,
+        prediction_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        concurrency: int = 32,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[BulkResult[PredictionDetails]]:
+        """Poll many predictions until each is terminal, yielding each as it ends.
+
+        One scheduler polls every id still running once per
+        ``poll_interval`` (``concurrency`` requests at a time) rather than one
+        sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
+        the terminal prediction, or the error that ended its polling (a
+        ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+
+        Example::
+
+            async for _ in client.predictions.cancel_many(ids):
+                pass
+            async for result in client.predictions.wait_many(ids, timeout=60):
+                print(result.key, result.value.status if result.ok else result.error)
+        """
+        _check_wait_args(timeout, poll_interval)
+        ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
+        return self._wait_many(ids, timeout, poll_interval, concurrency, on_progress)
+
+    async def _wait_many(
+        self,
+        ids: Sequence[str],
+        timeout: float | None,
+        poll_interval: float,
+        concurrency: int,
+        on_progress: ProgressCallback | None,
+    ) -> AsyncIterator[BulkResult[PredictionDetails]]:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        total, done = len(ids), 0
+        last: dict[str, PredictionDetails] = {}
+        while ids:
+            round_started = loop.time()
+            still_running = []
+            async for result in bounded_map(ids, self.get, concurrency):
+                if result.ok and not result.unwrap().is_terminal:
+                    last[result.key] = result.unwrap()
+                    still_running.append(result.key)
+                    continue
+                last.pop(result.key, None)
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
+                yield result
+            ids = still_running
+            if not ids:
+                return
+            now = loop.time()
+            if deadline is not None and now + poll_interval > deadline:
+                if now < deadline:
+                    await asyncio.sleep(deadline - now)
+                    continue  # one last round at the deadline
+                for key in ids:
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
+                    error = WaitTimeoutError(
+                        f"prediction {key} did not finish within {timeout}s",
+                        prediction=last.get(key),
+                    )
+                    yield BulkResult(key, None, error)
+                return
+            await asyncio.sleep(max(0.0, poll_interval - (now - round_started)))
