@@ -31,15 +31,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _objects as o
 from ._errors import ResponseDecodeError
+from ._structgen import make_structure_fn
 
 __all__ = ["configure_converter", "converter", "make_converter", "structure"]
 
@@ -66,8 +67,10 @@ def _normalize_user(data: dict[str, Any]) -> dict[str, Any]:
 def _renamer(renames: Mapping[str, str]) -> _Normalizer:
     """Map old field names to current ones, unless the current one is there."""
 
+    old_names = frozenset(renames)
+
     def normalize(data: dict[str, Any]) -> dict[str, Any]:
-        if not any(old in data for old in renames):
+        if old_names.isdisjoint(data):
             return data
         data = dict(data)
         for old, new in renames.items():
@@ -134,32 +137,59 @@ def _passthrough_dict(value: Any, _: Any) -> Any:
     return value
 
 
+def _strict_scalar(kind: type[Any]) -> Callable[[Any, Any], Any]:
+    """A check, not a conversion: ``"3"`` is not silently an int, nor 3 a str."""
+    if kind is float:
+
+        def structure_float(value: Any, _: Any = None) -> float:
+            if type(value) is float:
+                return value
+            if type(value) is int:
+                return float(value)
+            raise TypeError(f"expected a number, got {type(value).__name__}")
+
+        return structure_float
+
+    def structure_scalar(value: Any, _: Any = None) -> Any:
+        if type(value) is kind:
+            return value
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+
+    return structure_scalar
+
+
+def _optional_inner(type_: Any) -> Any:
+    """``X`` for ``X | None`` (exactly two members), else ``None``."""
+    args = getattr(type_, "__args__", None)
+    if not args or len(args) != 2 or type(None) not in args:
+        return None
+    if getattr(type_, "__origin__", None) not in (Union, None) and not isinstance(
+        type_, UnionType
+    ):
+        return None
+    return args[0] if args[1] is type(None) else args[1]
+
+
+def _optional_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    # cattrs' generic Optional hook dispatches on the inner type at every
+    # call; resolving it once here takes that off the per-field cost.
+    inner_type = _optional_inner(type_)
+    inner = conv.get_structure_hook(inner_type)
+
+    def structure_optional(value: Any, _: Any = None) -> Any:
+        if value is None:
+            return None
+        return inner(value, inner_type)
+
+    return structure_optional
+
+
 def _has_extra(cls: Any) -> bool:
     return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
 
 
 def _make_structure_fn(cls: type[T], conv: cattrs.Converter) -> Callable[..., T]:
-    base = make_dict_structure_fn(
-        cls, conv, _cattrs_detailed_validation=False, extra=override(omit=True)
-    )
-    known = frozenset(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
-    normalize = _RENAMES.get(cls)
-    set_attr = object.__setattr__
-
-    def structure(data: Any, _: Any = None) -> T:
-        if type(data) is not dict:
-            raise TypeError(f"expected a JSON object for {cls.__name__}")
-        if normalize is not None:
-            data = normalize(data)
-        obj = base(data, cls)
-        unknown = data.keys() - known
-        if unknown:
-            # The instance is frozen and just built by us: setting the one
-            # field generated code cannot fill is safe and avoids a copy.
-            set_attr(obj, "extra", MappingProxyType({k: data[k] for k in unknown}))
-        return obj
-
-    return structure
+    return make_structure_fn(cls, conv.get_structure_hook, _RENAMES.get(cls))
 
 
 def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:
@@ -176,6 +206,8 @@ def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:
 
 def configure_converter(conv: cattrs.Converter) -> None:
     """Install the wire rules listed in this module's docstring on ``conv``."""
+    for kind in (str, int, float, bool):
+        conv.register_structure_hook(kind, _strict_scalar(kind))
     conv.register_structure_hook(datetime, _parse_datetime)
     conv.register_unstructure_hook(datetime, _format_datetime)
     conv.register_structure_hook_func(lambda t: t == dict[str, Any], _passthrough_dict)
@@ -186,6 +218,10 @@ def configure_converter(conv: cattrs.Converter) -> None:
     for enum_cls in _ENUMS_OR_STR:
         conv.register_structure_hook(enum_cls, _enum_or_str_hook(enum_cls))
         conv.register_unstructure_hook(enum_cls, _enum_value)
+    conv.register_structure_hook_factory(
+        lambda t: _optional_inner(t) is not None and _is_enum_or_str(t) is None,
+        lambda t: _optional_hook(conv, t),
+    )
     conv.register_structure_hook_factory(
         _has_extra, lambda cls: _make_structure_fn(cls, conv)
     )

@@ -1,0 +1,213 @@
+"""Generated structuring functions for the response classes: the hot path.
+
+cattrs' own generated functions call one hook per field, and its ``X | None``
+hook looks up the inner hook on every call. Listing pages structure tens of
+thousands of objects, so for our attrs classes we generate one function per
+class, once, with the checks for the field types we use written inline
+(``type(v) is str``, ``None`` pass-through, nested classes called directly),
+and register it on the cattrs converter as that class's hook. Any field type
+not handled inline falls back to the converter's own hook for it.
+
+The rules are the converter's (see ``_converter.py``): unknown keys go to
+``extra``, missing keys take the default, values of the wrong JSON type raise
+``TypeError`` (turned into ``ResponseDecodeError`` by ``structure``).
+"""
+
+from __future__ import annotations
+
+import enum
+import linecache
+import sys
+import typing
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import MappingProxyType, UnionType
+from typing import Any, Union
+
+import attrs
+
+from ._objects import EMPTY
+
+__all__ = ["make_structure_fn"]
+
+Hook = Callable[[Any, Any], Any]
+_NOTHING = attrs.NOTHING
+_Factory: type[Any] = attrs.Factory  # type: ignore[assignment] # a class at run time
+# Before 3.11, fromisoformat() rejects a trailing "Z": use the converter's hook.
+_FROMISO_HANDLES_Z = sys.version_info >= (3, 11)
+
+
+def _fail(what: str, value: Any) -> typing.NoReturn:
+    raise TypeError(f"expected {what}, got {type(value).__name__}")
+
+
+def _split_optional(type_: Any) -> tuple[Any, bool]:
+    """``(X, True)`` for ``X | None``; ``(type_, False)`` otherwise."""
+    origin = typing.get_origin(type_)
+    if origin is Union or isinstance(type_, UnionType):
+        args = typing.get_args(type_)
+        if type(None) in args:
+            rest = tuple(a for a in args if a is not type(None))
+            inner = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007
+            return inner, True
+    return type_, False
+
+
+class _Builder:
+    """Writes the body of one structuring function, field by field."""
+
+    def __init__(self, get_hook: Callable[[Any], Hook]) -> None:
+        self.get_hook = get_hook
+        self.globals: dict[str, Any] = {
+            "_fail": _fail,
+            "_fromiso": datetime.fromisoformat,
+            "_utc": timezone.utc,
+        }
+        self.lines: list[str] = []
+
+    def name(self, prefix: str, value: Any) -> str:
+        key = f"{prefix}_{len(self.globals)}"
+        self.globals[key] = value
+        return key
+
+    def check(self, var: str, type_: Any, label: str) -> None:
+        """Emit code that validates ``var`` in place (converting if needed)."""
+        add = self.lines.append
+        if type_ in (str, int, bool):
+            add(f"    if type({var}) is not {type_.__name__}: _fail({label!r}, {var})")
+        elif type_ is float:
+            add(f"    if type({var}) is int: {var} = float({var})")
+            add(f"    elif type({var}) is not float: _fail({label!r}, {var})")
+        elif type_ is Any:
+            pass
+        elif type_ is datetime and _FROMISO_HANDLES_Z:
+            # Inline rather than a hook call: two timestamps per object.
+            add(f"    if type({var}) is not str: _fail('an ISO 8601 string', {var})")
+            add(f"    {var} = _fromiso({var})")
+            add(f"    if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_utc)")
+        elif type_ is datetime:
+            fn = self.name("parse", self.get_hook(datetime))
+            add(f"    {var} = {fn}({var}, None)")
+        elif attrs.has(type_):
+            fn = self.name("struct", self.get_hook(type_))
+            add(f"    {var} = {fn}({var}, None)")
+        elif typing.get_origin(type_) is dict:
+            add(f"    if type({var}) is not dict: _fail('a JSON object', {var})")
+        elif typing.get_origin(type_) is list:
+            (item,) = typing.get_args(type_) or (Any,)
+            add(f"    if type({var}) is not list: _fail('a JSON array', {var})")
+            if item in (str, int, bool):
+                add(
+                    f"    for _i in {var}:\n"
+                    f"        if type(_i) is not {item.__name__}: _fail({label!r}, _i)"
+                )
+            elif attrs.has(item):
+                fn = self.name("struct", self.get_hook(item))
+                add(f"    {var} = [{fn}(_i, None) for _i in {var}]")
+            elif item is not Any:
+                fn = self.name("hook", self.get_hook(type_))
+                typ = self.name("type", type_)
+                add(f"    {var} = {fn}({var}, {typ})")
+        elif self._enum_or_str(type_) is not None:
+            members = self.name(
+                "members",
+                {m.value: m for m in self._enum_or_str(type_)},  # type: ignore[union-attr]
+            )
+            add(f"    if type({var}) is not str: _fail('a string', {var})")
+            add(f"    {var} = {members}.get({var}, {var})")
+        else:
+            fn = self.name("hook", self.get_hook(type_))
+            typ = self.name("type", type_)
+            add(f"    {var} = {fn}({var}, {typ})")
+
+    @staticmethod
+    def _enum_or_str(type_: Any) -> type[enum.Enum] | None:
+        args = typing.get_args(type_)
+        if str not in args:
+            return None
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, enum.Enum):
+                return arg
+        return None
+
+
+def make_structure_fn(
+    cls: type[Any],
+    get_hook: Callable[[Any], Hook],
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Hook:
+    """Build the structuring function of the attrs class ``cls``.
+
+    ``get_hook(type)`` returns the converter's hook for a type (used for
+    nested classes and anything not checked inline); ``normalize`` rewrites
+    older field spellings before the fields are read.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in attrs.fields(cls) if f.init]
+    b = _Builder(get_hook)
+    b.globals.update(
+        cls=cls,
+        normalize=normalize,
+        known=frozenset(f.name for f in fields),
+        MappingProxyType=MappingProxyType,
+        EMPTY=EMPTY,
+    )
+    add = b.lines.append
+    add(f"def structure_{cls.__name__}(o, _=None):")
+    add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
+    if normalize is not None:
+        add("    o = normalize(o)")
+    args: list[str] = []
+    for field in fields:
+        if field.name == "extra":
+            continue
+        var = f"v_{field.name}"
+        type_, optional = _split_optional(hints[field.name])
+        label = f"{cls.__name__}.{field.name}"
+        default = field.default
+        if default is _NOTHING and not optional:
+            add(f"    {var} = o[{field.name!r}]")
+            b.check(var, type_, label)
+        else:
+            # A required-but-nullable field must be present; others may be
+            # missing, and a null or missing value takes the default.
+            getter = (
+                f"o[{field.name!r}]"
+                if default is _NOTHING
+                else f"o.get({field.name!r})"
+            )
+            add(f"    {var} = {getter}")
+            if default is _NOTHING or default is None:
+                fallback = "None"
+            elif isinstance(default, _Factory):
+                fallback = b.name("factory", default.factory) + "()"
+            else:
+                fallback = b.name("default", default)
+            if fallback != "None":
+                add(f"    if {var} is None: {var} = {fallback}")
+                add("    else:")
+            else:
+                add(f"    if {var} is not None:")
+            body_start = len(b.lines)
+            b.check(var, type_, label)
+            if len(b.lines) == body_start:
+                b.lines.append("        pass")
+            else:
+                b.lines[body_start:] = [
+                    "    " + line.replace("\n", "\n    ")
+                    for line in b.lines[body_start:]
+                ]
+        args.append(f"{field.name}={var}")
+    # The subset test allocates nothing; most objects have no unknown keys.
+    add("    if o.keys() <= known: extra = EMPTY")
+    add("    else: extra = MappingProxyType({k: o[k] for k in o.keys() - known})")
+    args.append("extra=extra")
+    add(f"    return cls({', '.join(args)})")
+    source = "\n".join(b.lines) + "\n"
+    filename = f"<wriftai_async structure {cls.__qualname__}>"
+    # Keep the source reachable for tracebacks and debuggers.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = dict(b.globals)
+    exec(compile(source, filename, "exec"), namespace)
+    fn: Hook = namespace[f"structure_{cls.__name__}"]
+    return fn
