@@ -23,23 +23,41 @@ from ._version import __version__
 __all__ = ["main"]
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr, drawn only for a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if total:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total}")
+        else:
+            sys.stderr.write(f"\r{self.label} {done}")
+        if total is not None and done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
 async def _list_many(
     client: AsyncClient, owners: Sequence[str], concurrency: int
 ) -> tuple[int, int, list[str]]:
-    """List every model of every owner, ``concurrency`` owners at a time."""
-    limit = asyncio.Semaphore(concurrency)
+    """List every model of every owner with ``list_for_users``."""
+    total = 0
     failures: list[str] = []
-
-    async def one(owner: str) -> int:
-        async with limit:
-            try:
-                return sum([1 async for _ in client.models.list_for_user(owner)])
-            except WriftAIError as exc:
-                failures.append(f"{owner}: {exc}")
-                return 0
-
-    counts = await asyncio.gather(*(one(owner) for owner in owners))
-    return sum(counts), len(owners), failures
+    async for result in client.models.list_for_users(
+        owners, concurrency=concurrency, on_progress=_ProgressBar("listing")
+    ):
+        if result.value is not None:
+            total += len(result.value)
+        else:
+            failures.append(f"{result.key}: {result.error}")
+    return total, len(owners), failures
 
 
 async def _demo_emulated(users: int, models_per_user: int, concurrency: int) -> int:
