@@ -97,7 +97,12 @@ def test_user_older_and_newer_spellings_agree():
         {"id": "u", "username": "alice", "avatar_url": None, "name": "Alice A."}, User
     )
     new = structure(
-        {"account_id": "u", "name": "alice", "avatar_url": None, "display_name": "Alice A."},
+        {
+            "account_id": "u",
+            "name": "alice",
+            "avatar_url": None,
+            "display_name": "Alice A.",
+        },
         User,
     )
     assert old == new
@@ -107,7 +112,12 @@ def test_user_older_and_newer_spellings_agree():
 
 def test_page_ignores_older_url_fields():
     page = structure(
-        {"items": [MODEL], "next_cursor": None, "previous_cursor": "p", "next_url": None},
+        {
+            "items": [MODEL],
+            "next_cursor": None,
+            "previous_cursor": "p",
+            "next_url": None,
+        },
         Page[Model],
     )
     assert len(page.items) == 1 and page.previous_cursor == "p"

@@ -19,18 +19,27 @@ def test_backoff_is_full_jitter_within_the_growing_ceiling():
 
 
 def test_429_waits_for_the_reset_header():
-    wait = POLICY.after_response("GET", 0, 429, {"x-ratelimit-reset": "1010"}, False, now=1000.0)
+    wait = POLICY.after_response(
+        "GET", 0, 429, {"x-ratelimit-reset": "1010"}, False, now=1000.0
+    )
     assert wait == pytest.approx(10.0)
 
 
 def test_429_reset_beyond_the_cap_gives_up():
-    assert POLICY.after_response("GET", 0, 429, {"x-ratelimit-reset": "2000"}, False, now=1000.0) is None
+    assert (
+        POLICY.after_response(
+            "GET", 0, 429, {"x-ratelimit-reset": "2000"}, False, now=1000.0
+        )
+        is None
+    )
 
 
 def test_429_retry_after_seconds_and_date():
     assert POLICY.after_response("POST", 0, 429, {"retry-after": "3"}, False) == 3.0
     date = email.utils.formatdate(1005.0, usegmt=True)
-    assert parse_rate_limit_reset({"retry-after": date}, now=1000.0) == pytest.approx(5.0)
+    assert parse_rate_limit_reset({"retry-after": date}, now=1000.0) == pytest.approx(
+        5.0
+    )
     assert parse_rate_limit_reset({"retry-after": "soon"}, now=1000.0) is None
 
 
@@ -57,7 +66,9 @@ def test_post_is_retried_only_when_it_cannot_duplicate_work():
 
 
 def _connector_error():
-    key = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+    key = aiohttp.client_reqrep.ConnectionKey(
+        "127.0.0.1", 1, False, True, None, None, None
+    )
     return aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))
 
 
