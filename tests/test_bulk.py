@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
@@ -179,29 +178,47 @@ async def test_wait_many_times_out_per_item(client, emulator):
 async def test_a_429_holds_every_request_of_the_client_until_the_reset(emulator):
     """A 429 seen by one listing holds the client's later requests: no new herd."""
     owners = emulator.add_many_users(64, models_per_user=4)
-    reset = time.time() + 0.5
+    first_batch, second_batch = owners[:32], owners[32:]
+    reset_in = 0.5
+    reset_monotonic = time.monotonic() + reset_in
+    reset = time.time() + reset_in
+    # The first 32 requests (the first batch's first pages) are rate limited.
     emulator.inject(
         status=429,
         headers={"x-ratelimit-reset": f"{reset:.3f}"},
-        times=None,
+        times=32,
         path="/models/*",
     )
-    timer = threading.Timer(0.5, emulator.clear_faults)
-    timer.start()
     async with make_client("async", emulator, max_retries=5) as client:
 
-        async def batch(names, delay):
-            await asyncio.sleep(delay)
+        async def batch(names):
             return await collect(
                 client.models.list_for_users(names, concurrency=32, page_size=2)
             )
 
-        # The second batch starts while the first is waiting out the limit.
+        async def after_the_first_429(names):
+            # Start once the server has answered the first batch with 429s
+            # (and the answers had time to arrive), while the window is open.
+            for _ in range(1000):
+                if sum(r.fault == "status" for r in emulator.requests) == 32:
+                    break
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
+            return await batch(names)
+
         first, second = await asyncio.gather(
-            batch(owners[:32], 0), batch(owners[32:], 0.15)
+            batch(first_batch), after_the_first_429(second_batch)
         )
-    timer.join()
     assert all(r.ok and len(r.value) == 4 for r in first + second)
-    limited = sorted(r.received_at for r in emulator.requests if r.fault == "status")
-    assert 1 <= len(limited) <= 32  # one burst: the requests already in flight
-    assert limited[-1] - limited[0] < 0.1
+    limited = [r for r in emulator.requests if r.fault == "status"]
+    assert len(limited) == 32
+    assert {r.path.rsplit("/", 1)[-1] for r in limited} == set(first_batch)
+    # Nothing of the second batch was sent before the reset: it waited at the
+    # client's gate instead of discovering the limit for itself.
+    second_sent = [
+        r.received_at
+        for r in emulator.requests
+        if r.path.rsplit("/", 1)[-1] in set(second_batch)
+    ]
+    assert len(second_sent) == 32 * 2
+    assert min(second_sent) >= reset_monotonic - 0.05
