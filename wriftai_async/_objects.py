@@ -33,6 +33,7 @@ __all__ = [
     "PredictionStatus",
     "SortBy",
     "SortDirection",
+    "StreamEvent",
     "User",
     "VersionConfiguration",
     "Visibility",
@@ -307,3 +308,21 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None = None
     previous_cursor: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StreamEvent:
+    """One event of a prediction's stream (:meth:`AsyncPredictions.stream`).
+
+    ``event`` is one of ``init`` (``data`` is the prediction as it was when
+    the stream opened), ``output`` (a piece of the output, as the model
+    produces it), ``error`` (the prediction's error) and ``done`` (the last
+    event; ``data`` tells the final status); a newer server may add others,
+    which arrive as they are. ``data`` is the event's data decoded from JSON,
+    or the raw text when it is not JSON. ``id`` is what ``after_id`` takes to
+    resume the stream after this event.
+    """
+
+    event: str
+    data: Any = None
+    id: str | None = None

@@ -5,13 +5,16 @@ It is created lazily inside the running event loop (aiohttp binds a session to
 the loop that created it), sends every request through the middleware chain,
 turns error statuses into exceptions (via ``_errors``) and transport failures
 into :class:`APIConnectionError`/:class:`APITimeoutError`, and decodes JSON.
+:meth:`AsyncSession.stream` is the same path for a response read as it
+arrives (an event stream) instead of as one JSON document.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -42,6 +45,8 @@ USER_AGENT = f"wriftai-async/{__version__}"
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+# A compressed stream is buffered by the decompressor: events would arrive late.
+_STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
 
 
 class AsyncSession:
@@ -149,6 +154,17 @@ class AsyncSession:
         self._session = session
         return session
 
+    def _checked_session(self, path: str) -> aiohttp.ClientSession:
+        session = self._client_session()
+        if self._loop is not asyncio.get_running_loop():
+            raise RuntimeError(
+                "this client was first used on another event loop; "
+                "create one client per event loop"
+            )
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        return session
+
     async def request(
         self,
         method: str,
@@ -173,14 +189,7 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed.
             ResponseDecodeError: a success whose body is not JSON.
         """
-        session = self._client_session()
-        if self._loop is not asyncio.get_running_loop():
-            raise RuntimeError(
-                "this client was first used on another event loop; "
-                "create one client per event loop"
-            )
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
+        session = self._checked_session(path)
         url = self.base_url + path
         data = None
         if json is not None:
@@ -225,3 +234,85 @@ class AsyncSession:
                 method=method,
                 url=url,
             ) from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a request and hold its response open to be read as it arrives.
+
+        The request goes through the same auth, user agent and retries as
+        :meth:`request`; retries can only happen before the response starts,
+        never once the body is being read. An error status raises the same
+        typed errors. The session's ``timeout`` bounds getting the response
+        (retries included), not reading it: a stream may stay open for as
+        long as the server sends it. Leaving the block (normally, by an
+        exception, or by cancellation) releases the connection; one left
+        before the end of the body is closed rather than reused.
+
+        Example::
+
+            async with client.session.stream("GET", path) as response:
+                async for line in response.content:
+                    ...
+
+        Raises:
+            APIStatusError: a subclass for each error status.
+            APIConnectionError, APITimeoutError: the transport failed, before
+                or while the body was read.
+        """
+        session = self._checked_session(path)
+        url = self.base_url + path
+        merged = {**_STREAM_HEADERS, **headers} if headers else _STREAM_HEADERS
+        # No total or read timeout on the body: events may be minutes apart.
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect)
+
+        async def send() -> aiohttp.ClientResponse:
+            return await session.request(
+                method, url, params=params, headers=merged, timeout=timeout
+            )
+
+        try:
+            response = await asyncio.wait_for(send(), self._timeout.total)
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise APITimeoutError(
+                f"{method} {url} timed out ({type(exc).__name__})"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"{method} {url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            if response.status >= 400:
+                try:
+                    body = await response.read()
+                except aiohttp.ClientError:
+                    body = b""
+                raise error_from_response(
+                    response.status,
+                    body,
+                    response.headers,
+                    method=method,
+                    url=url,
+                    loads=_json.loads,
+                )
+            try:
+                yield response
+            except aiohttp.ServerTimeoutError as exc:
+                raise APITimeoutError(
+                    f"{method} {url} timed out while streaming ({type(exc).__name__})"
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise APIConnectionError(
+                    f"{method} {url} broke while streaming: {type(exc).__name__}: {exc}"
+                ) from exc
+        finally:
+            if response.content.at_eof():
+                response.release()  # the connection can serve another request
+            else:
+                response.close()

@@ -1,19 +1,41 @@
-"""Predictions: create, get, list, cancel, and waiting for a terminal status."""
+"""Predictions: create, get, list, cancel, stream, and waiting for the end."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
+import aiohttp
+
+from .. import _json
 from .._bulk import BulkResult, ProgressCallback, bounded_map
-from .._errors import BadRequestError, ConflictError, WaitTimeoutError
-from .._objects import Page, Prediction, PredictionDetails, PredictionStatus
+from .._errors import (
+    APIConnectionError,
+    BadRequestError,
+    ConflictError,
+    ResponseDecodeError,
+    WaitTimeoutError,
+)
+from .._objects import (
+    Page,
+    Prediction,
+    PredictionDetails,
+    PredictionStatus,
+    StreamEvent,
+)
 from .._pagination import paginate
 from .._params import join_path, parse_id, parse_model_ref, query
+from .._sse import SSEDecoder, SSEMessage
 from ._base import AsyncResource
 
 __all__ = ["AsyncPredictions"]
+
+
+_STREAM_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+# A server's ``retry:`` hint is honoured before resuming, up to this long.
+_MAX_RESUME_DELAY = 5.0
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -21,6 +43,23 @@ def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
         raise ValueError("poll_interval must be > 0")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
+
+
+def _check_event_stream(response: aiohttp.ClientResponse) -> None:
+    if response.content_type != "text/event-stream":
+        raise ResponseDecodeError(
+            f"{response.method} {response.url} answered {response.status} with "
+            f"{response.content_type!r} instead of an event stream",
+            method=response.method,
+            url=str(response.url),
+        )
+
+
+def _to_event(message: SSEMessage) -> StreamEvent:
+    data: Any = message.data
+    with contextlib.suppress(ValueError):  # not JSON: keep the text as it came
+        data = _json.loads(data)
+    return StreamEvent(event=message.event, data=data, id=message.id)
 
 
 class AsyncPredictions(AsyncResource):
@@ -141,6 +180,97 @@ class AsyncPredictions(AsyncResource):
             )
 
         return paginate(fetch)
+
+    def stream(
+        self, prediction_id: str, *, after_id: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Follow a prediction as it runs: its events, as the server sends them.
+
+        Yields :class:`StreamEvent` objects: ``init`` (the prediction), then
+        ``output`` as the model produces output, ``error`` if it fails, and
+        ``done`` last, after which the iteration ends.
+
+        If the connection drops or the server closes it before ``done`` (an
+        idle timeout, a restart), the iterator reconnects by itself, asking
+        for the events after the last id it saw, so nothing is repeated or
+        lost. A reconnection that delivers no event ends it: with the
+        ``APIConnectionError`` after a drop, quietly after a clean close
+        (resume later with ``after_id=`` the last event's ``id``). Event data
+        that is not JSON arrives as its raw text.
+
+        Breaking out of the loop closes the connection when the iterator is
+        closed: wrap it in ``contextlib.aclosing`` to close it at once.
+
+        Args:
+            prediction_id: the prediction to follow.
+            after_id: only the events after this event id (from
+                ``StreamEvent.id``), to resume an earlier stream.
+
+        Example::
+
+            from contextlib import aclosing
+
+            async with aclosing(client.predictions.stream(pid)) as events:
+                async for event in events:
+                    if event.event == "output":
+                        print(event.data, end="", flush=True)
+
+        Raises:
+            NotFoundError: no such prediction.
+            ResponseDecodeError: the answer is not an event stream.
+        """
+        path = join_path("predictions", parse_id(prediction_id), "stream")
+        if after_id is not None:
+            if not isinstance(after_id, str):
+                raise TypeError(
+                    f"after_id must be a str, not {type(after_id).__name__}"
+                )
+            if not after_id:
+                raise ValueError("after_id must not be empty")
+        return self._stream(path, after_id)
+
+    async def _stream(
+        self, path: str, after_id: str | None
+    ) -> AsyncIterator[StreamEvent]:
+        last_id = after_id
+        retry_ms: int | None = None  # the server's ``retry:`` hint
+        may_resume = True
+        yielded = False
+        while True:
+            opened = False
+            decoder = SSEDecoder(last_id=last_id)
+            try:
+                async with self._session.stream(
+                    "GET", path, params=query(after_id=last_id), headers=_STREAM_HEADERS
+                ) as response:
+                    opened = True
+                    _check_event_stream(response)
+                    async for chunk in response.content.iter_any():
+                        for message in decoder.feed(chunk):
+                            may_resume = True  # this connection made progress
+                            last_id = message.id
+                            yielded = True
+                            event = _to_event(message)
+                            yield event
+                            if event.event == "done":
+                                return
+                # The server closed before "done" (an idle timeout, a
+                # restart): resume like after a drop, once per connection
+                # that made progress; a connection that gave nothing ends it.
+                if not may_resume or (last_id is None and yielded):
+                    return
+                may_resume = False
+            except APIConnectionError:
+                # A failed open was already retried by the session; a second
+                # drop in a row is not resumed; without an event id the new
+                # connection would repeat the events already yielded.
+                if not (opened and may_resume) or (last_id is None and yielded):
+                    raise
+                may_resume = False
+            if decoder.retry is not None:
+                retry_ms = decoder.retry
+            if retry_ms:
+                await asyncio.sleep(min(retry_ms / 1000, _MAX_RESUME_DELAY))
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.

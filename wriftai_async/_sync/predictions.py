@@ -124,23 +124,23 @@ class Predictions:
 
         Yields :class:`StreamEvent` objects: ``init`` (the prediction), then
         ``output`` as the model produces output, ``error`` if it fails, and
-        ``done`` last, after which the iteration ends. It also ends if the
-        server closes the stream before ``done``; resume then with
-        ``after_id=`` the last event's ``id``.
+        ``done`` last, after which the iteration ends.
 
-        If the connection *drops* mid-stream (reset, broken transfer), the
-        iterator reconnects once by itself, asking for the events after the
-        last id it saw, so nothing is repeated or lost; if that connection
-        fails before delivering an event, the ``APIConnectionError`` is
-        raised. Event data that is not JSON arrives as its raw text.
+        If the connection drops or the server closes it before ``done`` (an
+        idle timeout, a restart), the iterator reconnects by itself, asking
+        for the events after the last id it saw, so nothing is repeated or
+        lost. A reconnection that delivers no event ends it: with the
+        ``APIConnectionError`` after a drop, quietly after a clean close
+        (resume later with ``after_id=`` the last event's ``id``). Event data
+        that is not JSON arrives as its raw text.
+
+        Breaking out of the loop closes the connection when the iterator is
+        closed: wrap it in ``contextlib.aclosing`` to close it at once.
 
         Args:
             prediction_id: the prediction to follow.
             after_id: only the events after this event id (from
                 ``StreamEvent.id``), to resume an earlier stream.
-
-        Breaking out of the loop closes the connection once the iterator is
-        closed; wrap it in ``contextlib.aclosing`` to close at once.
 
         Example::
 

@@ -1,21 +1,28 @@
-"""Routes for predictions: create (three ways), get, list, cancel.
+"""Routes for predictions: create (three ways), get, list, cancel, stream.
 
 Status changes are lazy (see ``_records.Prediction.advance``). ``Prefer: wait``
-is the one place that awaits: the handler marks the call, and ``hold`` polls
-the prediction outside the store lock until it is terminal or time is up.
-``GET /predictions/{id}/stream`` answers 501: streaming is not emulated.
+and the event stream are the places that await: the handler marks the call,
+and ``hold`` (or ``send_events``) polls the prediction outside the store lock
+until it is terminal or time is up.
+
+``GET /predictions/{id}/stream`` is a ``text/event-stream``: ``init`` (the
+prediction), ``output`` chunks as they are produced, ``error`` if it fails and
+``done`` (the final prediction), each with an ``id`` (``1``, ``2``, ...) that
+``after_id`` resumes after. It ends after ``done``, when the client hangs up,
+or when the emulator closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from typing import Any
 
 from aiohttp import web
 
-from ._records import STATUSES, Model, Version
+from ._records import STATUSES, Model, Prediction, Version
 from ._routing import Call, RouteTable, path_int, visible_model
 from ._state import Store
 from ._validation import (
@@ -32,9 +39,13 @@ from ._validation import (
 routes = RouteTable()
 
 _MODEL_REF = re.compile(r"^([^/\s:]+)/([^/\s:]+)(?::([0-9]+))?$")
-# How often a held ``Prefer: wait`` answer re-reads its prediction; a cancel
-# can arrive at any time, so it cannot simply sleep until the next transition.
+# How often a held ``Prefer: wait`` answer (or an event stream) re-reads its
+# prediction; a cancel can arrive at any time, so it cannot simply sleep until
+# the next transition.
 _WAIT_POLL = 0.02
+#: Set when the emulator closes, so that open event streams end at once
+#: instead of holding the shutdown until their handlers are cancelled.
+STREAMS_CLOSING = web.AppKey("wriftai_streams_closing", asyncio.Event)
 
 
 def _check_input(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
@@ -169,8 +180,107 @@ def cancel_prediction(call: Call) -> web.StreamResponse:
 
 @routes.route("GET", "/predictions/{id}/stream")
 def stream_prediction(call: Call) -> web.StreamResponse:
-    _own_prediction(call)
-    raise ApiError(501, "Streaming is not emulated")
+    prediction = _own_prediction(call)
+    raw = call.query.get("after_id")
+    after = 0
+    if raw is not None:
+        try:
+            after = int(raw)
+        except ValueError:
+            after = -1
+        if after < 0:
+            raise ApiError(
+                422,
+                [
+                    {
+                        "loc": ["query", "after_id"],
+                        "msg": "Unknown event id",
+                        "type": "value_error",
+                    }
+                ],
+            )
+    prediction_id = prediction.id
+
+    async def stream(call: Call, response: web.StreamResponse) -> web.StreamResponse:
+        return await send_events(call, response, prediction_id, after)
+
+    call.stream = stream
+    return web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            **call.extra_headers,
+        }
+    )
+
+
+def _pending_events(
+    call: Call, prediction: Prediction, after: int
+) -> list[tuple[int, str, Any]]:
+    """The events whose id is above ``after``, as ``(id, name, data)``."""
+    found: list[tuple[int, str, Any]] = []
+    if after < 1:
+        found.append((1, "init", call.render.prediction(prediction, details=True)))
+    log = prediction.events
+    for index in range(max(after - 1, 0), len(log)):
+        name, data = log[index]
+        if name == "done":
+            data = call.render.prediction(prediction, details=True)
+        found.append((index + 2, name, data))
+    return found
+
+
+def _encode(event_id: int, name: str, data: Any) -> bytes:
+    # json.dumps never writes a newline, so the data is a single line.
+    return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def send_events(
+    call: Call, response: web.StreamResponse, prediction_id: str, after: int
+) -> web.StreamResponse:
+    """Write the prediction's events after ``after`` as they happen."""
+    store = call.store
+    closing = call.request.app[STREAMS_CLOSING]
+    with store.lock:
+        store.open_streams += 1
+    try:
+        await response.prepare(call.request)
+        while not closing.is_set():
+            with store.lock:
+                prediction = store.get_prediction(prediction_id)
+                if prediction is None:  # Cannot happen: never deleted.
+                    break
+                events = _pending_events(call, prediction, after)
+                ended = prediction.terminal
+                due = prediction.next_due()
+            if events:
+                await response.write(b"".join(_encode(*e) for e in events))
+                after = events[-1][0]
+            if ended:
+                break
+            pause = _WAIT_POLL
+            if due is not None:
+                pause = min(pause, max(due - time.monotonic(), 0.0))
+            await asyncio.sleep(pause)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client hung up: nobody is left to answer
+    finally:
+        with store.lock:
+            store.open_streams -= 1
+    return response
+
+
+def install(app: web.Application) -> None:
+    """Add these routes to ``app``, and end open streams when it shuts down."""
+    closing = asyncio.Event()
+
+    async def on_shutdown(app: web.Application) -> None:
+        closing.set()
+
+    app[STREAMS_CLOSING] = closing
+    app.on_shutdown.append(on_shutdown)
+    routes.install(app, hold)
 
 
 async def hold(call: Call, response: web.StreamResponse) -> web.StreamResponse:

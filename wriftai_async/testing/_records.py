@@ -2,12 +2,15 @@
 
 Rendering to JSON (which differs between the "old" and "new" response styles)
 lives in ``_render``; these classes only hold facts. Predictions also carry their
-own future: a queue of timed status transitions that is applied lazily whenever
-the prediction is read, so the emulator needs no background tasks.
+own future: a queue of timed status transitions (and output chunks) that is
+applied lazily whenever the prediction is read, so the emulator needs no
+background tasks; what was applied is kept as the prediction's event log, which
+``GET /predictions/{id}/stream`` serves.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,12 +131,39 @@ class Model:
 
 @dataclass
 class Transition:
-    """A status change due at a ``time.monotonic()`` instant."""
+    """A status change due at a ``time.monotonic()`` instant.
+
+    ``status=None`` is no status change but a piece of streamed output (in
+    ``output``): it is dropped, like any transition, if the prediction ends
+    first.
+    """
 
     at: float
-    status: str
+    status: str | None
     output: Any = None
     error: dict[str, Any] | None = None
+
+
+#: A streamed event after ``init``: ``("output", chunk)``, ``("error",
+#: error)`` or ``("done", None)`` (the route renders the final prediction).
+StreamEntry = tuple[str, Any]
+
+# At most this many output chunks per prediction, however long its input.
+_MAX_CHUNKS = 16
+_WORD = re.compile(r"\S+\s*|\s+")
+
+
+def output_chunks(input: dict[str, Any]) -> list[str]:
+    """The echo model's output as it would stream: the input's text, by words.
+
+    Joined, the chunks give every string value of ``input`` in order; an
+    input without text streams nothing but its final output.
+    """
+    words = [w for v in input.values() if isinstance(v, str) for w in _WORD.findall(v)]
+    if len(words) <= _MAX_CHUNKS:
+        return words
+    size = -(-len(words) // _MAX_CHUNKS)
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
 
 
 @dataclass
@@ -160,6 +190,12 @@ class Prediction:
     completed_at: datetime | None = None
     pending: list[Transition] = field(default_factory=list)
     cancel_requested: bool = False
+    #: What the stream serves after its ``init`` event, oldest first.
+    events: list[StreamEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.terminal and not self.events:
+            self._log_end()  # added already ended: its stream is complete
 
     @property
     def terminal(self) -> bool:
@@ -188,6 +224,9 @@ class Prediction:
             self.pending.clear()
 
     def _apply(self, transition: Transition, when: datetime) -> None:
+        if transition.status is None:
+            self.events.append(("output", transition.output))
+            return
         self.status = transition.status
         self.updated_at = when
         if transition.status == "started":
@@ -209,6 +248,15 @@ class Prediction:
                     "detail": None,
                 }
             self.logs = [*(self.logs or []), f"Prediction {transition.status}"]
+            self._log_end()
+
+    def _log_end(self) -> None:
+        streamed = any(name == "output" for name, _ in self.events)
+        if self.status == "succeeded" and self.output is not None and not streamed:
+            self.events.append(("output", self.output))
+        if self.status == "failed":
+            self.events.append(("error", self.error))
+        self.events.append(("done", None))
 
     def next_due(self) -> float | None:
         return self.pending[0].at if self.pending else None

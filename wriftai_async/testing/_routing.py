@@ -2,9 +2,9 @@
 
 Route handlers are written as plain synchronous functions of a ``Call``. The
 adapter here does the only awaiting (reading the body, holding a ``Prefer:
-wait`` response) outside the store lock, then runs the handler under it. That
-keeps every state change atomic with respect to the test code that seeds data
-from another thread.
+wait`` response, writing an event stream) outside the store lock, then runs the
+handler under it. That keeps every state change atomic with respect to the test
+code that seeds data from another thread.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Call:
     # Set by a handler that wants its answer held until a prediction is done:
     # (prediction id, seconds to wait at most, HTTP status of the answer).
     wait: tuple[str, float, int] | None = None
+    # Set by a handler whose answer is written over time (an event stream):
+    # awaited with the handler's unsent response, outside the store lock.
+    stream: Holder | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +116,8 @@ def adapt(fn: SyncHandler, needs_body: bool, holder: Holder) -> AsyncHandler:
             response = fn(call)
         if call.wait is not None:
             response = await holder(call, response)
+        elif call.stream is not None:
+            response = await call.stream(call, response)
         return response
 
     handler.__name__ = fn.__name__

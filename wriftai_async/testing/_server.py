@@ -126,7 +126,7 @@ class Emulator:
         )
         app[STORE_KEY] = self._store
         _handlers.routes.install(app, _predictions.hold)
-        _predictions.routes.install(app, _predictions.hold)
+        _predictions.install(app)
         # handler_cancellation: a client that hangs up mid-``Prefer: wait``
         # should not keep a handler (and shutdown) waiting.
         runner = web.AppRunner(
@@ -408,6 +408,16 @@ class Emulator:
             if prediction is None:
                 raise KeyError(prediction_id)
             return self._render.prediction(prediction, details=True)
+
+    @property
+    def open_streams(self) -> int:
+        """How many ``/predictions/{id}/stream`` answers are being written now.
+
+        Drops back when a client hangs up, so a test can check that breaking
+        out of a stream really closed its connection.
+        """
+        with self._store.lock:
+            return self._store.open_streams
 
     def _find_model(self, ref: str) -> Any:
         owner, _, name = ref.partition("/")

@@ -26,6 +26,7 @@ from ._records import (
     Transition,
     User,
     Version,
+    output_chunks,
     parse_timestamp,
     utcnow,
 )
@@ -82,6 +83,8 @@ class Store:
         self.models: dict[str, Model] = {}
         self._models_by_owner: dict[str, dict[str, Model]] = {}
         self.predictions: dict[str, Prediction] = {}
+        #: Event streams being written right now (the server's, not the API's).
+        self.open_streams = 0
         self._counter = itertools.count(1)
         self._ticks = itertools.count()
 
@@ -331,7 +334,11 @@ class Store:
         input: Mapping[str, Any],
         webhook_url: str | None,
     ) -> Prediction:
-        """A prediction made over HTTP: it starts, then succeeds echoing input."""
+        """A prediction made over HTTP: it starts, then succeeds echoing input.
+
+        While it runs it streams its input's text word by word (see
+        ``output_chunks``), spread evenly between start and end.
+        """
         prediction = self.add_prediction(
             owner=owner,
             model=model,
@@ -344,7 +351,12 @@ class Store:
         model.predictions_count += 1
         now = time.monotonic()
         duration = self.settings.prediction_duration
-        prediction.schedule(Transition(now + duration / 4, "started"))
+        started = now + duration / 4
+        prediction.schedule(Transition(started, "started"))
+        chunks = output_chunks(prediction.input)
+        step = (duration - duration / 4) / (len(chunks) + 1)
+        for i, chunk in enumerate(chunks, 1):
+            prediction.schedule(Transition(started + i * step, None, output=chunk))
         prediction.schedule(
             Transition(now + duration, "succeeded", output=copy.deepcopy(input))
         )

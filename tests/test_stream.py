@@ -1,0 +1,421 @@
+"""Streaming a prediction: the SSE parser, the client over real sockets, and
+the emulator's ``GET /predictions/{id}/stream``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from wriftai_async import (
+    APIConnectionError,
+    AsyncClient,
+    NotFoundError,
+    ResponseDecodeError,
+    StreamEvent,
+    ValidationError,
+)
+from wriftai_async._sse import SSEDecoder
+from wriftai_async.testing import Emulator
+
+from .conftest import FAST_RETRY
+
+# -- the parser ----------------------------------------------------------------
+
+TRICKY = (
+    "\ufeff: a comment, after a byte order mark\r\n"
+    "event: init\r\n"
+    "id: 1\r\n"
+    'data: {"a": 1}\r\n'
+    "\r\n"
+    "data:no space\r"  # lone CR line ends
+    "data:  two spaces\r"
+    "\r"
+    "id\n"  # a field without a colon: the id becomes ""
+    "data\n"  # ... and data gets an empty line
+    "\n"
+    "id: ignored\0id\n"  # an id with NUL is ignored
+    "retry: 1500\n"
+    "retry: soon\n"  # not digits: ignored
+    "unknown: field\n"
+    ":heartbeat\n"
+    "event: lonely\n"
+    "\n"  # no data: nothing is dispatched, the event type is reset
+    "data: line1\n"
+    "data: line2\n"
+    "data: ünïcødé ✓\n"
+    "\n"
+    "event: trailing\n"
+    "data: an unfinished event is dropped at the end\n"
+).encode()
+
+EXPECTED = [
+    ("init", '{"a": 1}', "1", None),
+    ("message", "no space\n two spaces", "1", None),
+    ("message", "", "", None),
+    ("message", "line1\nline2\nünïcødé ✓", "", 1500),
+]
+
+
+def parse(chunks: list[bytes], **kwargs: Any) -> list[tuple[Any, ...]]:
+    decoder = SSEDecoder(**kwargs)
+    return [(m.event, m.data, m.id, m.retry) for c in chunks for m in decoder.feed(c)]
+
+
+def test_parser_tricky_input_in_any_chunking() -> None:
+    assert parse([TRICKY]) == EXPECTED
+    # Byte by byte: CRLFs, the BOM and multi-byte characters all get split.
+    assert parse([TRICKY[i : i + 1] for i in range(len(TRICKY))]) == EXPECTED
+    for cut in range(len(TRICKY)):
+        assert parse([TRICKY[:cut], b"", TRICKY[cut:]]) == EXPECTED, cut
+    rng = random.Random(7)
+    for _ in range(50):
+        chunks, rest = [], TRICKY
+        while rest:
+            n = rng.randint(1, 9)
+            chunks.append(rest[:n])
+            rest = rest[n:]
+        assert parse(chunks) == EXPECTED
+
+
+def test_parser_crlf_split_between_chunks_is_one_line_end() -> None:
+    assert parse([b"data: a\r", b"\n", b"\r", b"\ndata: b\r\n\r\n"]) == [
+        ("message", "a", None, None),
+        ("message", "b", None, None),
+    ]
+
+
+def test_parser_memory_is_bounded() -> None:
+    decoder = SSEDecoder(max_event_size=64)
+    # Any number of small events is fine...
+    for i in range(2000):
+        assert len(decoder.feed(f"id: {i}\ndata: {i}\n\n".encode())) == 1
+    # ...but a line that never ends, or an event that never ends, is not.
+    with pytest.raises(ResponseDecodeError):
+        for _ in range(100):
+            decoder.feed(b"data: xxxxxxxxxx")
+    with pytest.raises(ResponseDecodeError):
+        SSEDecoder(max_event_size=64).feed(b"data: xxxxxxxxxxxxxxxx\n" * 10)
+
+
+# -- against the emulator ------------------------------------------------------
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(prediction_duration=0.3, cancel_delay=0.02) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(emu.access_token, emu.base_url, retry=FAST_RETRY) as c:
+        yield c
+
+
+def closing(
+    events: AsyncIterator[StreamEvent],
+) -> aclosing[AsyncGenerator[StreamEvent, Any]]:
+    # ``stream`` is annotated ``AsyncIterator`` (the sync facade's generator
+    # maps exactly that to ``Iterator``); the object is an async generator.
+    assert isinstance(events, AsyncGenerator)
+    return aclosing(events)
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in events]
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_full_stream_in_order(emu: Emulator, client: AsyncClient) -> None:
+    prediction = await client.predictions.create(
+        "alice/text-echo", {"text": "hello world"}
+    )
+    started = time.monotonic()
+    arrived: list[float] = []
+    events = []
+    async for event in client.predictions.stream(prediction.id):
+        arrived.append(time.monotonic() - started)
+        events.append(event)
+    names = [e.event for e in events]
+    assert names[0] == "init" and names[-1] == "done"
+    assert set(names[1:-1]) == {"output"} and len(names) >= 4
+    ids = [int(e.id) for e in events if e.id is not None]
+    assert len(ids) == len(events) and ids == sorted(set(ids))
+    assert events[0].data["id"] == prediction.id
+    assert events[0].data["status"] in ("starting", "started")
+    assert "".join(e.data for e in events[1:-1]) == "hello world"
+    assert events[-1].data["status"] == "succeeded"
+    assert events[-1].data["output"] == {"text": "hello world"}
+    # Outputs come while it runs, not all at the end.
+    assert arrived[1] < arrived[-1] - 0.05
+    assert emu.open_streams == 0
+
+
+async def test_resume_with_after_id(client: AsyncClient) -> None:
+    prediction = await client.predictions.create(
+        "alice/text-echo", {"text": "one two three four"}
+    )
+    first: list[StreamEvent] = []
+    async with closing(client.predictions.stream(prediction.id)) as stream:
+        async for event in stream:
+            first.append(event)
+            if len(first) == 2:
+                break
+    assert [e.event for e in first] == ["init", "output"]
+    rest = await collect(
+        client.predictions.stream(prediction.id, after_id=first[-1].id)
+    )
+    assert rest[0].event == "output" and rest[-1].event == "done"
+    assert int(rest[0].id or 0) == int(first[-1].id or 0) + 1
+    whole = await collect(client.predictions.stream(prediction.id))
+    # The same events with the same ids; ``init`` shows the prediction as it
+    # was when each stream opened.
+    assert whole[1:] == first[1:] + rest
+    assert whole[0].id == first[0].id and whole[0].data["status"] == "succeeded"
+    assert "".join(e.data for e in whole if e.event == "output") == (
+        "one two three four"
+    )
+    # After the last id there is nothing left: the stream just ends.
+    assert (
+        await collect(client.predictions.stream(prediction.id, after_id=whole[-1].id))
+        == []
+    )
+
+
+async def test_failed_and_cancelled_predictions_end_with_done(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    error = {"source": "external", "message": "out of memory", "detail": None}
+    failing = emu.add_prediction(
+        "alice/text-echo",
+        status="started",
+        finish_after=0.05,
+        final_status="failed",
+        error=error,
+    )["id"]
+    events = await collect(client.predictions.stream(failing))
+    assert [e.event for e in events] == ["init", "error", "done"]
+    assert events[1].data == error and events[2].data["status"] == "failed"
+
+    running = emu.add_prediction("alice/text-echo", status="started")["id"]
+    async with closing(client.predictions.stream(running)) as stream:
+        async for event in stream:
+            if event.event == "init":
+                await client.predictions.cancel(running)
+        assert event.event == "done" and event.data["status"] == "cancelled"
+
+
+async def test_early_break_closes_the_connection(emu: Emulator) -> None:
+    running = emu.add_prediction("alice/text-echo", status="started")["id"]
+    # One connection only: a stream that kept it would block the next call.
+    async with AsyncClient(
+        emu.access_token, emu.base_url, connection_limit=1
+    ) as client:
+        async with closing(client.predictions.stream(running)) as stream:
+            async for event in stream:
+                assert event.event == "init"
+                assert emu.open_streams == 1
+                break
+        await eventually(lambda: emu.open_streams == 0)
+        got = await asyncio.wait_for(client.predictions.get(running), 2)
+        assert got.status == "started"
+        # A plain ``break`` (no aclosing): the generator is closed when it is
+        # collected, which also hangs up.
+        async for _ in client.predictions.stream(running):
+            break
+        await eventually(lambda: emu.open_streams == 0)
+        task = asyncio.create_task(collect(client.predictions.stream(running)))
+        await eventually(lambda: emu.open_streams == 1)
+        task.cancel()  # cancellation mid-read releases the connection too
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await eventually(lambda: emu.open_streams == 0)
+        await asyncio.wait_for(client.predictions.get(running), 2)
+
+
+async def test_unknown_prediction_is_404(client: AsyncClient) -> None:
+    stream = client.predictions.stream("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(NotFoundError):
+        await collect(stream)
+
+
+async def test_arguments_are_checked_at_call_time(client: AsyncClient) -> None:
+    with pytest.raises(ValueError):
+        client.predictions.stream("../user")
+    with pytest.raises(ValueError):
+        client.predictions.stream("abc", after_id="")
+    with pytest.raises(TypeError):
+        client.predictions.stream("abc", after_id=3)  # type: ignore[arg-type]
+
+
+async def test_emulator_rejects_a_bad_after_id(client: AsyncClient) -> None:
+    prediction = await client.predictions.create("alice/text-echo", {"text": "hi"})
+    with pytest.raises(ValidationError):
+        await collect(client.predictions.stream(prediction.id, after_id="nope"))
+
+
+async def test_retried_before_the_response_starts(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    done = emu.add_prediction("alice/text-echo", output={"text": "x"})["id"]
+    emu.inject(503, path="/predictions/*/stream")
+    events = await collect(client.predictions.stream(done))
+    assert [e.event for e in events] == ["init", "output", "done"]
+    streams = [r for r in emu.requests if r.path.endswith("/stream")]
+    assert [r.fault for r in streams] == ["status", None]
+    assert streams[-1].headers["Accept"] == "text/event-stream"
+    assert streams[-1].headers["Authorization"] == f"Bearer {emu.access_token}"
+
+
+async def test_an_answer_that_is_not_an_event_stream(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    emu.inject(200, body={"id": "x"}, path="/predictions/*/stream")
+    with pytest.raises(ResponseDecodeError):
+        await collect(client.predictions.stream("abc"))
+
+
+async def test_emulator_closing_ends_open_streams() -> None:
+    seen: list[str] = []
+
+    async def follow(client: AsyncClient, prediction_id: str) -> None:
+        async for event in client.predictions.stream(prediction_id):
+            seen.append(event.event)
+
+    async with Emulator() as emu:
+        running = emu.add_prediction("alice/text-echo", status="started")["id"]
+        async with AsyncClient(
+            emu.access_token, emu.base_url, retry=FAST_RETRY
+        ) as client:
+            task = asyncio.create_task(follow(client, running))
+            await eventually(lambda: emu.open_streams == 1)
+            await emu.close()
+            assert emu.open_streams == 0
+            # The stream ended cleanly before "done", so the client tried to
+            # resume it; with the server gone, that is a connection error.
+            with pytest.raises(APIConnectionError):
+                await asyncio.wait_for(task, 5)
+    assert seen == ["init"]
+
+
+def test_threaded_emulator_streams_to_a_sync_caller() -> None:
+    async def follow(base_url: str, token: str) -> list[str]:
+        async with AsyncClient(token, base_url) as c:
+            p = await c.predictions.create("alice/text-echo", {"text": "a b"})
+            return [e.event async for e in c.predictions.stream(p.id)]
+
+    with Emulator(prediction_duration=0.1).run_in_thread() as emu:
+        names = asyncio.run(follow(emu.base_url, emu.access_token))
+        assert names == ["init", "output", "output", "done"]
+        assert emu.open_streams == 0
+
+
+# -- a scripted server, for what the emulator does not do on demand -------------
+
+Script = list[bytes | None]  # None: abort the connection there
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[list[Script], list[dict[str, str]], str]]:
+    """A server answering each request with the next script, and its queries."""
+    scripts: list[Script] = []
+    queries: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        queries.append(dict(request.query))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for part in scripts.pop(0):
+            if part is None:
+                await asyncio.sleep(0.02)  # let the written part leave first
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/predictions/{id}/stream", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield scripts, queries, str(server.make_url("/v1"))
+
+
+async def test_a_dropped_connection_is_resumed_once(scripted: Any) -> None:
+    scripts, queries, url = scripted
+    scripts += [
+        [b'id: 1\nevent: init\ndata: {}\n\nid: 2\nevent: output\ndata: "a"\n\n', None],
+        [b'id: 3\nevent: output\ndata: "b"\n\n', None],  # progress, then again
+        [b'id: 4\nevent: done\ndata: {"status": "succeeded"}\n\n'],
+    ]
+    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+        events = await collect(client.predictions.stream("p1"))
+    assert [(e.id, e.event, e.data) for e in events] == [
+        ("1", "init", {}),
+        ("2", "output", "a"),
+        ("3", "output", "b"),
+        ("4", "done", {"status": "succeeded"}),
+    ]
+    assert queries == [{}, {"after_id": "2"}, {"after_id": "3"}]
+
+
+async def test_a_second_drop_in_a_row_is_raised(scripted: Any) -> None:
+    scripts, queries, url = scripted
+    scripts += [[b"id: 7\nevent: init\ndata: {}\n\n", None], [None]]
+    events: list[StreamEvent] = []
+    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+        with pytest.raises(APIConnectionError):
+            async for event in client.predictions.stream("p1", after_id="6"):
+                events.append(event)
+    assert [e.id for e in events] == ["7"]
+    assert queries == [{"after_id": "6"}, {"after_id": "7"}]
+
+
+async def test_odd_data_and_a_clean_close_before_done(scripted: Any) -> None:
+    scripts, queries, url = scripted
+    scripts.append(
+        [
+            b": keep-alive\n\n",
+            b"id: 1\nevent: output\ndata: not json\n\n",
+            b'id: 2\nevent: output\ndata: {"half":\n\n',
+            b"id: 3\ndata: 1\ndata: 2\n\n",
+            b'id: 4\nevent: init\ndata: [1, {"x": null}]\n\n',
+        ]
+    )
+    scripts.append([])  # the resumed connection closes at once, empty
+    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+        events = await collect(client.predictions.stream("p1"))
+    assert [(e.event, e.data) for e in events] == [
+        ("output", "not json"),
+        ("output", '{"half":'),
+        ("message", "1\n2"),
+        ("init", [1, {"x": None}]),
+    ]
+    # A clean close before "done" is resumed once; an empty resume ends it.
+    assert queries == [{}, {"after_id": "4"}]
+
+
+async def test_a_clean_close_before_done_is_resumed(scripted: Any) -> None:
+    scripts, queries, url = scripted
+    scripts += [
+        [b"id: 1\nevent: init\ndata: {}\n\n"],  # closed cleanly: idle timeout
+        [b'id: 2\nevent: done\ndata: {"status": "succeeded"}\n\n'],
+    ]
+    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+        events = await collect(client.predictions.stream("p1"))
+    assert [e.event for e in events] == ["init", "done"]
+    assert queries == [{}, {"after_id": "1"}]
