@@ -28,7 +28,7 @@ CLIENT_KINDS = ["async", "sync"] if Client is not None else ["async"]
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(cancel_delay=0.05).run_in_thread() as emu:
+    with Emulator(cancel_delay=0.05, prediction_duration=0.3).run_in_thread() as emu:
         yield emu
 
 

@@ -243,3 +243,18 @@ async def test_session_request_is_the_escape_hatch(emulator):
         assert data["username"] == "bob"
         with pytest.raises(NotFoundError):
             await client.session.request("GET", "/users/nobody")
+
+
+async def test_predictions_stream(client, emulator):
+    created = await resolve(
+        client.predictions.create("alice/text-echo", {"text": "one two three"})
+    )
+    events = await collect(client.predictions.stream(created.id))
+    names = [e.event for e in events]
+    assert names[0] == "init" and names[-1] == "done"
+    assert "output" in names
+    assert [e.id for e in events] == [str(i) for i in range(1, len(events) + 1)]
+    resumed = await collect(
+        client.predictions.stream(created.id, after_id=events[-2].id)
+    )
+    assert [e.event for e in resumed] == ["done"]
