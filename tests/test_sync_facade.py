@@ -234,8 +234,9 @@ def test_break_closes_the_async_generator(
         if len(seen) == 3:  # the whole first page: the next item needs page 2
             break
     assert seen == ["model-0000", "model-0001", "model-0002"]
-    (agen,) = generators
-    assert agen.ag_frame is None  # aclose()d, not merely abandoned
+    (pager,) = generators
+    # aclose()d, not merely abandoned: it will not fetch page 2 any more.
+    assert client._portal.call(pager.next_batch) == []
     time.sleep(0.05)
     assert _requests(emu, "/models/zed") == 1  # no request for page 2
     assert client._portal.call(_other_tasks) == []

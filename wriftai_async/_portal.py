@@ -342,7 +342,10 @@ class Portal:
         return self._runner.call(fn, args, kwargs)
 
     def iterate(self, iterator: AsyncIterator[T]) -> Generator[T, None, None]:
-        """Iterate ``iterator`` from sync code, one ``__anext__`` at a time.
+        """Iterate ``iterator`` from sync code.
+
+        A :class:`~wriftai_async._pagination.Pager` crosses to the loop once
+        per page (its ``next_batch``), any other async iterator once per item.
 
         Closing the returned generator early (``break``, ``close()``, garbage
         collection) ``aclose()``-s the async generator on the loop.
@@ -353,7 +356,14 @@ class Portal:
 
     def _iterate(self, iterator: AsyncIterator[T]) -> Generator[T, None, None]:
         runner = self._runner
+        # A pager hands over a page per call: one thread hop per page, not
+        # per item (measured: about 60 µs of CPU per hop).
+        next_batch = getattr(iterator, "next_batch", None)
         try:
+            if next_batch is not None:
+                while batch := runner.call(next_batch, (), {}):
+                    yield from batch
+                return
             while True:
                 item = runner.call(_anext, (iterator,), {})
                 if item is _DONE:
