@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from wriftai_async import (
+    Category,
     Model,
     ModelDetails,
     Page,
@@ -128,3 +129,31 @@ def test_unstructure_emits_plain_json_values():
     assert type(data["visibility"]) is str and data["visibility"] == "public"
     assert data["created_at"].startswith("2024-08-24T14:15:22")
     assert "extra" not in data
+
+
+def test_equal_leaf_objects_in_a_page_share_one_instance():
+    page = structure({"items": [MODEL, {**MODEL, "id": "other"}]}, Page[Model])
+    first, second = page.items
+    assert first.owner is second.owner and first.hardware is second.hardware
+    assert first.categories[0] is second.categories[0]
+    assert first is not second
+
+
+def test_objects_holding_lists_are_never_shared():
+    def data():
+        return {"id": "u", "username": "alice", "urls": ["https://a.example"]}
+
+    one, two = structure(data(), User), structure(data(), User)
+    assert one == two and one is not two
+    one.urls.append("https://b.example")  # mutating one leaves the other alone
+    assert two.urls == ["https://a.example"]
+
+
+def test_the_shared_cache_stays_bounded():
+    from wriftai_async._structgen import _SHARED_CACHE_SIZE
+
+    for i in range(_SHARED_CACHE_SIZE + 10):
+        structure({"name": f"c{i}", "slug": f"c{i}"}, Category)
+    hook = __import__("wriftai_async._converter", fromlist=["converter"]).converter
+    cache = hook.get_structure_hook(Category).__globals__["_cache"]
+    assert 0 < len(cache) <= _SHARED_CACHE_SIZE

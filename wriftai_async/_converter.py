@@ -188,8 +188,19 @@ def _has_extra(cls: Any) -> bool:
     return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
 
 
+# Small leaf objects repeated across a listing (every model of a page has the
+# same owner and often the same hardware and categories): equal inputs share
+# one frozen instance. Measured on a 50-model page of one owner: 7.0 -> 3.8 µs
+# per model.
+_SHARED: frozenset[type[Any]] = frozenset(
+    {o.Category, o.Hardware, o.User, o.PredictionModel}
+)
+
+
 def _make_structure_fn(cls: type[T], conv: cattrs.Converter) -> Callable[..., T]:
-    return make_structure_fn(cls, conv.get_structure_hook, _RENAMES.get(cls))
+    return make_structure_fn(
+        cls, conv.get_structure_hook, _RENAMES.get(cls), share=cls in _SHARED
+    )
 
 
 def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:

@@ -32,6 +32,8 @@ __all__ = ["make_structure_fn"]
 
 Hook = Callable[[Any, Any], Any]
 _NOTHING = attrs.NOTHING
+# Per shared class; cleared when full, so memory stays bounded.
+_SHARED_CACHE_SIZE = 4096
 _Factory: type[Any] = attrs.Factory  # type: ignore[assignment] # a class at run time
 # Before 3.11, fromisoformat() rejects a trailing "Z": use the converter's hook.
 _FROMISO_HANDLES_Z = sys.version_info >= (3, 11)
@@ -135,12 +137,18 @@ def make_structure_fn(
     cls: type[Any],
     get_hook: Callable[[Any], Hook],
     normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    share: bool = False,
 ) -> Hook:
     """Build the structuring function of the attrs class ``cls``.
 
     ``get_hook(type)`` returns the converter's hook for a type (used for
     nested classes and anything not checked inline); ``normalize`` rewrites
     older field spellings before the fields are read.
+
+    With ``share``, equal inputs made only of hashable JSON values give the
+    same (frozen) instance, from a bounded cache: a listing page repeats the
+    same owner, hardware and categories in every model, and a cache hit costs
+    a fraction of building the object again.
     """
     hints = typing.get_type_hints(cls)
     fields = [f for f in attrs.fields(cls) if f.init]
@@ -155,6 +163,14 @@ def make_structure_fn(
     add = b.lines.append
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
+    if share:
+        b.globals.update(_cache={}, _cache_max=_SHARED_CACHE_SIZE)
+        add("    try:")
+        add("        key = tuple(o.items())")
+        add("        hit = _cache.get(key)")
+        add("    except TypeError:  # a list or object inside: not shareable")
+        add("        key = hit = None")
+        add("    if hit is not None: return hit")
     if normalize is not None:
         add("    o = normalize(o)")
     args: list[str] = []
@@ -202,7 +218,12 @@ def make_structure_fn(
     add("    if o.keys() <= known: extra = EMPTY")
     add("    else: extra = MappingProxyType({k: o[k] for k in o.keys() - known})")
     args.append("extra=extra")
-    add(f"    return cls({', '.join(args)})")
+    add(f"    obj = cls({', '.join(args)})")
+    if share:
+        add("    if key is not None:")
+        add("        if len(_cache) >= _cache_max: _cache.clear()")
+        add("        _cache[key] = obj")
+    add("    return obj")
     source = "\n".join(b.lines) + "\n"
     filename = f"<wriftai_async structure {cls.__qualname__}>"
     # Keep the source reachable for tracebacks and debuggers.
