@@ -1,0 +1,353 @@
+"""Turn the raw runs collected by ``run.py`` into tables, ratios and targets.
+
+Everything here is a pure function of the results dict (the same dict that is
+written to ``latest.json``), so a saved JSON can be re-rendered::
+
+    python benchmarks/report.py benchmarks/results/latest.json
+
+Ratios compare **medians**: to the floor (raw aiohttp + orjson) and to the
+official client of the same kind (async rows to its async client, sync rows
+to its sync client).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections.abc import Callable
+from typing import Any
+
+FLOOR = "floor"
+OFFICIAL = {"async": "official_async", "sync": "official_sync"}
+
+Metric = Callable[[dict[str, Any]], float]
+
+
+def _cpu_per_1k(run: dict[str, Any]) -> float:
+    return float(run["cpu_s"] / run["requests"] * 1e6)  # ms per 1,000 requests
+
+
+def _wall(run: dict[str, Any]) -> float:
+    return float(run["wall_s"])
+
+
+def _rss_mb(run: dict[str, Any]) -> float:
+    return float(run["rss_growth_kb"] / 1024)
+
+
+def _us_per_item(run: dict[str, Any]) -> float:
+    return float(run["cpu_s"] / run["items"] * 1e6)
+
+
+def _cpu_us_per_call(run: dict[str, Any]) -> float:
+    return float(run["cpu_s"] / run["requests"] * 1e6)
+
+
+def _wall_us_per_call(run: dict[str, Any]) -> float:
+    return float(run["wall_s"] / run["requests"] * 1e6)
+
+
+# Per scenario: the columns shown, (header, metric, format); the first one is
+# the one ratios are computed on.
+COLUMNS: dict[str, list[tuple[str, Metric, str]]] = {
+    "A": [("CPU ms/1k req", _cpu_per_1k, "{:.0f}"), ("wall s", _wall, "{:.2f}")],
+    "B": [("CPU ms/1k req", _cpu_per_1k, "{:.0f}"), ("wall s", _wall, "{:.2f}")],
+    "E": [
+        ("CPU ms/1k req", _cpu_per_1k, "{:.0f}"),
+        ("peak RSS growth MB", _rss_mb, "{:.1f}"),
+        ("wall s", _wall, "{:.2f}"),
+    ],
+    "C": [("CPU µs/model", _us_per_item, "{:.2f}")],
+    "D": [
+        ("CPU µs/call", _cpu_us_per_call, "{:.0f}"),
+        ("wall µs/call", _wall_us_per_call, "{:.0f}"),
+    ],
+}
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarize(results: dict[str, Any]) -> None:
+    """Add ``stats`` (per column) and ``ratios`` to every row, in place."""
+    for key, scenario in results["scenarios"].items():
+        columns = COLUMNS[key]
+        medians: dict[str, float] = {}
+        for row in scenario["rows"]:
+            runs = row.get("runs") or []
+            if row["status"] != "ok" or not runs:
+                row["stats"] = {}
+                continue
+            row["stats"] = {h: stats([m(r) for r in runs]) for h, m, _ in columns}
+            medians[row["name"]] = row["stats"][columns[0][0]]["median"]
+        for row in scenario["rows"]:
+            row["ratios"] = _ratios(key, row, medians)
+
+
+def _ratios(key: str, row: dict[str, Any], medians: dict[str, float]) -> dict[str, Any]:
+    mine = medians.get(row["name"])
+    if mine is None:
+        return {}
+
+    def ratio(ref: str | None) -> float | None:
+        base = medians.get(ref) if ref else None
+        return mine / base if base else None
+
+    if key == "C":
+        return {"x json.loads": ratio("json_loads")}
+    if key == "D":
+        return {"x warm AsyncClient": ratio("d_async_warm")}
+    official = OFFICIAL.get(row.get("kind", ""))
+    return {"x floor": ratio(FLOOR), "x official": ratio(official)}
+
+
+def _fmt_stat(stat: dict[str, float] | None, fmt: str) -> str:
+    if not stat:
+        return ""
+    lo, hi = fmt.format(stat["min"]), fmt.format(stat["max"])
+    return f"{fmt.format(stat['median'])} ({lo}-{hi})"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def table_rows(key: str, scenario: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    columns = COLUMNS[key]
+    ratio_names = (
+        ["x json.loads"]
+        if key == "C"
+        else ["x warm AsyncClient"]
+        if key == "D"
+        else ["x floor", "x official"]
+    )
+    header = [
+        "contender",
+        *[f"{h} median (min-max)" for h, _, _ in columns],
+        *ratio_names,
+    ]
+    lines = []
+    for row in scenario["rows"]:
+        if row["status"] != "ok":
+            lines.append([row["label"], row["status"], *[""] * (len(header) - 2)])
+            continue
+        cells = [_fmt_stat(row["stats"].get(h), f) for h, _, f in columns]
+        ratios = [_fmt_ratio(row["ratios"].get(n)) for n in ratio_names]
+        lines.append([row["label"], *cells, *ratios])
+    return header, lines
+
+
+def _text_table(header: list[str], lines: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+
+    def fmt(cells: list[str]) -> str:
+        padded = (c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(header), rule, *(fmt(r) for r in lines)])
+
+
+def _md_table(header: list[str], lines: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# Targets (reported, never asserted).
+# --------------------------------------------------------------------------
+
+
+def _median(results: dict[str, Any], key: str, name: str, col: int = 0) -> float | None:
+    scenario = results["scenarios"].get(key)
+    if not scenario:
+        return None
+    for row in scenario["rows"]:
+        if row["name"] == name and row.get("stats"):
+            return float(row["stats"][COLUMNS[key][col][0]]["median"])
+    return None
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target: text, measured value, limit, met (None if not measured)."""
+    m = _median
+    checks = [
+        (
+            "A: AsyncClient CPU/request ≤ 1.5x floor",
+            _div(m(results, "A", "wriftai_async"), m(results, "A", FLOOR)),
+            1.5,
+        ),
+        (
+            "A: AsyncClient CPU/request ≤ 0.25x official async",
+            _div(m(results, "A", "wriftai_async"), m(results, "A", "official_async")),
+            0.25,
+        ),
+        (
+            "A: sync Client CPU/request ≤ 0.6x official sync",
+            _div(
+                m(results, "A", "wriftai_async_sync"), m(results, "A", "official_sync")
+            ),
+            0.6,
+        ),
+        (
+            "B: AsyncClient CPU/request ≤ 1.3x floor",
+            _div(m(results, "B", "wriftai_async"), m(results, "B", FLOOR)),
+            1.3,
+        ),
+        (
+            "B: AsyncClient CPU/request ≤ 0.15x official async",
+            _div(m(results, "B", "wriftai_async"), m(results, "B", "official_async")),
+            0.15,
+        ),
+        ("C: converter ≤ 8 µs/model", m(results, "C", "wriftai_structure"), 8.0),
+        (
+            "D: sync facade overhead ≤ 1/3 of asyncio.run's (wall, per call)",
+            _d_overheads(results)[2],
+            1 / 3,
+        ),
+        (
+            "E: AsyncClient peak RSS growth ≤ 10 MB for the bulk listing",
+            m(results, "E", "wriftai_async", 1),
+            10.0,
+        ),
+    ]
+    return [
+        {
+            "target": text,
+            "value": value,
+            "limit": limit,
+            "met": None if value is None else value <= limit,
+        }
+        for text, value, limit in checks
+    ]
+
+
+def _target_lines(results: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for t in results.get("targets", []):
+        value = "not measured" if t["value"] is None else f"{t['value']:.3g}"
+        verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]
+        out.append([t["target"], value, f"{t['limit']:.3g}", verdict])
+    return out
+
+
+def _d_overheads(
+    results: dict[str, Any],
+) -> tuple[float | None, float | None, float | None]:
+    """Wall µs per call above a warm AsyncClient: (sync facade, asyncio.run, ratio)."""
+    warm = _median(results, "D", "d_async_warm", 1)
+    sync = _median(results, "D", "d_sync_client", 1)
+    run = _median(results, "D", "d_asyncio_run", 1)
+    if warm is None or sync is None or run is None:
+        return None, None, None
+    sync_over, run_over = sync - warm, run - warm
+    return sync_over, run_over, _div(sync_over, run_over)
+
+
+def _d_note(results: dict[str, Any]) -> str:
+    sync_over, run_over, ratio = _d_overheads(results)
+    if sync_over is None or run_over is None or ratio is None:
+        return ""
+    return (
+        f"Overhead per call over a warm AsyncClient (wall): sync facade "
+        f"{sync_over:.0f} µs, asyncio.run(one_call()) {run_over:.0f} µs "
+        f"(ratio {ratio:.2f}; target ≤ 0.33)."
+    )
+
+
+NOTES = [
+    "async contenders: asyncio.gather over one task per user (A) or per "
+    "prediction (B), bounded by one semaphore (concurrency 32); sync "
+    "contenders run sequentially (no thread pool)",
+    "official client with its default settings (httpx pool: 100 connections, "
+    "20 kept alive; a larger keep-alive pool measured slower)",
+    "fake server in its own process on 127.0.0.1, precomputed JSON "
+    "(~37 KB per 50-model page, ~0.8 KB per prediction)",
+    "CPU = the client process's user+sys time (getrusage, all threads) around "
+    "the workload only, after imports and warm-up; each run a fresh process",
+]
+
+
+def meta_lines(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    git = meta.get("git") or {}
+    where = (
+        f"commit {git['commit'][:10]}"
+        + (" + uncommitted library changes" if git.get("library_changed") else "")
+        if git
+        else "n/a"
+    )
+    return [
+        f"date: {meta['date']}; command: {meta['command']}",
+        f"Python {meta['python']} on {meta['platform']}, "
+        f"os.cpu_count() = {meta['cpu_count']}",
+        f"versions: {versions}; code: {where}",
+        f"{meta['reps']} repetitions per row, order rotated every repetition; "
+        "tables show median (min-max)",
+    ]
+
+
+def render_text(results: dict[str, Any]) -> str:
+    parts = [*meta_lines(results), ""]
+    for key, scenario in results["scenarios"].items():
+        header, lines = table_rows(key, scenario)
+        parts.append(f"Scenario {key}: {scenario['title']}")
+        parts.append(_text_table(header, lines))
+        if key == "D" and _d_note(results):
+            parts.append(_d_note(results))
+        if key == "D" and (extra := scenario.get("sync_overhead_py")):
+            parts.append(f"\n$ {extra['command']}")
+            parts.append(extra.get("output") or f"failed: {extra.get('error')}")
+        parts.append("")
+    if results.get("targets"):
+        parts.append("Targets (medians; not assertions)")
+        parts.append(
+            _text_table(
+                ["target", "measured", "limit", "verdict"], _target_lines(results)
+            )
+        )
+    return "\n".join(parts)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    parts = ["# wriftai_async benchmarks", ""]
+    parts += [f"- {line}" for line in [*meta_lines(results), *NOTES]]
+    parts.append("")
+    for key, scenario in results["scenarios"].items():
+        header, lines = table_rows(key, scenario)
+        parts += [f"## Scenario {key}: {scenario['title']}", ""]
+        parts.append(_md_table(header, lines))
+        if key == "D" and _d_note(results):
+            parts += ["", _d_note(results)]
+        if key == "D" and (extra := scenario.get("sync_overhead_py")):
+            text = extra.get("output") or f"failed: {extra.get('error')}"
+            parts += ["", f"`{extra['command']}` (in-process emulator):", ""]
+            parts += ["```", text, "```"]
+        parts.append("")
+    if results.get("targets"):
+        parts += [
+            "## Targets",
+            "",
+            _md_table(
+                ["target", "measured", "limit", "verdict"], _target_lines(results)
+            ),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/latest.json"
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    summarize(data)
+    data["targets"] = targets(data)
+    print(render_text(data))

@@ -1,0 +1,49 @@
+"""The benchmark harness runs end to end in its smallest configuration.
+
+It starts its fake server and two child processes, so this is a subprocess
+test of ``benchmarks/run.py``: it must exit 0 and print scenario A's table
+with its ratio columns. It needs only the project's ``[test]`` extras: without
+orjson the floor is reported as "not installed" and its ratios as n/a.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_harness_quickest_run(tmp_path: Path) -> None:
+    args = "--scenarios A --users 4 --reps 1 --contenders floor,wriftai_async"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), *args.split()]
+    cmd += ["--out", str(tmp_path)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=45, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "Scenario A" in out
+    header = next(line for line in out.splitlines() if line.startswith("contender"))
+    assert "x floor" in header and "x official" in header
+    lines = out.splitlines()
+    row = next(line for line in lines if "AsyncClient" in line)
+    if importlib.util.find_spec("orjson") is not None:
+        floor = next(line for line in lines if "(floor)" in line)
+        assert floor.split()[-2] == "1.00x"
+        assert float(row.split()[-2].rstrip("x")) > 0  # a ratio to the floor
+    else:
+        assert "not installed (orjson)" in out
+    # The official client is not compared in this run: its ratio is n/a.
+    assert row.split()[-1] == "n/a"
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["meta"]["cpu_count"] and results["meta"]["versions"]
+    (wriftai_row,) = [
+        r for r in results["scenarios"]["A"]["rows"] if r["name"] == "wriftai_async"
+    ]
+    assert wriftai_row["status"] == "ok"
+    assert wriftai_row["runs"][0]["items"] == 4 * 5 * 50
+    assert (tmp_path / "latest.md").read_text().startswith("# wriftai_async")
