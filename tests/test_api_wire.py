@@ -258,3 +258,26 @@ async def test_predictions_stream(client, emulator):
         client.predictions.stream(created.id, after_id=events[-2].id)
     )
     assert [e.event for e in resumed] == ["done"]
+
+
+async def test_predictions_create_falls_back_to_the_older_endpoint_on_405(
+    client, emulator
+):
+    emulator.inject(status=405, method="POST", path="/predictions", times=1)
+    created = await resolve(
+        client.predictions.create("alice/text-echo:2", {"text": "old server"})
+    )
+    assert created.input == {"text": "old server"}
+    posts = [r for r in emulator.requests if r.method == "POST"]
+    assert [r.path for r in posts] == [
+        "/predictions",
+        "/models/alice/text-echo/versions/2/predictions",
+    ]
+    assert posts[1].json == {"input": {"text": "old server"}}
+    assert created.model.version_number == 2
+
+
+async def test_predictions_create_does_not_fall_back_on_other_errors(client, emulator):
+    with pytest.raises(NotFoundError):
+        await resolve(client.predictions.create("alice/nope", {"text": "x"}))
+    assert [r.path for r in emulator.requests if r.method == "POST"] == ["/predictions"]

@@ -65,6 +65,7 @@ async def test_429_beyond_the_wait_cap_raises_at_once(emulator):
         with pytest.raises(RateLimitError) as caught:
             await client.predictions.get(UUID)
     assert caught.value.status == 429
+    assert caught.value.reset_at == pytest.approx(int(reset), abs=1)
     assert len(emulator.requests) == 1
 
 

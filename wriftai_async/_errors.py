@@ -10,8 +10,11 @@ through an exception.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
+
+from ._retry import parse_rate_limit_reset
 
 __all__ = [
     "APIConnectionError",
@@ -166,7 +169,19 @@ class ValidationError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests, still refused after the retries ran out."""
+    """429: too many requests, still refused after the retries ran out.
+
+    ``reset_at`` is the Unix time at which the server's rate-limit window
+    resets (from ``x-ratelimit-reset`` or ``Retry-After``), or ``None`` when
+    the server did not say.
+    """
+
+    def __init__(self, status: int, detail: Any = None, **kwargs: Any) -> None:
+        super().__init__(status, detail, **kwargs)
+        now = time.time()
+        lowered = {key.lower(): value for key, value in self.headers.items()}
+        wait = parse_rate_limit_reset(lowered, now)
+        self.reset_at: float | None = None if wait is None else now + wait
 
 
 class ServerError(APIStatusError):

@@ -13,6 +13,7 @@ from .. import _json
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._errors import (
     APIConnectionError,
+    APIStatusError,
     BadRequestError,
     ConflictError,
     ResponseDecodeError,
@@ -80,6 +81,10 @@ class AsyncPredictions(AsyncResource):
     ) -> PredictionDetails:
         """Run a model: create a prediction and, with ``wait=True``, wait for it.
 
+        Sent to ``POST /predictions``; an older server that answers 405 there
+        gets the same request at ``POST /models/{owner}/{name}/predictions``
+        (or ``.../versions/{n}/predictions``).
+
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
             input: the model's input, as its input schema describes.
@@ -98,7 +103,7 @@ class AsyncPredictions(AsyncResource):
             )
             print(prediction.status, prediction.output)
         """
-        parse_model_ref(model)
+        owner, name, number = parse_model_ref(model)
         _check_wait_args(timeout, poll_interval)
         body: dict[str, Any] = {"model": model, "input": dict(input)}
         if webhook_url is not None:
@@ -112,15 +117,34 @@ class AsyncPredictions(AsyncResource):
             )
         loop = asyncio.get_running_loop()
         started = loop.time()
-        prediction: PredictionDetails = await self._send(
-            "POST",
-            "/predictions",
-            body,
-            PredictionDetails,
-            headers=headers or None,
-            # The server may hold a Prefer: wait answer for a minute or more.
-            timeout=None if not wait else (timeout or 3600.0) + 30.0,
-        )
+        # The server may hold a Prefer: wait answer for a minute or more.
+        request_timeout = None if not wait else (timeout or 3600.0) + 30.0
+        try:
+            prediction: PredictionDetails = await self._send(
+                "POST",
+                "/predictions",
+                body,
+                PredictionDetails,
+                headers=headers or None,
+                timeout=request_timeout,
+            )
+        except APIStatusError as exc:
+            if exc.status != 405:
+                raise
+            # Older servers only list predictions at /predictions (GET), and
+            # create them under the model: the same request, the older path.
+            del body["model"]
+            segments = ["models", owner, name]
+            if number is not None:
+                segments += ["versions", str(number)]
+            prediction = await self._send(
+                "POST",
+                join_path(*segments, "predictions"),
+                body,
+                PredictionDetails,
+                headers=headers or None,
+                timeout=request_timeout,
+            )
         if not wait or prediction.is_terminal:
             return prediction
         remaining = None if timeout is None else timeout - (loop.time() - started)

@@ -46,6 +46,10 @@ class Predictions:
     ) -> PredictionDetails:
         """Run a model: create a prediction and, with ``wait=True``, wait for it.
 
+        Sent to ``POST /predictions``; an older server that answers 405 there
+        gets the same request at ``POST /models/{owner}/{name}/predictions``
+        (or ``.../versions/{n}/predictions``).
+
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
             input: the model's input, as its input schema describes.
