@@ -7,13 +7,23 @@ the calling thread) and the ``AsyncClient`` can be driven by the same tests.
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from wriftai_async import AsyncClient, RetryPolicy
 from wriftai_async.testing import Emulator
+
+# Property tests: a fast profile for every run; HYPOTHESIS_PROFILE=thorough
+# for a deeper search before a release.
+settings.register_profile(
+    "fast", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 # Retries in tests must not sleep for real.
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.005, max_rate_limit_wait=5.0)

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from wriftai_async import (
@@ -27,11 +27,6 @@ from wriftai_async import (
     structure,
     unstructure,
 )
-
-settings.register_profile(
-    "fast", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("fast")
 
 OLD_USER = {"id": "u-1", "username": "alice", "avatar_url": "https://a/1.png"}
 NEW_USER = {"account_id": "u-1", "name": "alice", "avatar_url": "https://a/1.png"}
