@@ -382,3 +382,54 @@ def test_pages_round_trip():
         Page[Model],
     )
     assert structure(unstructure(page), Page[Model]) == page
+
+
+# --- property: hostile input never escapes as anything but a decode error ---
+
+hostile = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "name",
+                    "status",
+                    "owner",
+                    "username",
+                    "items",
+                    "created_at",
+                    "categories",
+                    "hardware",
+                    "model",
+                    "error",
+                    "next_cursor",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=6,
+        )
+    ),
+    max_leaves=12,
+)
+TARGETS = [*STRATEGIES, Page[Model], Page[PredictionDetails]]
+
+
+@pytest.mark.parametrize("cls", TARGETS, ids=lambda c: getattr(c, "__name__", str(c)))
+def test_hostile_json_raises_only_response_decode_error(cls):
+    from wriftai_async import ResponseDecodeError
+
+    @given(hostile)
+    def check(data):
+        try:
+            structure(data, cls)
+        except ResponseDecodeError:
+            pass
+
+    check()
