@@ -87,8 +87,7 @@ async def _demo_emulated(users: int, models_per_user: int, concurrency: int) -> 
             await client.predictions.cancel(pid)
             right_after = await client.predictions.get(pid)
             print(
-                f"cancel requested for {pid}; "
-                f"status right after: {right_after.status}"
+                f"cancel requested for {pid}; status right after: {right_after.status}"
             )
             final = await client.predictions.cancel_and_wait(pid, poll_interval=0.1)
             print(f"polled until terminal: status {final.status}")
@@ -115,9 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo", help="run the library against the embedded emulator"
-    )
+    demo = sub.add_parser("demo", help="run the library against the embedded emulator")
     demo.add_argument("--users", type=int, default=200, help="users to list")
     demo.add_argument(
         "--models-per-user", type=int, default=60, help="models of each user"

@@ -229,7 +229,7 @@ def error_from_response(
         detail = decoded.get("detail")
     elif isinstance(decoded, str):
         detail = decoded
-    text = body[:_MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
+    text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
     request_id = None
     for name in _REQUEST_ID_HEADERS:
         if name in headers:

@@ -142,7 +142,10 @@ class RetryMiddleware:
                     raise
                 logger.debug(
                     "retrying %s %s in %.3fs after %s",
-                    method, request.url.path, delay, type(exc).__name__,
+                    method,
+                    request.url.path,
+                    delay,
+                    type(exc).__name__,
                 )
             else:
                 status = response.status
@@ -152,9 +155,7 @@ class RetryMiddleware:
                 if status == 429 and self.gate is not None:
                     reset = parse_rate_limit_reset(headers)
                     if reset is not None:
-                        self.gate.close_for(
-                            min(reset, self.policy.max_rate_limit_wait)
-                        )
+                        self.gate.close_for(min(reset, self.policy.max_rate_limit_wait))
                 if attempt >= self.max_retries:
                     return response
                 body_empty = await _body_is_empty(response)
@@ -166,7 +167,10 @@ class RetryMiddleware:
                 response.release()
                 logger.debug(
                     "retrying %s %s in %.3fs after status %d",
-                    method, request.url.path, delay, status,
+                    method,
+                    request.url.path,
+                    delay,
+                    status,
                 )
             attempt += 1
             await self.sleep(delay)

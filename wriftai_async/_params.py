@@ -70,9 +70,7 @@ def parse_model(value: str) -> tuple[str, str]:
     _require_str(value, "model identifier")
     match = _MODEL_RE.fullmatch(value)
     if match is None:
-        raise ValueError(
-            f"invalid model identifier {value!r}: expected 'owner/name'"
-        )
+        raise ValueError(f"invalid model identifier {value!r}: expected 'owner/name'")
     return match[1], match[2]
 
 
