@@ -11,8 +11,9 @@ never importing it), as psycopg's ``tools/async_to_sync.py`` does, and writes:
   annotation, except ``AsyncIterator[X]`` which becomes ``Iterator[X]``. The
   body hands the call to the client's :class:`~wriftai_async._portal.Portal`;
 - ``Client``, mirroring ``AsyncClient``: same constructor, the sync resources
-  as attributes, ``close()``, ``with``, and ``request()`` (the escape hatch,
-  mirroring ``AsyncSession.request``).
+  as attributes, ``close()``, ``with``, and every other public method of
+  ``AsyncClient`` (such as ``request()``, the escape hatch) mirrored like a
+  resource method.
 
 The output is passed through ``ruff check --fix`` and ``ruff format`` (with
 the project's configuration) before it is written or compared, so layout can
@@ -43,7 +44,6 @@ OUTPUT_PACKAGE = "wriftai_async._sync"
 # The inputs, listed explicitly. A new resource module goes here (the script
 # says so if it finds one that is missing); a new method needs nothing.
 CLIENT_MODULE = "wriftai_async._client"
-SESSION_MODULE = "wriftai_async._session"
 RESOURCE_MODULES = (
     "wriftai_async._resources.models",
     "wriftai_async._resources.versions",
@@ -66,7 +66,6 @@ RULES = {
     "client-aclose": "AsyncClient.aclose -> Client.close",
     "client-context": "__aenter__/__aexit__ -> __enter__/__exit__",
     "client-args-doc": "the `Args:` section of AsyncClient's docstring -> Client's",
-    "session-request": "AsyncSession.request -> Client.request (same signature)",
 }
 # What `AsyncIterator[X]` becomes; imported only where it is used.
 _ITERATOR = ("collections.abc", "Iterator")
@@ -461,9 +460,7 @@ def args_section(docstring: str) -> str:
     return "\n".join(lines[start:end])
 
 
-def generate_client(
-    module: SourceModule, session: SourceModule, resources: list[Resource]
-) -> str:
+def generate_client(module: SourceModule, resources: list[Resource]) -> str:
     writer = ModuleWriter(module, f"{OUTPUT_PACKAGE}.client")
     (cls,) = [c for c in module.classes() if c.name == "AsyncClient"]
     by_async = {r.async_name: r for r in resources}
@@ -527,17 +524,6 @@ def generate_client(
     if init is None:
         raise GenerationError("AsyncClient has no __init__")
 
-    (session_cls,) = [c for c in session.classes() if c.name == "AsyncSession"]
-    (request,) = [
-        n
-        for n in session_cls.body
-        if isinstance(n, ast.AsyncFunctionDef) and n.name == "request"
-    ]
-    use("session-request")
-    session_writer = ModuleWriter(session, writer.output)
-    session_writer.own, session_writer.bound = writer.own, writer.bound
-    request_returns = session_writer.expr(request.returns)
-
     args_doc = args_section(ast.literal_eval(module.segment(_docstring(cls))))
     writer.lines += [
         "",
@@ -566,19 +552,6 @@ def generate_client(
         "        self.close()",
         "",
         *methods,
-        f"    def request({signature(session_writer, request)}) -> {request_returns}:",
-        '        """Send a request to an endpoint the library does not wrap.',
-        "",
-        "        Returns the decoded JSON body (``None`` if empty), with the same",
-        "        auth, retries and errors as every wrapped method.",
-        "",
-        "        Example::",
-        "",
-        '            hardware = client.request("GET", "/hardware")',
-        '        """',
-        "        return self._portal.call(self._async_client.session.request, "
-        f"{forward_arguments(request.args)})",
-        "",
     ]
     writer.bind("TracebackType", "types", "TracebackType")
     return writer.render("Sync twin of :mod:`wriftai_async._client`: ``Client``.")
@@ -625,9 +598,7 @@ def generate() -> dict[Path, str]:
         files[output] = text
         resources += found
     client = SourceModule.load(CLIENT_MODULE)
-    files[f"{OUTPUT_PACKAGE}.client"] = generate_client(
-        client, SourceModule.load(SESSION_MODULE), resources
-    )
+    files[f"{OUTPUT_PACKAGE}.client"] = generate_client(client, resources)
     exported = [("client", "Client")] + [
         (r.output.rsplit(".", 1)[1], r.name) for r in resources
     ]

@@ -281,3 +281,14 @@ async def test_predictions_create_does_not_fall_back_on_other_errors(client, emu
     with pytest.raises(NotFoundError):
         await resolve(client.predictions.create("alice/nope", {"text": "x"}))
     assert [r.path for r in emulator.requests if r.method == "POST"] == ["/predictions"]
+
+
+async def test_request_is_the_escape_hatch_in_both_clients(client, emulator):
+    data = await resolve(client.request("GET", "/hardware", params={"page_size": 1}))
+    assert len(data["items"]) == 1
+    emulator.inject(status=503, times=1)  # same retries as wrapped methods
+    assert (await resolve(client.request("GET", "/users/bob")))["username"] == "bob"
+    with pytest.raises(NotFoundError):
+        await resolve(client.request("GET", "/users/nobody"))
+    with pytest.raises(ValueError):
+        await resolve(client.request("GET", "users/bob"))

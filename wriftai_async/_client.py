@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 from ._resources.catalog import AsyncCategories, AsyncHardware
 from ._resources.models import AsyncModels
@@ -11,7 +12,7 @@ from ._resources.predictions import AsyncPredictions
 from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
 from ._resources.versions import AsyncVersions
 from ._retry import RetryPolicy
-from ._session import AsyncSession
+from ._session import AsyncSession, Params
 
 __all__ = ["AsyncClient"]
 
@@ -96,6 +97,30 @@ class AsyncClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send a request to an endpoint the library does not wrap.
+
+        Returns the decoded JSON body (``None`` if empty), with the same
+        auth, retries and errors as every wrapped method (see
+        :meth:`AsyncSession.request`).
+
+        Example::
+
+            hardware = await client.request("GET", "/hardware")
+        """
+        return await self.session.request(
+            method, path, params=params, json=json, headers=headers, timeout=timeout
+        )
 
     async def aclose(self) -> None:
         """Close the connections; the client cannot be used afterwards."""

@@ -109,10 +109,6 @@ class Client:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Close the connections; the client cannot be used afterwards."""
-        self._portal.close()
-
     def request(
         self,
         method: str,
@@ -126,14 +122,15 @@ class Client:
         """Send a request to an endpoint the library does not wrap.
 
         Returns the decoded JSON body (``None`` if empty), with the same
-        auth, retries and errors as every wrapped method.
+        auth, retries and errors as every wrapped method (see
+        :meth:`AsyncSession.request`).
 
         Example::
 
-            hardware = client.request("GET", "/hardware")
+            hardware = await client.request("GET", "/hardware")
         """
         return self._portal.call(
-            self._async_client.session.request,
+            self._async_client.request,
             method,
             path,
             params=params,
@@ -141,3 +138,7 @@ class Client:
             headers=headers,
             timeout=timeout,
         )
+
+    def close(self) -> None:
+        """Close the connections; the client cannot be used afterwards."""
+        self._portal.close()
