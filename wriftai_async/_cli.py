@@ -29,11 +29,16 @@ class _ProgressBar:
     def __init__(self, label: str) -> None:
         self.label = label
         self.enabled = sys.stderr.isatty()
+        self._drawn = -1
 
     def __call__(self, done: int, total: int | None) -> None:
         if not self.enabled:
             return
         if total:
+            percent = 100 * done // total
+            if percent == self._drawn:
+                return  # redraw once per percent, not once per item
+            self._drawn = percent
             filled = int(30 * done / total)
             bar = "#" * filled + "." * (30 - filled)
             sys.stderr.write(f"\r{self.label} [{bar}] {done}/{total}")
