@@ -234,3 +234,17 @@ async def test_a_client_never_used_closes_cleanly():
     client = AsyncClient("t", "http://127.0.0.1:9/v1")
     await client.aclose()
     await client.aclose()  # idempotent
+
+
+async def test_a_reset_beyond_the_cap_does_not_hold_other_requests(emulator):
+    pid = _pid(emulator)
+    emulator.inject(
+        status=429, headers={"x-ratelimit-reset": str(int(time.time()) + 3600)}
+    )
+    async with make_client("async", emulator) as client:
+        with pytest.raises(RateLimitError):
+            await client.predictions.get(pid)
+        assert client.session.rate_limit.remaining == 0
+        started = time.monotonic()
+        assert (await client.predictions.get(pid)).id == pid
+        assert time.monotonic() - started < 1.0

@@ -154,8 +154,10 @@ class RetryMiddleware:
                 headers = response.headers
                 if status == 429 and self.gate is not None:
                     reset = parse_rate_limit_reset(headers)
-                    if reset is not None:
-                        self.gate.close_for(min(reset, self.policy.max_rate_limit_wait))
+                    # A reset beyond the longest wait is not waited for by
+                    # anyone: every request then fails fast with the 429.
+                    if reset is not None and reset <= self.policy.max_rate_limit_wait:
+                        self.gate.close_for(reset)
                 if attempt >= self.max_retries:
                     return response
                 body_empty = await _body_is_empty(response)
