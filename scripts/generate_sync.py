@@ -50,6 +50,8 @@ RESOURCE_MODULES = (
     "wriftai_async._resources.predictions",
     "wriftai_async._resources.users",
     "wriftai_async._resources.catalog",
+    "wriftai_async._resources.files",
+    "wriftai_async._resources.variables",
 )
 RESOURCE_DIR = "wriftai_async/_resources"
 RESOURCE_BASE = "AsyncResource"

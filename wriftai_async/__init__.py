@@ -32,6 +32,7 @@ from ._errors import (
     WaitTimeoutError,
     WriftAIError,
 )
+from ._file import File
 from ._objects import (
     TERMINAL_STATUSES,
     Category,
@@ -50,6 +51,7 @@ from ._objects import (
     SortDirection,
     StreamEvent,
     User,
+    Variable,
     VersionConfiguration,
     Visibility,
 )
@@ -58,6 +60,7 @@ from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._sync import Client
 from ._version import __version__
+from .webhooks import WebhookVerificationError
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -73,6 +76,7 @@ __all__ = [
     "Category",
     "Client",
     "ConflictError",
+    "File",
     "Hardware",
     "Model",
     "ModelDetails",
@@ -96,9 +100,11 @@ __all__ = [
     "UnsetType",
     "User",
     "ValidationError",
+    "Variable",
     "VersionConfiguration",
     "Visibility",
     "WaitTimeoutError",
+    "WebhookVerificationError",
     "WriftAIError",
     "__version__",
     "structure",

@@ -7,9 +7,11 @@ from types import TracebackType
 from typing import Any
 
 from ._resources.catalog import AsyncCategories, AsyncHardware
+from ._resources.files import AsyncFiles
 from ._resources.models import AsyncModels
 from ._resources.predictions import AsyncPredictions
 from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
+from ._resources.variables import AsyncVariables
 from ._resources.versions import AsyncVersions
 from ._retry import RetryPolicy
 from ._session import AsyncSession, Params
@@ -42,7 +44,7 @@ class AsyncClient:
     models: AsyncModels
     """Models: get, create, update, delete, listings, search."""
     versions: AsyncVersions
-    """Model versions: list, get, create, delete."""
+    """Model versions: list, get, create, delete, configuration."""
     predictions: AsyncPredictions
     """Predictions: create, get, list, cancel, wait."""
     users: AsyncUsers
@@ -53,6 +55,10 @@ class AsyncClient:
     """Hardware options."""
     categories: AsyncCategories
     """Model categories."""
+    files: AsyncFiles
+    """File uploads: upload a file, get its download URL."""
+    variables: AsyncVariables
+    """Your variables: create, update, delete, list."""
 
     def __init__(
         self,
@@ -83,6 +89,8 @@ class AsyncClient:
         self.user = AsyncAuthenticatedUser(self.session)
         self.hardware = AsyncHardware(self.session)
         self.categories = AsyncCategories(self.session)
+        self.files = AsyncFiles(self.session)
+        self.variables = AsyncVariables(self.session)
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.session!r})"

@@ -35,6 +35,7 @@ __all__ = [
     "SortDirection",
     "StreamEvent",
     "User",
+    "Variable",
     "VersionConfiguration",
     "Visibility",
 ]
@@ -178,6 +179,24 @@ class VersionConfiguration:
 
     hardware_identifier: str | None = None
     variable_names: list[str] | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Variable:
+    """A named variable of your account, attached to versions by name.
+
+    ``key`` is the environment variable name the model sees and ``value`` its
+    value. The value of a secret (``secret=True``) is never sent back: it
+    arrives as an empty string.
+    """
+
+    name: str
+    key: str | None = None
+    value: str | None = None
+    secret: bool | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
     extra: Mapping[str, Any] = _extra()
 
 

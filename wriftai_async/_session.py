@@ -7,6 +7,9 @@ turns error statuses into exceptions (via ``_errors``) and transport failures
 into :class:`APIConnectionError`/:class:`APITimeoutError`, and decodes JSON.
 :meth:`AsyncSession.stream` is the same path for a response read as it
 arrives (an event stream) instead of as one JSON document.
+:meth:`AsyncSession.put_external` sends a body to an absolute URL on another
+host (a presigned upload URL) through a second middleware chain without the
+access token.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
+from yarl import URL
 
 from . import _json
 from ._errors import (
@@ -100,6 +104,13 @@ class AsyncSession:
             *((AuthMiddleware(token),) if token else ()),
             RetryMiddleware(self.retry, max_retries, self.rate_limit),
         )
+        # For URLs on other hosts (presigned upload URLs): no token, no extra
+        # headers, and a 429 there does not hold the API's rate-limit gate.
+        self._external_middlewares: tuple[Any, ...] = (
+            UserAgentMiddleware(USER_AGENT),
+            RetryMiddleware(self.retry, max_retries),
+        )
+        self._external: aiohttp.ClientSession | None = None
         self.has_token = token is not None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,6 +139,9 @@ class AsyncSession:
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
         self._closed = True
+        external, self._external = self._external, None
+        if external is not None and not external.closed:
+            await external.close()  # does not own the shared connector
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -233,6 +247,73 @@ class AsyncSession:
                 f"{body[:80]!r}",
                 method=method,
                 url=url,
+            ) from exc
+
+    def _external_session(self) -> aiohttp.ClientSession:
+        api = self._checked_session("/")
+        session = self._external
+        if session is None:
+            # Shares the API session's connections (and their limit), but not
+            # its default headers or middlewares.
+            session = aiohttp.ClientSession(
+                connector=api.connector,
+                connector_owner=False,
+                timeout=self._timeout,
+                skip_auto_headers=(hdrs.USER_AGENT,),
+                middlewares=self._external_middlewares,
+                raise_for_status=False,
+            )
+            self._external = session
+        return session
+
+    async def put_external(
+        self,
+        url: str,
+        data: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Mapping[str, str]:
+        """PUT ``data`` to an absolute URL on another host; return the headers.
+
+        For presigned URLs such as upload parts: the URL is sent exactly as
+        given (its signature is not re-encoded), **without** the
+        ``Authorization`` header or the client's extra ``headers``, with the
+        same user agent, timeout and retries as :meth:`request` (a PUT is
+        idempotent, so 5xx and broken connections are retried; ``data`` must
+        be re-sendable: bytes or a re-readable payload). The query string,
+        which holds the signature, is left out of error messages.
+
+        Raises:
+            APIStatusError: a subclass for each error status.
+            APIConnectionError, APITimeoutError: the transport failed.
+        """
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url must be an absolute http(s) URL, got {url[:40]!r}")
+        session = self._external_session()
+        shown = url.split("?", 1)[0]
+        try:
+            async with session.put(
+                URL(url, encoded=True), data=data, headers=headers
+            ) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise error_from_response(
+                        response.status,
+                        body,
+                        response.headers,
+                        method="PUT",
+                        url=shown,
+                        loads=_json.loads,
+                    )
+                return response.headers
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+            raise APITimeoutError(
+                f"PUT {shown} timed out ({type(exc).__name__})"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            text = str(exc).replace(url, shown)  # keep the signature out
+            raise APIConnectionError(
+                f"PUT {shown} failed: {type(exc).__name__}: {text}"
             ) from exc
 
     @contextlib.asynccontextmanager

@@ -30,6 +30,7 @@ from .._pagination import paginate
 from .._params import join_path, parse_id, parse_model_ref, query
 from .._sse import SSEDecoder, SSEMessage
 from ._base import AsyncResource
+from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
 
@@ -87,7 +88,10 @@ class AsyncPredictions(AsyncResource):
 
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
-            input: the model's input, as its input schema describes.
+            input: the model's input, as its input schema describes. A
+                :class:`File` anywhere in it (nested dicts and lists too) is
+                uploaded first, all of them concurrently, and sent as its
+                download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
@@ -105,7 +109,10 @@ class AsyncPredictions(AsyncResource):
         """
         owner, name, number = parse_model_ref(model)
         _check_wait_args(timeout, poll_interval)
-        body: dict[str, Any] = {"model": model, "input": dict(input)}
+        body: dict[str, Any] = {
+            "model": model,
+            "input": await upload_files_in(AsyncFiles(self._session), input),
+        }
         if webhook_url is not None:
             body["webhook_url"] = webhook_url
         headers: dict[str, str] = {}

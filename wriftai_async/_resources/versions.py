@@ -1,11 +1,11 @@
-"""Model versions: list, get, create, delete."""
+"""Model versions: list, get, create, delete, configuration."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from .._objects import ModelVersion, ModelVersionDetails, Page
+from .._objects import ModelVersion, ModelVersionDetails, Page, VersionConfiguration
 from .._pagination import paginate
 from .._params import (
     UNSET,
@@ -106,3 +106,56 @@ class AsyncVersions(AsyncResource):
         owner, name, number = parse_version(version)
         path = join_path("models", owner, name, "versions", str(number))
         await self._session.request("DELETE", path)
+
+    async def get_configuration(self, version: str) -> VersionConfiguration:
+        """How a version runs: its hardware and the variables it gets.
+
+        Example::
+
+            config = await client.versions.get_configuration("alice/upscaler:2")
+            print(config.hardware_identifier, config.variable_names)
+        """
+        owner, name, number = parse_version(version)
+        path = join_path(
+            "models", owner, name, "versions", str(number), "configuration"
+        )
+        result: VersionConfiguration = await self._get(path, VersionConfiguration)
+        return result
+
+    async def update_configuration(
+        self,
+        version: str,
+        *,
+        hardware_identifier: str | UnsetType = UNSET,
+        variable_names: Sequence[str] | UnsetType = UNSET,
+    ) -> VersionConfiguration:
+        """Change a version's hardware or variables (PATCH); yours only.
+
+        Only the keywords you pass are sent. ``variable_names`` replaces the
+        whole list: pass every variable the version should get (``[]`` for
+        none).
+
+        Example::
+
+            config = await client.versions.update_configuration(
+                "alice/upscaler:2", variable_names=["openai"]
+            )
+        """
+        owner, name, number = parse_version(version)
+        if isinstance(variable_names, str):
+            raise TypeError("variable_names must be a sequence of names, not a str")
+        if not isinstance(variable_names, UnsetType):
+            variable_names = list(variable_names)
+        body = patch_body(
+            {
+                "hardware_identifier": hardware_identifier,
+                "variable_names": variable_names,
+            }
+        )
+        path = join_path(
+            "models", owner, name, "versions", str(number), "configuration"
+        )
+        result: VersionConfiguration = await self._send(
+            "PATCH", path, body, VersionConfiguration
+        )
+        return result

@@ -6,18 +6,22 @@
 
 from .catalog import Categories, Hardware
 from .client import Client
+from .files import Files
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
+from .variables import Variables
 from .versions import Versions
 
 __all__ = [
     "AuthenticatedUser",
     "Categories",
     "Client",
+    "Files",
     "Hardware",
     "Models",
     "Predictions",
     "Users",
+    "Variables",
     "Versions",
 ]

@@ -15,9 +15,11 @@ from .._portal import Portal
 from .._retry import RetryPolicy
 from .._session import Params
 from .catalog import Categories, Hardware
+from .files import Files
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
+from .variables import Variables
 from .versions import Versions
 
 
@@ -52,7 +54,7 @@ class Client:
     models: Models
     """Models: get, create, update, delete, listings, search."""
     versions: Versions
-    """Model versions: list, get, create, delete."""
+    """Model versions: list, get, create, delete, configuration."""
     predictions: Predictions
     """Predictions: create, get, list, cancel, wait."""
     users: Users
@@ -63,6 +65,10 @@ class Client:
     """Hardware options."""
     categories: Categories
     """Model categories."""
+    files: Files
+    """File uploads: upload a file, get its download URL."""
+    variables: Variables
+    """Your variables: create, update, delete, list."""
 
     def __init__(
         self,
@@ -94,6 +100,8 @@ class Client:
         self.user = AuthenticatedUser(self._async_client.user, self._portal)
         self.hardware = Hardware(self._async_client.hardware, self._portal)
         self.categories = Categories(self._async_client.categories, self._portal)
+        self.files = Files(self._async_client.files, self._portal)
+        self.variables = Variables(self._async_client.variables, self._portal)
 
     def __repr__(self) -> str:
         return f"Client({self._async_client.session!r})"

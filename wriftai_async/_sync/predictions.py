@@ -52,7 +52,10 @@ class Predictions:
 
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
-            input: the model's input, as its input schema describes.
+            input: the model's input, as its input schema describes. A
+                :class:`File` anywhere in it (nested dicts and lists too) is
+                uploaded first, all of them concurrently, and sent as its
+                download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).

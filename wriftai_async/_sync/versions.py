@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .._objects import ModelVersion, ModelVersionDetails, Page
+from .._objects import ModelVersion, ModelVersionDetails, Page, VersionConfiguration
 from .._params import UNSET, UnsetType
 from .._portal import Portal
 from .._resources.versions import AsyncVersions
@@ -89,3 +89,39 @@ class Versions:
     def delete(self, version: str) -> None:
         """Delete a version: ``"owner/name:number"``."""
         self._portal.call(self._async.delete, version)
+
+    def get_configuration(self, version: str) -> VersionConfiguration:
+        """How a version runs: its hardware and the variables it gets.
+
+        Example::
+
+            config = await client.versions.get_configuration("alice/upscaler:2")
+            print(config.hardware_identifier, config.variable_names)
+        """
+        return self._portal.call(self._async.get_configuration, version)
+
+    def update_configuration(
+        self,
+        version: str,
+        *,
+        hardware_identifier: str | UnsetType = UNSET,
+        variable_names: Sequence[str] | UnsetType = UNSET,
+    ) -> VersionConfiguration:
+        """Change a version's hardware or variables (PATCH); yours only.
+
+        Only the keywords you pass are sent. ``variable_names`` replaces the
+        whole list: pass every variable the version should get (``[]`` for
+        none).
+
+        Example::
+
+            config = await client.versions.update_configuration(
+                "alice/upscaler:2", variable_names=["openai"]
+            )
+        """
+        return self._portal.call(
+            self._async.update_configuration,
+            version,
+            hardware_identifier=hardware_identifier,
+            variable_names=variable_names,
+        )

@@ -98,6 +98,21 @@ class Version:
     container_image_digest: str
     schemas: dict[str, Any]
     size: int
+    # The version's configuration; no hardware means the model's.
+    hardware_identifier: str | None = None
+    variable_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Variable:
+    """A user's variable; a secret's value is stored but never rendered."""
+
+    name: str
+    key: str
+    value: str
+    secret: bool
+    created_at: datetime
+    updated_at: datetime | None
 
 
 @dataclass
@@ -260,3 +275,25 @@ class Prediction:
 
     def next_due(self) -> float | None:
         return self.pending[0].at if self.pending else None
+
+
+@dataclass
+class Upload:
+    """A file upload: parts arrive by index; ``data`` is set once completed."""
+
+    id: str
+    owner_id: str
+    size: int
+    mime_type: str
+    part_size: int
+    #: The presigned URLs' signature (checked on each part).
+    signature: str
+    parts: dict[int, bytes] = field(default_factory=dict)
+    data: bytes | None = None
+
+    @property
+    def part_count(self) -> int:
+        return -(-self.size // self.part_size)
+
+    def part_length(self, index: int) -> int:
+        return min(self.part_size, self.size - index * self.part_size)

@@ -16,6 +16,7 @@ from ._records import (
     Model,
     Prediction,
     User,
+    Variable,
     Version,
     format_timestamp,
 )
@@ -93,14 +94,31 @@ class Renderer:
         }
         if self._new:
             out["size"] = version.size
-            out["configuration"] = {
-                "hardware_identifier": model.hardware_identifier,
-                "variable_names": [],
-            }
+            out["configuration"] = self.configuration(model, version)
             out["compatibilities"] = {"streaming": False, "webhooks": True}
         if details:
             out["schemas"] = version.schemas
         return out
+
+    @staticmethod
+    def configuration(model: Model, version: Version) -> JSONDict:
+        return {
+            "hardware_identifier": version.hardware_identifier
+            or model.hardware_identifier,
+            "variable_names": list(version.variable_names),
+        }
+
+    @staticmethod
+    def variable(variable: Variable) -> JSONDict:
+        return {
+            "name": variable.name,
+            "key": variable.key,
+            # The service never sends a secret's value back.
+            "value": "" if variable.secret else variable.value,
+            "secret": variable.secret,
+            "created_at": _ts(variable.created_at),
+            "updated_at": _ts(variable.updated_at),
+        }
 
     def model(self, model: Model, *, details: bool = False) -> JSONDict:
         store = self._store

@@ -9,7 +9,8 @@ lists three models and ``sort_by=predictions_count`` lists two.
 
 The token's user owns one prediction in each status (ids in
 ``SEED_PREDICTIONS``); the ``pending``, ``starting`` and ``started`` ones never
-finish by themselves, which makes them the ones to cancel in tests.
+finish by themselves, which makes them the ones to cancel in tests. It also
+owns one variable, the secret ``hf-token`` (key ``HF_TOKEN``).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def seed_emulator(emu: Emulator) -> None:
     emu.add_model("bob", "bob-draft", visibility="private", versions=1)
 
     _seed_predictions(emu)
+    emu.add_variable("hf-token", "HF_TOKEN", "hf_seeded_secret", secret=True)
 
 
 def _seed_predictions(emu: Emulator) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import _handlers, _predictions
+from . import _handlers, _predictions, _uploads, _variables
 from ._faults import (
     Fault,
     FaultQueue,
@@ -60,6 +60,7 @@ class Emulator:
         already_terminated_status: int = 409,
         default_page_size: int = 20,
         max_prefer_wait: float = 60.0,
+        upload_part_size: int = 5 * 1024 * 1024,
         port: int = 0,
     ) -> None:
         if style not in ("old", "new"):
@@ -68,6 +69,8 @@ class Emulator:
             raise ValueError("already_terminated_status must be a 4xx status")
         if not 1 <= default_page_size <= 100:
             raise ValueError("default_page_size must be between 1 and 100")
+        if upload_part_size < 1:
+            raise ValueError("upload_part_size must be >= 1")
         self._store = Store(
             Settings(
                 style=style,
@@ -78,6 +81,7 @@ class Emulator:
                 already_terminated_status=already_terminated_status,
                 default_page_size=default_page_size,
                 max_prefer_wait=max_prefer_wait,
+                upload_part_size=upload_part_size,
             )
         )
         self._render = Renderer(self._store)
@@ -126,7 +130,9 @@ class Emulator:
         )
         app[STORE_KEY] = self._store
         _handlers.routes.install(app, _predictions.hold)
+        _variables.routes.install(app, _predictions.hold)
         _predictions.install(app)
+        _uploads.install(app, _predictions.hold)
         # handler_cancellation: a client that hangs up mid-``Prefer: wait``
         # should not keep a handler (and shutdown) waiting.
         runner = web.AppRunner(
@@ -393,6 +399,29 @@ class Emulator:
                     predictions_count=0 if i % 4 == 0 else (i * 37) % 101 + 1,
                 )
         return names
+
+    def add_variable(
+        self,
+        name: str,
+        key: str,
+        value: str,
+        *,
+        secret: bool = False,
+        owner: str | None = None,
+        created_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Add a variable of ``owner`` (default: the token's user)."""
+        store = self._store
+        with store.lock:
+            variable = store.add_variable(
+                store.ensure_user(owner or self.username),
+                name,
+                key,
+                value,
+                secret=secret,
+                created_at=store.seed_time(created_at),
+            )
+            return self._render.variable(variable)
 
     # -- inspection ------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from ._records import (
     Model,
     Prediction,
     Transition,
+    Upload,
     User,
+    Variable,
     Version,
     output_chunks,
     parse_timestamp,
@@ -67,6 +69,7 @@ class Settings:
     already_terminated_status: int
     default_page_size: int
     max_prefer_wait: float
+    upload_part_size: int = 5 * 1024 * 1024
 
 
 class Store:
@@ -83,6 +86,10 @@ class Store:
         self.models: dict[str, Model] = {}
         self._models_by_owner: dict[str, dict[str, Model]] = {}
         self.predictions: dict[str, Prediction] = {}
+        #: File uploads by id, in progress or completed.
+        self.uploads: dict[str, Upload] = {}
+        #: Variables by owner id, then name (in creation order).
+        self.variables: dict[str, dict[str, Variable]] = {}
         #: Event streams being written right now (the server's, not the API's).
         self.open_streams = 0
         self._counter = itertools.count(1)
@@ -281,6 +288,29 @@ class Store:
         )
         model.versions[number] = version
         return version
+
+    # -- variables -------------------------------------------------------------
+
+    def add_variable(
+        self,
+        owner: User,
+        name: str,
+        key: str,
+        value: str,
+        *,
+        secret: bool = False,
+        created_at: datetime,
+    ) -> Variable:
+        mine = self.variables.setdefault(owner.id, {})
+        if name in mine:
+            raise ValueError(f"variable {name!r} of {owner.username} already exists")
+        variable = Variable(name, key, value, secret, created_at, None)
+        mine[name] = variable
+        return variable
+
+    def variables_of(self, owner: User) -> dict[str, Variable]:
+        """The owner's variables by name; changes to the dict are kept."""
+        return self.variables.setdefault(owner.id, {})
 
     # -- predictions -----------------------------------------------------------
 

@@ -1,0 +1,264 @@
+"""Files: upload local content, get back a URL to use as a model input.
+
+An upload is three steps (the official client's, on the same wire):
+``POST /uploads`` with ``{"size", "mime_type"}`` answers ``{"id", "urls",
+"part_size"}``; each part is ``PUT`` to its presigned URL (on the storage
+host: without the access token, see :meth:`AsyncSession.put_external`) and
+answers an ``ETag``; ``POST /uploads/{id}/complete`` with the ETags in URL
+order answers ``{"download_url"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from .._errors import ResponseDecodeError
+from .._file import File, PartPayload, Source
+from .._params import join_path
+from ._base import AsyncResource
+
+__all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
+
+T = TypeVar("T")
+
+UploadProgress = Callable[[int, int], None]
+"""``on_progress(bytes_done, bytes_total)``, called as parts are sent."""
+
+
+class AsyncFiles(AsyncResource):
+    """File uploads, as ``client.files``."""
+
+    __slots__ = ()
+
+    async def upload(
+        self,
+        file: File | bytes | os.PathLike[str],
+        *,
+        mime_type: str | None = None,
+        concurrency: int = 4,
+        on_progress: UploadProgress | None = None,
+    ) -> str:
+        """Upload a file and return its download URL.
+
+        The server splits the file into parts; up to ``concurrency`` parts are
+        sent at once, each read a chunk at a time from its own byte range (so
+        memory stays flat for big files; disk reads run in a worker thread).
+        A part that fails with a 5xx or a broken connection is re-sent like
+        any idempotent request. Part uploads go to presigned URLs, without
+        the access token.
+
+        Args:
+            file: a :class:`File`, ``bytes`` or a path (``pathlib.Path``).
+            mime_type: overrides the file's MIME type (by default guessed from
+                the path or the file object's name, else
+                ``application/octet-stream``).
+            concurrency: how many parts are sent at once (>= 1).
+            on_progress: called with ``(bytes_done, bytes_total)`` as bytes go
+                out; a re-sent part is not counted twice. With the sync
+                ``Client`` it runs on the client's loop thread.
+
+        Example::
+
+            url = await client.files.upload(Path("cat.png"))
+            prediction = await client.predictions.create(
+                "alice/upscaler", {"image": url}
+            )
+
+        Raises:
+            ResponseDecodeError: the server's upload plan does not fit the
+                file (part count or size), or a part answered without an ETag.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if not isinstance(file, File):
+            file = File(file, mime_type)
+        elif mime_type is not None:
+            file = File(file.content, mime_type)
+        source = await Source.open(file.content)
+        size = source.size
+        created = await self._session.request(
+            "POST", "/uploads", json={"size": size, "mime_type": file.mime_type}
+        )
+        upload_id, urls, part_size = _check_plan(created, size)
+        progress = _Progress(len(urls), size, on_progress)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def send(index: int, url: str) -> str:
+            offset = index * part_size
+            length = min(part_size, size - offset)
+            body = PartPayload(
+                source, offset, length, file.mime_type, progress.reporter(index)
+            )
+            headers = {"Content-Type": file.mime_type, "Content-Length": str(length)}
+            async with limit:
+                answer = await self._session.put_external(url, body, headers=headers)
+            etag = answer.get("ETag")
+            if not etag:
+                raise ResponseDecodeError(
+                    f"PUT of upload part {index + 1}/{len(urls)} answered "
+                    "without an ETag header",
+                    method="PUT",
+                    url=url.split("?", 1)[0],
+                )
+            return etag
+
+        try:
+            etags = await _all(send(i, url) for i, url in enumerate(urls))
+        except Exception:
+            progress.raise_callback_error()
+            raise
+        path = join_path("uploads", quote(upload_id, safe=""), "complete")
+        done = await self._session.request("POST", path, json={"etags": etags})
+        if not isinstance(done, dict) or not isinstance(done.get("download_url"), str):
+            raise ResponseDecodeError(
+                f"POST {path} answered {_short(done)} instead of a download_url",
+                method="POST",
+                url=self._session.base_url + path,
+            )
+        return str(done["download_url"])
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
+    """The ``(id, urls, part_size)`` of ``POST /uploads``, checked against ``size``."""
+
+    def bad(why: str) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            f"POST /uploads answered an upload that does not fit: {why}",
+            method="POST",
+            url="/uploads",
+        )
+
+    if not isinstance(data, dict):
+        raise bad(f"{_short(data)} is not an object")
+    upload_id, urls, part_size = data.get("id"), data.get("urls"), data.get("part_size")
+    if not isinstance(upload_id, str) or not upload_id:
+        raise bad(f"id is {_short(upload_id)}")
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise bad(f"urls is {_short(urls)}")
+    if type(part_size) is not int or part_size < 1:
+        raise bad(f"part_size is {_short(part_size)}")
+    expected = max(1, -(-size // part_size))
+    if len(urls) != expected:
+        raise bad(
+            f"{len(urls)} part URLs for {size} bytes in parts of {part_size} "
+            f"(expected {expected})"
+        )
+    return upload_id, urls, part_size
+
+
+class _Progress:
+    """Sums the bytes sent per part; each part counts its high-water mark."""
+
+    __slots__ = ("_callback", "_error", "_sent", "done", "total")
+
+    def __init__(self, parts: int, total: int, callback: UploadProgress | None) -> None:
+        self._sent = [0] * parts
+        self.done = 0
+        self.total = total
+        self._callback = callback
+        self._error: Exception | None = None
+
+    def reporter(self, index: int) -> Callable[[int], None] | None:
+        if self._callback is None:
+            return None
+        callback = self._callback
+
+        def report(sent: int) -> None:
+            delta = sent - self._sent[index]
+            if delta <= 0:
+                return
+            self._sent[index] = sent
+            self.done += delta
+            try:
+                callback(self.done, self.total)
+            except Exception as exc:
+                # Raised here it would look like a broken connection.
+                self._error = self._error or exc
+                raise
+
+        return report
+
+    def raise_callback_error(self) -> None:
+        """Re-raise the callback's own exception, if it is why the upload failed."""
+        if self._error is not None:
+            raise self._error
+
+
+async def _all(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Run the awaitables at once; on the first failure cancel the rest."""
+    tasks: list[asyncio.Future[T]] = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+# -- files inside a prediction's input -----------------------------------------
+
+
+def _has_file(value: Any) -> bool:
+    if isinstance(value, File):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_file(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_file(v) for v in value)
+    return False
+
+
+async def upload_files_in(
+    files: AsyncFiles,
+    input: Mapping[str, Any],
+    upload: Callable[[File], Awaitable[str]] | None = None,
+) -> dict[str, Any]:
+    """A copy of ``input`` with every :class:`File` (at any depth) uploaded.
+
+    Each File is replaced by its download URL; the uploads run concurrently
+    and one File object used twice is uploaded once. Dicts and lists on the
+    way to a File are copied (tuples become lists); ``input`` itself and
+    everything else in it are left as they are.
+    """
+    if not _has_file(input):
+        return dict(input)
+    send = upload or files.upload
+    slots: list[tuple[dict[Any, Any] | list[Any], Any, File]] = []
+
+    def copy(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                out[key] = copy(item)
+                if isinstance(item, File):
+                    slots.append((out, key, item))
+            return out
+        if isinstance(value, (list, tuple)) and _has_file(value):
+            items: list[Any] = []
+            for index, item in enumerate(value):
+                items.append(copy(item))
+                if isinstance(item, File):
+                    slots.append((items, index, item))
+            return items
+        return value
+
+    result: dict[str, Any] = copy(input)
+    unique = list({id(f): f for _, _, f in slots}.values())
+    urls = await _all(send(f) for f in unique)
+    by_id = {id(f): url for f, url in zip(unique, urls, strict=True)}
+    for container, key, file in slots:
+        container[key] = by_id[id(file)]
+    return result

@@ -1,0 +1,162 @@
+"""Verify that a webhook request really comes from WriftAI.
+
+The service signs each webhook delivery with the secret you gave when
+creating the prediction. The signature travels as ``t=<unix time>,v1=<hex>``:
+``v1`` is the hex HMAC-SHA256, keyed with the secret (UTF-8), of the timestamp
+in decimal, a dot, and the raw request body, exactly as received. This is the
+scheme of the official ``wriftai`` client's ``verify_webhook``, and
+:func:`verify` accepts and rejects exactly what that function does (it only
+adds clear errors where that one lets a ``ValueError`` or ``TypeError``
+escape).
+
+Example::
+
+    from wriftai_async.webhooks import verify
+    from wriftai_async import WebhookVerificationError
+
+    try:
+        verify(raw_body, signature_header, secret)
+    except WebhookVerificationError:
+        ...  # answer 400 and ignore the request
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from ._errors import WriftAIError
+
+__all__ = [
+    "WebhookNoSignatureError",
+    "WebhookNoTimestampError",
+    "WebhookSignatureMismatchError",
+    "WebhookTimestampOutsideToleranceError",
+    "WebhookVerificationError",
+    "sign",
+    "verify",
+]
+
+
+class WebhookVerificationError(WriftAIError, ValueError):
+    """The webhook request cannot be trusted; do not act on it.
+
+    Also a ``ValueError``, like the official client's
+    ``WebhookSignatureVerificationError``. Messages never include the secret
+    or the expected signature.
+    """
+
+
+class WebhookNoTimestampError(WebhookVerificationError):
+    """The signature has no ``t=<unix time>`` part (or it is not a number)."""
+
+
+class WebhookNoSignatureError(WebhookVerificationError):
+    """The signature has no non-empty part for the scheme (``v1=...``)."""
+
+
+class WebhookSignatureMismatchError(WebhookVerificationError):
+    """The signature is not the one the secret gives for this payload."""
+
+
+class WebhookTimestampOutsideToleranceError(WebhookVerificationError):
+    """The signature's timestamp is too far from now (a replay, or a bad clock)."""
+
+
+def _parse(signature: str, scheme: str) -> tuple[int, str]:
+    """The timestamp and the first signature of ``scheme``, as the official
+    client reads them: comma-separated ``key=value`` parts, first match wins."""
+    parts = [item.split("=", 1) for item in signature.split(",")]
+    timestamp = next((p[1] for p in parts if len(p) == 2 and p[0] == "t"), None)
+    if timestamp is None:
+        raise WebhookNoTimestampError("the signature has no timestamp ('t=...')")
+    try:
+        when = int(timestamp)
+    except ValueError:
+        raise WebhookNoTimestampError(
+            "the signature's timestamp ('t=...') is not a whole number"
+        ) from None
+    found = next((p[1] for p in parts if len(p) == 2 and p[0] == scheme), None)
+    if not found:
+        raise WebhookNoSignatureError(
+            f"the signature has no {scheme!r} signature ('{scheme}=...')"
+        )
+    return when, found
+
+
+def _digest(payload: bytes, secret: str, timestamp: int) -> str:
+    signed = b"%d." % timestamp + payload
+    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def _check_types(payload: object, secret: object) -> bytes:
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            "payload must be the raw request body as bytes, "
+            f"not {type(payload).__name__}"
+        )
+    if not isinstance(secret, str):
+        raise TypeError(f"secret must be a str, not {type(secret).__name__}")
+    return bytes(payload)
+
+
+def verify(
+    payload: bytes,
+    signature: str,
+    secret: str,
+    *,
+    tolerance: int = 300,
+    now: float | None = None,
+    scheme: str = "v1",
+) -> None:
+    """Check a webhook's signature; return ``None`` or raise.
+
+    Args:
+        payload: the raw request body, byte for byte (not re-encoded JSON).
+        signature: the signature header's value, ``t=<unix time>,v1=<hex>``.
+        secret: the webhook secret.
+        tolerance: how many seconds the timestamp may be from ``now``, either
+            way (inclusive); protects against replayed requests.
+        now: the current Unix time; ``None`` reads the clock (for tests).
+        scheme: the signature's key in ``signature``.
+
+    Raises:
+        WebhookNoTimestampError: no (numeric) ``t=`` part.
+        WebhookNoSignatureError: no non-empty ``v1=`` part.
+        WebhookTimestampOutsideToleranceError: the timestamp is more than
+            ``tolerance`` seconds before or after ``now``.
+        WebhookSignatureMismatchError: the signature does not match (wrong
+            secret, or a payload changed on the way).
+
+    All four are :class:`WebhookVerificationError`. The checks run in that
+    order, as in the official client.
+    """
+    body = _check_types(payload, secret)
+    if not isinstance(signature, str):
+        raise TypeError(f"signature must be a str, not {type(signature).__name__}")
+    timestamp, given = _parse(signature, scheme)
+    current = time.time() if now is None else now
+    if timestamp < current - tolerance or timestamp > current + tolerance:
+        raise WebhookTimestampOutsideToleranceError(
+            f"the signature's timestamp {timestamp} is more than {tolerance} "
+            "seconds from now"
+        )
+    expected = _digest(body, secret, timestamp)
+    # Bytes, so that a non-ASCII signature is a mismatch, not a TypeError.
+    if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8")):
+        raise WebhookSignatureMismatchError(
+            "the signature does not match the payload and secret"
+        )
+
+
+def sign(
+    payload: bytes, secret: str, *, timestamp: int | None = None, scheme: str = "v1"
+) -> str:
+    """The signature :func:`verify` accepts: ``t=<timestamp>,v1=<hex>``.
+
+    For tests of your webhook handler; ``timestamp`` defaults to now.
+    """
+    body = _check_types(payload, secret)
+    when = int(time.time()) if timestamp is None else int(timestamp)
+    return f"t={when},{scheme}={_digest(body, secret, when)}"
