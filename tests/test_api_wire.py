@@ -292,3 +292,25 @@ async def test_request_is_the_escape_hatch_in_both_clients(client, emulator):
         await resolve(client.request("GET", "/users/nobody"))
     with pytest.raises(ValueError):
         await resolve(client.request("GET", "users/bob"))
+
+
+async def test_predictions_create_with_a_webhook_secret(client, emulator):
+    created = await resolve(
+        client.predictions.create(
+            "alice/text-echo",
+            {"text": "x"},
+            webhook_url="https://hooks.example.com/w",
+            webhook_secret="whsec_abc",
+        )
+    )
+    assert created.id
+    post = next(r for r in emulator.requests if r.method == "POST")
+    assert post.json["webhook"] == {
+        "url": "https://hooks.example.com/w",
+        "secret": "whsec_abc",
+    }
+    assert "webhook_url" not in post.json
+    with pytest.raises(ValueError, match="webhook_url"):
+        await resolve(
+            client.predictions.create("alice/text-echo", {}, webhook_secret="s")
+        )

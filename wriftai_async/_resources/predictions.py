@@ -75,6 +75,7 @@ class AsyncPredictions(AsyncResource):
         input: Mapping[str, Any],
         *,
         webhook_url: str | None = None,
+        webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool = False,
         timeout: float | None = None,
@@ -93,6 +94,9 @@ class AsyncPredictions(AsyncResource):
                 uploaded first, all of them concurrently, and sent as its
                 download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
+            webhook_secret: the secret the service signs those calls with
+                (check them with :func:`wriftai_async.webhooks.verify`); sent
+                as the newer ``webhook: {url, secret}`` field.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
             wait: ask the server to hold the answer until the prediction ends
@@ -113,7 +117,11 @@ class AsyncPredictions(AsyncResource):
             "model": model,
             "input": await upload_files_in(AsyncFiles(self._session), input),
         }
-        if webhook_url is not None:
+        if webhook_secret is not None:
+            if webhook_url is None:
+                raise ValueError("webhook_secret needs a webhook_url")
+            body["webhook"] = {"url": webhook_url, "secret": webhook_secret}
+        elif webhook_url is not None:
             body["webhook_url"] = webhook_url
         headers: dict[str, str] = {}
         if validate_input is not None:

@@ -39,6 +39,7 @@ class Predictions:
         input: Mapping[str, Any],
         *,
         webhook_url: str | None = None,
+        webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool = False,
         timeout: float | None = None,
@@ -57,6 +58,9 @@ class Predictions:
                 uploaded first, all of them concurrently, and sent as its
                 download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
+            webhook_secret: the secret the service signs those calls with
+                (check them with :func:`wriftai_async.webhooks.verify`); sent
+                as the newer ``webhook: {url, secret}`` field.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
             wait: ask the server to hold the answer until the prediction ends
@@ -76,6 +80,7 @@ class Predictions:
             model,
             input,
             webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
             validate_input=validate_input,
             wait=wait,
             timeout=timeout,

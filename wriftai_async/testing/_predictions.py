@@ -60,7 +60,26 @@ def _check_model_ref(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
     return value
 
 
-_FIELDS: dict[str, Check] = {"input": _check_input, "webhook_url": check_optional_url}
+def _check_webhook(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    # Newer servers: {"url": ..., "secret": ...}, the secret signing the calls.
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"url", "secret"}:
+        errors.add(loc, "Input should be an object with url and secret", "dict_type")
+        return value
+    if check_optional_url(value.get("url"), (*loc, "url"), errors, store) is None:
+        errors.add((*loc, "url"), "Field required", "missing")
+    secret = value.get("secret")
+    if secret is not None and not isinstance(secret, str):
+        errors.add((*loc, "secret"), "Input should be a valid string", "string_type")
+    return value
+
+
+_FIELDS: dict[str, Check] = {
+    "input": _check_input,
+    "webhook_url": check_optional_url,
+    "webhook": _check_webhook,
+}
 _FIELDS_WITH_MODEL: dict[str, Check] = {**_FIELDS, "model": _check_model_ref}
 
 
@@ -106,7 +125,8 @@ def _create(
         model=model,
         version=version,
         input=input_,
-        webhook_url=call.body.get("webhook_url"),
+        webhook_url=call.body.get("webhook_url")
+        or (call.body.get("webhook") or {}).get("url"),
     )
     wait = _prefer_wait(call)
     if wait is not None:
