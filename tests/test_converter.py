@@ -157,3 +157,30 @@ def test_the_shared_cache_stays_bounded():
     hook = __import__("wriftai_async._converter", fromlist=["converter"]).converter
     cache = hook.get_structure_hook(Category).__globals__["_cache"]
     assert 0 < len(cache) <= _SHARED_CACHE_SIZE
+
+
+def test_classes_with_validators_still_go_through_init():
+    import attrs
+
+    from wriftai_async._objects import EMPTY
+    from wriftai_async._structgen import _can_skip_init, make_structure_fn
+
+    @attrs.frozen(kw_only=True)
+    class Checked:
+        n: int = attrs.field(validator=attrs.validators.ge(0))
+        extra: object = attrs.field(default=EMPTY)
+
+    assert not _can_skip_init(Checked) and _can_skip_init(Model)
+    build = make_structure_fn(Checked, lambda t: None)
+    assert build({"n": 1}).n == 1
+    with pytest.raises(ValueError):
+        build({"n": -1})  # the validator ran
+
+
+def test_objects_built_without_init_are_still_frozen():
+    import attrs
+
+    model = structure(MODEL, Model)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        model.name = "other"  # type: ignore[misc]
+    assert attrs.evolve(model, name="other").name == "other"
