@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-import aiohttp
-
-from .. import _json
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._errors import (
-    APIConnectionError,
     APIStatusError,
     BadRequestError,
     ConflictError,
-    ResponseDecodeError,
     WaitTimeoutError,
 )
 from .._objects import (
@@ -28,16 +22,12 @@ from .._objects import (
 )
 from .._pagination import paginate
 from .._params import join_path, parse_id, parse_model_ref, query
-from .._sse import SSEDecoder, SSEMessage
 from ._base import AsyncResource
+from ._polling import poll_until_terminal
+from ._streaming import follow_stream
 from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
-
-
-_STREAM_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-# A server's ``retry:`` hint is honoured before resuming, up to this long.
-_MAX_RESUME_DELAY = 5.0
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -45,23 +35,6 @@ def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
         raise ValueError("poll_interval must be > 0")
     if timeout is not None and timeout < 0:
         raise ValueError("timeout must be >= 0 or None")
-
-
-def _check_event_stream(response: aiohttp.ClientResponse) -> None:
-    if response.content_type != "text/event-stream":
-        raise ResponseDecodeError(
-            f"{response.method} {response.url} answered {response.status} with "
-            f"{response.content_type!r} instead of an event stream",
-            method=response.method,
-            url=str(response.url),
-        )
-
-
-def _to_event(message: SSEMessage) -> StreamEvent:
-    data: Any = message.data
-    with contextlib.suppress(ValueError):  # not JSON: keep the text as it came
-        data = _json.loads(data)
-    return StreamEvent(event=message.event, data=data, id=message.id)
 
 
 class AsyncPredictions(AsyncResource):
@@ -266,50 +239,7 @@ class AsyncPredictions(AsyncResource):
                 )
             if not after_id:
                 raise ValueError("after_id must not be empty")
-        return self._stream(path, after_id)
-
-    async def _stream(
-        self, path: str, after_id: str | None
-    ) -> AsyncIterator[StreamEvent]:
-        last_id = after_id
-        retry_ms: int | None = None  # the server's ``retry:`` hint
-        may_resume = True
-        yielded = False
-        while True:
-            opened = False
-            decoder = SSEDecoder(last_id=last_id)
-            try:
-                async with self._session.stream(
-                    "GET", path, params=query(after_id=last_id), headers=_STREAM_HEADERS
-                ) as response:
-                    opened = True
-                    _check_event_stream(response)
-                    async for chunk in response.content.iter_any():
-                        for message in decoder.feed(chunk):
-                            may_resume = True  # this connection made progress
-                            last_id = message.id
-                            yielded = True
-                            event = _to_event(message)
-                            yield event
-                            if event.event == "done":
-                                return
-                # The server closed before "done" (an idle timeout, a
-                # restart): resume like after a drop, once per connection
-                # that made progress; a connection that gave nothing ends it.
-                if not may_resume or (last_id is None and yielded):
-                    return
-                may_resume = False
-            except APIConnectionError:
-                # A failed open was already retried by the session; a second
-                # drop in a row is not resumed; without an event id the new
-                # connection would repeat the events already yielded.
-                if not (opened and may_resume) or (last_id is None and yielded):
-                    raise
-                may_resume = False
-            if decoder.retry is not None:
-                retry_ms = decoder.retry
-            if retry_ms:
-                await asyncio.sleep(min(retry_ms / 1000, _MAX_RESUME_DELAY))
+        return follow_stream(self._session, path, after_id)
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.
@@ -437,49 +367,6 @@ class AsyncPredictions(AsyncResource):
         """
         _check_wait_args(timeout, poll_interval)
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
-        return self._wait_many(ids, timeout, poll_interval, concurrency, on_progress)
-
-    async def _wait_many(
-        self,
-        ids: Sequence[str],
-        timeout: float | None,
-        poll_interval: float,
-        concurrency: int,
-        on_progress: ProgressCallback | None,
-    ) -> AsyncIterator[BulkResult[PredictionDetails]]:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        total, done = len(ids), 0
-        last: dict[str, PredictionDetails] = {}
-        while ids:
-            round_started = loop.time()
-            still_running = []
-            async for result in bounded_map(ids, self.get, concurrency):
-                if result.ok and not result.unwrap().is_terminal:
-                    last[result.key] = result.unwrap()
-                    still_running.append(result.key)
-                    continue
-                last.pop(result.key, None)
-                done += 1
-                if on_progress is not None:
-                    on_progress(done, total)
-                yield result
-            ids = still_running
-            if not ids:
-                return
-            now = loop.time()
-            if deadline is not None and now + poll_interval > deadline:
-                if now < deadline:
-                    await asyncio.sleep(deadline - now)
-                    continue  # one last round at the deadline
-                for key in ids:
-                    done += 1
-                    if on_progress is not None:
-                        on_progress(done, total)
-                    error = WaitTimeoutError(
-                        f"prediction {key} did not finish within {timeout}s",
-                        prediction=last.get(key),
-                    )
-                    yield BulkResult(key, None, error)
-                return
-            await asyncio.sleep(max(0.0, poll_interval - (now - round_started)))
+        return poll_until_terminal(
+            self.get, ids, timeout, poll_interval, concurrency, on_progress
+        )
