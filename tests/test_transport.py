@@ -248,3 +248,53 @@ async def test_a_reset_beyond_the_cap_does_not_hold_other_requests(emulator):
         started = time.monotonic()
         assert (await client.predictions.get(pid)).id == pid
         assert time.monotonic() - started < 1.0
+
+
+async def test_a_body_over_max_response_size_is_refused_not_buffered(emulator):
+    big = b'{"id": "' + b"x" * 5000 + b'", "status": "started"}'
+    emulator.inject(status=200, body=big, content_type="application/json", times=1)
+    emulator.inject(status=500, body=b"<html>" + b"y" * 5000, times=1)
+    async with make_client(
+        "async", emulator, max_response_size=1000, max_retries=0
+    ) as c:
+        with pytest.raises(ResponseDecodeError, match="max_response_size"):
+            await c.predictions.get(UUID)
+        with pytest.raises(ServerError) as caught:
+            await c.predictions.get(UUID)
+        assert caught.value.status == 500 and caught.value.detail is None
+        pid = _pid(emulator)
+        assert (await c.predictions.get(pid)).id == pid  # small bodies as usual
+
+
+async def test_an_endless_chunked_body_is_cut_off():
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    sent = 0
+
+    async def endless(request):
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)  # chunked: no Content-Length
+        try:
+            for _ in range(1024):  # up to 64 MiB, unless the client hangs up
+                await response.write(b"[" * 65536)
+                sent += 65536
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client hung up, as it should
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/predictions/{id}", endless)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/v1"))
+        async with AsyncClient("t", url, max_response_size=16384) as client:
+            with pytest.raises(ResponseDecodeError, match="max_response_size"):
+                await client.predictions.get(UUID)
+    # The client hung up long before the end: only socket buffers' worth left.
+    assert sent < 32 * 1024 * 1024
+
+
+def test_max_response_size_must_be_positive():
+    with pytest.raises(ValueError):
+        AsyncClient("t", "http://127.0.0.1:9/v1", max_response_size=0)

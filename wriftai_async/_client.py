@@ -33,6 +33,8 @@ class AsyncClient:
         headers: extra headers for every request.
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once.
+        max_response_size: the largest response body read, in bytes (64 MiB);
+            a larger one is refused, never buffered.
 
     Example::
 
@@ -71,6 +73,7 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
+        max_response_size: int = 64 * 1024 * 1024,
     ) -> None:
         self.session = AsyncSession(
             access_token,
@@ -81,6 +84,7 @@ class AsyncClient:
             headers=headers,
             retry=retry,
             connection_limit=connection_limit,
+            max_response_size=max_response_size,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)

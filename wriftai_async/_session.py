@@ -43,6 +43,26 @@ from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
 
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or ``None`` when it is larger than ``limit`` bytes.
+
+    A declared length is trusted for the fast path (one read); a chunked or
+    undeclared body is read piece by piece and given up on past the limit, so
+    a hostile server cannot make the client buffer without bound.
+    """
+    length = response.content_length
+    if length is not None:
+        return await response.read() if length <= limit else None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 USER_AGENT = f"wriftai-async/{__version__}"
 
@@ -69,6 +89,9 @@ class AsyncSession:
         headers: extra headers sent with every request.
         retry: the backoff timing; tests shrink it.
         connection_limit: the most connections open at once.
+        max_response_size: the largest response body read, in bytes; a
+            larger one is refused rather than held in memory (a success
+            raises ResponseDecodeError, an error keeps its status).
 
     Usable as ``async with AsyncSession() as session:``; otherwise call
     :meth:`aclose` when done.
@@ -85,6 +108,7 @@ class AsyncSession:
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
+        max_response_size: int = 64 * 1024 * 1024,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
@@ -99,6 +123,9 @@ class AsyncSession:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._headers = dict(headers or {})
         self._connection_limit = connection_limit
+        if max_response_size < 1:
+            raise ValueError("max_response_size must be >= 1")
+        self._max_body = max_response_size
         self._middlewares: tuple[Any, ...] = (
             UserAgentMiddleware(USER_AGENT),
             *((AuthMiddleware(token),) if token else ()),
@@ -218,8 +245,17 @@ class AsyncSession:
             async with session.request(
                 method, url, params=params, data=data, headers=headers, **kwargs
             ) as response:
-                body = await response.read()
                 status = response.status
+                body = await _read_body(response, self._max_body)
+                if body is None:  # larger than max_response_size
+                    if status < 400:
+                        raise ResponseDecodeError(
+                            f"{method} {url} answered {status} with a body larger "
+                            f"than max_response_size ({self._max_body} bytes)",
+                            method=method,
+                            url=url,
+                        )
+                    body = b""
                 if status >= 400:
                     raise error_from_response(
                         status,

@@ -43,6 +43,8 @@ class Client:
         headers: extra headers for every request.
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once.
+        max_response_size: the largest response body read, in bytes (64 MiB);
+            a larger one is refused, never buffered.
 
     Example::
 
@@ -81,6 +83,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
+        max_response_size: int = 64 * 1024 * 1024,
     ) -> None:
         self._async_client = AsyncClient(
             access_token,
@@ -91,6 +94,7 @@ class Client:
             headers=headers,
             retry=retry,
             connection_limit=connection_limit,
+            max_response_size=max_response_size,
         )
         self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
