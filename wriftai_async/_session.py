@@ -63,6 +63,7 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes | No
         chunks.append(chunk)
     return b"".join(chunks)
 
+
 DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 USER_AGENT = f"wriftai-async/{__version__}"
 
