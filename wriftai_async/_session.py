@@ -332,7 +332,8 @@ class AsyncSession:
             async with session.put(
                 URL(url, encoded=True), data=data, headers=headers
             ) as response:
-                body = await response.read()
+                # Only an error's text is of use here; never hold more.
+                body = await _read_body(response, self._max_body) or b""
                 if response.status >= 400:
                     raise error_from_response(
                         response.status,
