@@ -628,7 +628,10 @@ def _ruff_command() -> list[str]:
         return [sys.executable, "-m", "ruff"]
     found = shutil.which("ruff")
     if found is None:
-        raise GenerationError("ruff is needed to format the output: pip install ruff")
+        raise GenerationError(
+            "ruff is needed to format the output: run this in the project's "
+            "environment (pip install -e '.[test]', which pins ruff)"
+        )
     return [found]
 
 

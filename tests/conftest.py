@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from wriftai_async import AsyncClient, RetryPolicy
+from wriftai_async import AsyncClient, Client, RetryPolicy
 from wriftai_async.testing import Emulator
 
 # Property tests: a fast profile for every run; HYPOTHESIS_PROFILE=thorough
@@ -28,12 +28,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 # Retries in tests must not sleep for real.
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.005, max_rate_limit_wait=5.0)
 
-try:  # the sync facade is generated; test it wherever it exists
-    from wriftai_async import Client
-except ImportError:  # pragma: no cover - before the facade existed
-    Client = None  # type: ignore[assignment,misc]
-
-CLIENT_KINDS = ["async", "sync"] if Client is not None else ["async"]
+CLIENT_KINDS = ["async", "sync"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import _json
 from ._retry import parse_rate_limit_reset
 
 __all__ = [
@@ -213,7 +214,6 @@ def error_from_response(
     *,
     method: str,
     url: str,
-    loads: Any,
 ) -> APIStatusError:
     """Build the exception for an error response.
 
@@ -222,7 +222,7 @@ def error_from_response(
     """
     detail: Any = None
     try:
-        decoded = loads(body) if body else None
+        decoded = _json.loads(body) if body else None
     except ValueError:
         decoded = None
     if isinstance(decoded, dict):

@@ -44,6 +44,18 @@ from ._version import __version__
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
 
 
+def _timed_out(method: str, url: str, exc: BaseException) -> APITimeoutError:
+    return APITimeoutError(f"{method} {url} timed out ({type(exc).__name__})")
+
+
+def _failed(
+    method: str, url: str, exc: BaseException, *, hide: str | None = None
+) -> APIConnectionError:
+    """The error for a broken transport; ``hide`` is replaced by ``url`` in it."""
+    text = str(exc) if hide is None else str(exc).replace(hide, url)
+    return APIConnectionError(f"{method} {url} failed: {type(exc).__name__}: {text}")
+
+
 async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The whole body, or ``None`` when it is larger than ``limit`` bytes.
 
@@ -264,16 +276,11 @@ class AsyncSession:
                         response.headers,
                         method=method,
                         url=url,
-                        loads=_json.loads,
                     )
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise APITimeoutError(
-                f"{method} {url} timed out ({type(exc).__name__})"
-            ) from exc
+            raise _timed_out(method, url, exc) from exc
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"{method} {url} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _failed(method, url, exc) from exc
         if not body:
             return None
         try:
@@ -341,18 +348,12 @@ class AsyncSession:
                         response.headers,
                         method="PUT",
                         url=shown,
-                        loads=_json.loads,
                     )
                 return response.headers
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise APITimeoutError(
-                f"PUT {shown} timed out ({type(exc).__name__})"
-            ) from exc
+            raise _timed_out("PUT", shown, exc) from exc
         except aiohttp.ClientError as exc:
-            text = str(exc).replace(url, shown)  # keep the signature out
-            raise APIConnectionError(
-                f"PUT {shown} failed: {type(exc).__name__}: {text}"
-            ) from exc
+            raise _failed("PUT", shown, exc, hide=url) from exc  # no signature
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -399,13 +400,9 @@ class AsyncSession:
         try:
             response = await asyncio.wait_for(send(), self._timeout.total)
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise APITimeoutError(
-                f"{method} {url} timed out ({type(exc).__name__})"
-            ) from exc
+            raise _timed_out(method, url, exc) from exc
         except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"{method} {url} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _failed(method, url, exc) from exc
         try:
             if response.status >= 400:
                 try:
@@ -418,7 +415,6 @@ class AsyncSession:
                     response.headers,
                     method=method,
                     url=url,
-                    loads=_json.loads,
                 )
             try:
                 yield response

@@ -111,11 +111,8 @@ class _Builder:
                 fn = self.name("hook", self.get_hook(type_))
                 typ = self.name("type", type_)
                 add(f"    {var} = {fn}({var}, {typ})")
-        elif self._enum_or_str(type_) is not None:
-            members = self.name(
-                "members",
-                {m.value: m for m in self._enum_or_str(type_)},  # type: ignore[union-attr]
-            )
+        elif (enum_cls := self._enum_or_str(type_)) is not None:
+            members = self.name("members", {m.value: m for m in enum_cls})
             add(f"    if type({var}) is not str: _fail('a string', {var})")
             add(f"    {var} = {members}.get({var}, {var})")
         else:
