@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
+
+import aiohttp
 
 from ._resources.catalog import AsyncCategories, AsyncHardware
 from ._resources.files import AsyncFiles
@@ -35,6 +37,10 @@ class AsyncClient:
         connection_limit: the most connections open at once.
         max_response_size: the largest response body read, in bytes (64 MiB);
             a larger one is refused, never buffered.
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing (each attempt, retries included, is its own request
+            start and end); OpenTelemetry's aiohttp instrumentation needs
+            none of this: it sees every attempt once enabled.
 
     Example::
 
@@ -74,6 +80,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.session = AsyncSession(
             access_token,
@@ -85,6 +92,7 @@ class AsyncClient:
             retry=retry,
             connection_limit=connection_limit,
             max_response_size=max_response_size,
+            trace_configs=trace_configs,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)

@@ -9,13 +9,13 @@ how long to wait is :class:`~wriftai_async._retry.RetryPolicy`'s decision.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 
+from ._logging import between_attempts
 from ._retry import RetryPolicy, parse_rate_limit_reset
 
 __all__ = [
@@ -24,9 +24,6 @@ __all__ = [
     "RetryMiddleware",
     "UserAgentMiddleware",
 ]
-
-logger = logging.getLogger("wriftai_async")
-
 
 class AuthMiddleware:
     """Adds ``Authorization: Bearer <token>``; the token never shows in a repr."""
@@ -140,13 +137,7 @@ class RetryMiddleware:
                 delay = self.policy.after_exception(method, attempt, exc)
                 if delay is None:
                     raise
-                logger.debug(
-                    "retrying %s %s in %.3fs after %s",
-                    method,
-                    request.url.path,
-                    delay,
-                    type(exc).__name__,
-                )
+                failed: ClientResponse | BaseException = exc
             else:
                 status = response.status
                 if status < 429 or (status > 429 and status < 500):
@@ -167,15 +158,10 @@ class RetryMiddleware:
                 if delay is None:
                     return response
                 response.release()
-                logger.debug(
-                    "retrying %s %s in %.3fs after status %d",
-                    method,
-                    request.url.path,
-                    delay,
-                    status,
-                )
+                failed = response
+            # Logs the retry; each attempt is its own span for TraceConfigs.
+            await between_attempts(request, failed, attempt, delay, self.sleep)
             attempt += 1
-            await self.sleep(delay)
 
 
 async def _body_is_empty(response: ClientResponse) -> bool:

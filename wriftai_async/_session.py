@@ -32,6 +32,7 @@ from ._errors import (
     ResponseDecodeError,
     error_from_response,
 )
+from ._logging import wanted_trace_configs
 from ._middlewares import (
     AuthMiddleware,
     RateLimitGate,
@@ -105,6 +106,9 @@ class AsyncSession:
         max_response_size: the largest response body read, in bytes; a
             larger one is refused rather than held in memory (a success
             raises ResponseDecodeError, an error keeps its status).
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing; every attempt (retries included) is reported as its
+            own request start and end.
 
     Usable as ``async with AsyncSession() as session:``; otherwise call
     :meth:`aclose` when done.
@@ -122,6 +126,7 @@ class AsyncSession:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
@@ -139,6 +144,7 @@ class AsyncSession:
         if max_response_size < 1:
             raise ValueError("max_response_size must be >= 1")
         self._max_body = max_response_size
+        self._trace_configs = tuple(trace_configs)
         self._middlewares: tuple[Any, ...] = (
             UserAgentMiddleware(USER_AGENT),
             *((AuthMiddleware(token),) if token else ()),
@@ -204,6 +210,7 @@ class AsyncSession:
             skip_auto_headers=(hdrs.USER_AGENT,),
             middlewares=self._middlewares,
             raise_for_status=False,
+            trace_configs=wanted_trace_configs(self._trace_configs),
         )
         self._session = session
         return session
@@ -306,6 +313,7 @@ class AsyncSession:
                 skip_auto_headers=(hdrs.USER_AGENT,),
                 middlewares=self._external_middlewares,
                 raise_for_status=False,
+                trace_configs=wanted_trace_configs(self._trace_configs),
             )
             self._external = session
         return session

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
+
+import aiohttp
 
 from .._client import AsyncClient
 from .._portal import Portal
@@ -45,6 +47,10 @@ class Client:
         connection_limit: the most connections open at once.
         max_response_size: the largest response body read, in bytes (64 MiB);
             a larger one is refused, never buffered.
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing (each attempt, retries included, is its own request
+            start and end); OpenTelemetry's aiohttp instrumentation needs
+            none of this: it sees every attempt once enabled.
 
     Example::
 
@@ -84,6 +90,7 @@ class Client:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self._async_client = AsyncClient(
             access_token,
@@ -95,6 +102,7 @@ class Client:
             retry=retry,
             connection_limit=connection_limit,
             max_response_size=max_response_size,
+            trace_configs=trace_configs,
         )
         self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
