@@ -25,6 +25,7 @@ __all__ = [
     "UserAgentMiddleware",
 ]
 
+
 class AuthMiddleware:
     """Adds ``Authorization: Bearer <token>``; the token never shows in a repr."""
 
