@@ -50,17 +50,31 @@ def secret_emulator():
         yield emu
 
 
+# The instrumentation writes the older or the stable HTTP attribute names,
+# depending on OTEL_SEMCONV_STABILITY_OPT_IN: read whichever is there.
+def _attribute(span, old, new):
+    return span.attributes.get(new, span.attributes.get(old))
+
+
+def _url(span):
+    return _attribute(span, "http.url", "url.full")
+
+
+def _method(span):
+    return _attribute(span, "http.method", "http.request.method")
+
+
+def _status(span):
+    return _attribute(span, "http.status_code", "http.response.status_code")
+
+
 def _http_spans(exporter, path):
     found = [
         s
         for s in exporter.get_finished_spans()
-        if s.kind is SpanKind.CLIENT and s.attributes["http.url"].endswith(path)
+        if s.kind is SpanKind.CLIENT and _url(s).endswith(path)
     ]
     return sorted(found, key=lambda s: s.start_time)
-
-
-def _status(span):
-    return span.attributes.get("http.status_code")
 
 
 async def test_each_retry_attempt_is_its_own_span(spans, secret_emulator):
@@ -81,8 +95,8 @@ async def test_each_retry_attempt_is_its_own_span(spans, secret_emulator):
         StatusCode.UNSET,
     ]
     for span in attempts:
-        assert span.attributes["http.method"] == "GET"
-        assert span.attributes["http.url"] == emu.base_url + "/models/alice/text-echo"
+        assert _method(span) == "GET"
+        assert _url(span) == emu.base_url + "/models/alice/text-echo"
         # Siblings under the caller's span: attempt 2 is no child of attempt 1.
         assert span.parent.span_id == job.get_span_context().span_id
         assert span.end_time is not None
@@ -121,7 +135,7 @@ async def test_a_request_without_retries_is_one_span(spans, secret_emulator):
         with pytest.raises(ValidationError):
             await client.models.update("alice/text-echo", visibility="sideways")
     (span,) = _http_spans(exporter, "/v1/models/alice/text-echo")
-    assert span.attributes["http.method"] == "PATCH" and _status(span) == 422
+    assert _method(span) == "PATCH" and _status(span) == 422
 
 
 def test_the_sync_client_is_traced_too(spans, secret_emulator):

@@ -66,9 +66,11 @@ def setup_from_env(environ: dict[str, str] | None = None) -> int | None:
 
     Example::
 
-        $ WRIFTAI_LOG=info wriftai-async models get alice/upscaler
-        [2026-11-30 07:00:00,000 wriftai_async INFO] GET /v1/models/alice/upscaler
-        -> 200 (attempt 1, 0.004s, request id 8f3c...)
+        $ WRIFTAI_LOG=info wriftai-async models get alice/image-gen -q >/dev/null
+        [2026-11-30 06:46:08,599 wriftai_async INFO] GET /v1/models/alice/image-gen
+        -> 200 (attempt 1, 0.004s)
+
+    (one line, folded here).
     """
     value = (os.environ if environ is None else environ).get(_ENV, "")
     level = _LEVELS.get(value.strip().lower())

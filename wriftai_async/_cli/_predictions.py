@@ -135,10 +135,11 @@ async def _wait_all(
     """Print each prediction as it ends; return how many could not be waited."""
     output = Output(args.format, PREDICTION_COLUMNS)
     failed = 0
+    before = counter.sent  # the cancel requests are not this phase's
     progress = Progress(
         "waiting",
         quiet=args.quiet,
-        detail=lambda: f"{failed} failed, {counter.sent} requests",
+        detail=lambda: f"{failed} failed, {counter.sent - before} requests",
     )
     done = 0
     async for result in client.predictions.wait_many(
@@ -156,7 +157,7 @@ async def _wait_all(
         progress(done, len(ids))
     progress.message(
         f"{len(ids) - failed} of {len(ids)} predictions ended ({failed} failed) "
-        f"with {counter.sent} requests in {progress.elapsed():.2f}s"
+        f"with {counter.sent - before} requests in {progress.elapsed():.2f}s"
     )
     return failed
 
