@@ -7,6 +7,7 @@ to stderr, which is not a terminal here: progress is plain periodic lines.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ import sys
 import pytest
 
 from tests.conftest import new_prediction
+from wriftai_async._cli._common import Progress
 
 _PROGRESS = re.compile(r"^\[(\d+\.\d)s\] (\w+): (\d+)/(\d+)")
 
@@ -339,6 +341,7 @@ def test_predictions_wait_reports_a_timeout_and_a_missing_id(emulator):
     assert [row.split()[:2] for row in rows] == [[quick, "succeeded"]]
     assert f"error: {forever}:" in result.stderr
     assert "error: no-such-prediction: 404" in result.stderr
+    assert progress_lines(result.stderr, "waiting")
     clean(result.stderr)
 
 
@@ -426,3 +429,46 @@ def test_demo_shows_counts_before_and_after_and_no_dead_url():
     assert out.rstrip().splitlines()[-1].startswith("next: ")
     assert progress_lines(result.stderr, "listing")  # progress off a terminal
     clean(result.stderr)
+
+
+def test_a_reader_that_goes_away_stops_the_listing_quietly(emulator):
+    # More output than a pipe holds, so the writer meets the closed pipe.
+    owners = emulator.add_many_users(10, prefix="piped", models_per_user=40)
+    process = subprocess.Popen(
+        _command("models", "list", *owners, "--concurrency", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(emulator),
+    )
+    try:
+        json.loads(process.stdout.readline())  # like `| head -n 1`
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    assert process.returncode == 141, stderr  # 128 + SIGPIPE, as shells say
+    clean(stderr)
+    assert "BrokenPipeError" not in stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_is_one_redrawn_bar():
+    screen = _Terminal()
+    progress = Progress("listing", stream=screen, detail=lambda: "7 models")
+    progress(1, 4)
+    progress(2, 4)  # within a tenth of a second: not redrawn
+    progress(4, 4)  # the end is always drawn, and ends the line
+    text = screen.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "[" + "#" * 30 + "] 4/4, 7 models" in text
+    quiet = _Terminal()
+    Progress("listing", stream=quiet, quiet=True)(4, 4)
+    assert quiet.getvalue() == ""
