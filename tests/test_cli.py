@@ -19,6 +19,7 @@ import sys
 import pytest
 
 from tests.conftest import new_prediction
+from wriftai_async._cli import main
 from wriftai_async._cli._common import Progress
 
 _PROGRESS = re.compile(r"^\[(\d+\.\d)s\] (\w+): (\d+)/(\d+)")
@@ -173,11 +174,27 @@ def test_models_list_as_a_table(emulator):
         [],
     ],
 )
-def test_usage_errors_exit_2(emulator, args):
-    result = cli(emulator, *args)
-    assert result.returncode == 2, (result.returncode, result.stderr)
+def test_usage_errors_exit_2(emulator, args, monkeypatch, capsys):
+    # In process (a subprocess each would only add start-up time): the exit
+    # code is what main() returns or what argparse exits with.
+    for name, value in _env(emulator).items():
+        monkeypatch.setenv(name, value)
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (code, err)
+    assert out == ""
+    assert "error" in err
+    assert emulator.requests == []  # refused before anything was sent
+
+
+def test_a_usage_error_as_a_subprocess(emulator):
+    result = cli(emulator, "models", "list", "alice", "--concurrency", "0")
+    assert result.returncode == 2, result.stderr
     assert result.stdout == ""
-    assert "error" in result.stderr
+    assert "wriftai-async: error: --concurrency must be >= 1" in result.stderr
     clean(result.stderr)
 
 
@@ -472,3 +489,19 @@ def test_progress_on_a_terminal_is_one_redrawn_bar():
     quiet = _Terminal()
     Progress("listing", stream=quiet, quiet=True)(4, 4)
     assert quiet.getvalue() == ""
+
+
+def test_text_from_the_network_cannot_drive_the_terminal(emulator):
+    emulator.add_model("mallory", "m", description="fine\x1b]0;pwned\x07\x1b[2J")
+    emulator.inject(404, body={"detail": "gone\x1b[31m red"}, path="/models/nobody")
+    result = cli(emulator, "models", "list", "mallory", "nobody", "--format", "table")
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\x1b" not in result.stderr
+    assert "fine?]0;pwned??[2J" in result.stdout
+    assert "gone?[31m red" in result.stderr
+    # JSON Lines keep the text exactly (JSON escapes it).
+    as_json = cli(emulator, "models", "list", "mallory", "-q")
+    (model,) = json_lines(as_json.stdout)
+    assert model["description"] == "fine\x1b]0;pwned\x07\x1b[2J"
+    assert "\x1b" not in as_json.stdout

@@ -24,6 +24,7 @@ from ._common import (
     EXIT_USAGE,
     UsageError,
     client_options,
+    printable,
     run,
 )
 
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # the library's check of an argument
         parser.exit(EXIT_USAGE, f"{_PROG}: error: {exc}\n")
     except WriftAIError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        print(f"{_PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, and keep Python

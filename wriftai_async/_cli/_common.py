@@ -36,6 +36,7 @@ __all__ = [
     "UsageError",
     "client_options",
     "make_client",
+    "printable",
     "read_keys",
     "run",
 ]
@@ -147,8 +148,21 @@ def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[st
     return list(dict.fromkeys(keys))
 
 
+def printable(text: str) -> str:
+    """``text`` on one line, without control characters.
+
+    Table cells and error messages hold text from the network; an escape
+    sequence in a model's description must not drive the user's terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else " " if c in "\t\n\r" else "?" for c in text
+    )
+
+
 def _cell(value: Any, width: int) -> str:
-    text = "" if value is None else str(value).replace("\n", " ")
+    text = "" if value is None else printable(str(value))
     if len(text) > width:
         text = text[: width - 1] + "…"
     return text.ljust(width)
@@ -248,7 +262,7 @@ class Progress:
         if self._bar_open:
             self.stream.write("\n")
             self._bar_open = False
-        self.stream.write(text + "\n")
+        self.stream.write(printable(text) + "\n")
         self.stream.flush()
 
 
