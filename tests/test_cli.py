@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 
 from tests.conftest import new_prediction
 from wriftai_async._cli import main
-from wriftai_async._cli._common import Progress
+from wriftai_async._cli._common import Output, Progress
 
 _PROGRESS = re.compile(r"^\[(\d+\.\d)s\] (\w+): (\d+)/(\d+)")
 
@@ -489,6 +490,51 @@ def test_progress_on_a_terminal_is_one_redrawn_bar():
     quiet = _Terminal()
     Progress("listing", stream=quiet, quiet=True)(4, 4)
     assert quiet.getvalue() == ""
+
+
+def test_a_result_on_the_same_terminal_wipes_the_bar_first():
+    screen, out = _Terminal(), _Terminal()
+    progress = Progress("listing", stream=screen)
+    progress(1, 4)
+    Output("json", stream=out, progress=progress).write({"id": "x"})
+    assert screen.getvalue().endswith("\r\x1b[K")  # wiped before the line
+    assert out.getvalue() == '{"id":"x"}\n'
+    progress(2, 4)  # and drawn again at once
+    assert screen.getvalue().endswith("2/4\x1b[K")
+
+
+def test_progress_is_a_bar_when_stderr_is_a_real_terminal(emulator, tmp_path):
+    owners = emulator.add_many_users(3, prefix="tty", models_per_user=2)
+    primary, secondary = pty.openpty()
+    with open(tmp_path / "out", "wb") as out:
+        process = subprocess.Popen(
+            _command("models", "list", *owners),
+            stdout=out,
+            stderr=secondary,
+            env=_env(emulator),
+        )
+    os.close(secondary)
+    screen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal (EIO on Linux)
+                break
+            if not chunk:
+                break
+            screen += chunk
+        process.wait(timeout=30)
+    finally:
+        os.close(primary)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, screen
+    text = screen.decode()
+    assert "\rlisting [" + "#" * 30 + "] 3/3" in text
+    assert not re.search(r"^\[\d+\.\ds\] listing", text, re.M)  # no plain lines
+    assert len(json_lines((tmp_path / "out").read_text())) == 6
 
 
 def test_text_from_the_network_cannot_drive_the_terminal(emulator):

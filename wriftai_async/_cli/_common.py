@@ -176,14 +176,18 @@ class Output:
         fmt: str = "json",
         columns: Sequence[tuple[str, int, Callable[[Any], Any]]] = (),
         stream: TextIO | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.format = fmt
         self.columns = columns
         self.stream = stream or sys.stdout
+        self.progress = progress
         self._header_done = False
 
     def write(self, item: Any) -> None:
         """One result, as one whole line, flushed."""
+        if self.progress is not None:
+            self.progress.clear(self.stream)
         if self.format == "table":
             if not self._header_done:
                 self._header_done = True
@@ -254,6 +258,14 @@ class Progress:
             stamp = f"{int(self.elapsed() * 10) / 10:.1f}s"
             self.stream.write(f"[{stamp}] {self.label}: {counts}{extra}\n")
         self.stream.flush()
+
+    def clear(self, output: TextIO) -> None:
+        """Wipe an open bar before a result is printed on the same terminal."""
+        if self._bar_open and output.isatty():
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._bar_open = False
+            self._last = float("-inf")  # drawn again at the next count
 
     def message(self, text: str, *, always: bool = False) -> None:
         """A line of its own on stderr (ends an open bar first)."""

@@ -130,13 +130,13 @@ async def list_models(args: argparse.Namespace) -> int:
     if args.page_size is not None and args.page_size < 1:
         raise UsageError("--page-size must be >= 1")
     counter = RequestCounter()
-    output = Output(args.format, MODEL_COLUMNS)
     models = failed = 0
     progress = Progress(
         "listing",
         quiet=args.quiet,
         detail=lambda: f"{models} models, {failed} failed, {counter.sent} requests",
     )
+    output = Output(args.format, MODEL_COLUMNS, progress=progress)
     async with make_client(args, counter) as client:
         results = client.models.list_for_users(
             owners,

@@ -133,7 +133,6 @@ async def _wait_all(
     counter: RequestCounter,
 ) -> int:
     """Print each prediction as it ends; return how many could not be waited."""
-    output = Output(args.format, PREDICTION_COLUMNS)
     failed = 0
     before = counter.sent  # the cancel requests are not this phase's
     progress = Progress(
@@ -141,6 +140,7 @@ async def _wait_all(
         quiet=args.quiet,
         detail=lambda: f"{failed} failed, {counter.sent - before} requests",
     )
+    output = Output(args.format, PREDICTION_COLUMNS, progress=progress)
     done = 0
     async for result in client.predictions.wait_many(
         ids,
@@ -173,7 +173,6 @@ async def wait_predictions(args: argparse.Namespace) -> int:
 async def cancel_predictions(args: argparse.Namespace) -> int:
     ids = _check_many(args)
     counter = RequestCounter()
-    output = Output(args.format, CANCEL_COLUMNS)
     failed = ended_before = 0
     to_wait: list[str] = []
     progress = Progress(
@@ -181,6 +180,7 @@ async def cancel_predictions(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         detail=lambda: f"{failed} failed, {counter.sent} requests",
     )
+    output = Output(args.format, CANCEL_COLUMNS, progress=progress)
     async with make_client(args, counter) as client:
         done = 0
         async for result in client.predictions.cancel_many(
