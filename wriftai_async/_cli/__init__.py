@@ -62,7 +62,7 @@ def _emulator(argv: list[str]) -> int:
     except ImportError:
         print(f"{_PROG}: the emulator runner is not in this version", file=sys.stderr)
         return EXIT_FAILED
-    result: int = serve(argv)
+    result: int = serve(argv, prog=f"{_PROG} emulator")
     return result
 
 
