@@ -21,7 +21,13 @@ from .._objects import (
     StreamEvent,
 )
 from .._pagination import paginate
-from .._params import join_path, parse_id, parse_model_ref, query
+from .._params import (
+    check_page_size,
+    join_path,
+    page_query,
+    parse_id,
+    parse_model_ref,
+)
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
 from ._streaming import follow_stream
@@ -167,7 +173,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
-        params = query(cursor=cursor, page_size=page_size, statuses=statuses)
+        params = page_query(cursor, page_size, statuses=statuses)
         return await self._page("/predictions", Prediction, params)
 
     def list(
@@ -185,6 +191,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Prediction]:
             return await self.list_page(
