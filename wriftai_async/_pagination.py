@@ -9,9 +9,10 @@ Every listing ends, whatever the server answers: a ``next_cursor`` already
 seen in the same listing (``A → B → A`` as well as ``A → A``) raises
 :class:`ResponseDecodeError` instead of requesting that page again (the items
 of the page that named it are delivered first), and so does a run of more
-than :data:`MAX_EMPTY_PAGES` empty pages in a row that still name a next page. To know every cursor it has seen, a pager keeps a
-16-byte digest per page (about 100 bytes each with the set's overhead): a
-listing of 10,000 pages holds about 1 MB, whatever the cursors' length.
+than :data:`MAX_EMPTY_PAGES` empty pages in a row that still name a next page.
+To know every cursor it has seen, a pager keeps a 16-byte digest per page
+(about 100 bytes each with the set's overhead): a listing of 10,000 pages
+holds about 1 MB, whatever the cursors' length.
 """
 
 from __future__ import annotations
