@@ -6,7 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._bulk import BulkResult, ProgressCallback, bounded_map
+from .._bulk import (
+    BulkResult,
+    ProgressCallback,
+    bounded_map,
+    check_progress_callback,
+)
 from .._errors import (
     APIStatusError,
     BadRequestError,
@@ -22,7 +27,10 @@ from .._objects import (
 )
 from .._pagination import paginate
 from .._params import (
+    check_concurrency,
+    check_interval,
     check_page_size,
+    check_timeout,
     join_path,
     page_query,
     parse_id,
@@ -37,10 +45,10 @@ __all__ = ["AsyncPredictions"]
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
-    if poll_interval <= 0:
-        raise ValueError("poll_interval must be > 0")
-    if timeout is not None and timeout < 0:
-        raise ValueError("timeout must be >= 0 or None")
+    # A NaN here once reached asyncio.sleep and stopped every timer of the
+    # loop; 0 and negative timeouts meant "no limit". Now all refused.
+    check_timeout(timeout)
+    check_interval(poll_interval, "poll_interval")
 
 
 class AsyncPredictions(AsyncResource):
@@ -80,8 +88,10 @@ class AsyncPredictions(AsyncResource):
                 schema before queueing (a bad input is then a ValidationError).
             wait: ask the server to hold the answer until the prediction ends
                 (``Prefer: wait``), then poll until it has a terminal status.
-            timeout: with ``wait``, the most seconds to wait in all.
-            poll_interval: with ``wait``, seconds between polls.
+            timeout: with ``wait``, the most seconds to wait in all: a
+                finite number > 0, or ``None`` (the default) for no limit.
+            poll_interval: with ``wait``, seconds between polls: a finite
+                number > 0.
 
         Example::
 
@@ -91,6 +101,8 @@ class AsyncPredictions(AsyncResource):
             print(prediction.status, prediction.output)
         """
         owner, name, number = parse_model_ref(model)
+        if not isinstance(wait, bool):
+            raise TypeError(f"wait must be a bool, not {type(wait).__name__}")
         _check_wait_args(timeout, poll_interval)
         body: dict[str, Any] = {
             "model": model,
@@ -212,10 +224,14 @@ class AsyncPredictions(AsyncResource):
         If the connection drops or the server closes it before ``done`` (an
         idle timeout, a restart), the iterator reconnects by itself, asking
         for the events after the last id it saw, so nothing is repeated or
-        lost. A reconnection that delivers no event ends it: with the
-        ``APIConnectionError`` after a drop, quietly after a clean close
-        (resume later with ``after_id=`` the last event's ``id``). Event data
-        that is not JSON arrives as its raw text.
+        lost. Each reconnection first waits the client's retry backoff
+        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
+        most 5 s). An event whose id was already yielded is never yielded
+        again, even from a server that ignores ``after_id``. A reconnection
+        that delivers no new event ends it: with the ``APIConnectionError``
+        after a drop, quietly after a clean close (resume later with
+        ``after_id=`` the last event's ``id``). Event data that is not JSON
+        arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
         closed: wrap it in ``contextlib.aclosing`` to close it at once.
@@ -373,6 +389,10 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
+        check_concurrency(concurrency)
+        check_progress_callback(on_progress)
+        if isinstance(prediction_ids, (str, bytes)):
+            raise TypeError("prediction_ids must be a list of ids, not a str")
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
         return poll_until_terminal(
             self.get, ids, timeout, poll_interval, concurrency, on_progress
