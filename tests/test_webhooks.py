@@ -1,4 +1,4 @@
-"""Webhook signature verification: the official client's scheme, plus secret rotation."""
+"""Webhook signatures: the official client's scheme, plus secret rotation."""
 
 from __future__ import annotations
 
