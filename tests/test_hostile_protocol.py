@@ -262,8 +262,9 @@ async def test_a_cycle_fails_only_its_owner_in_list_for_users(
 ) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.path.endswith("/bad"):
-            # Always the same cursor: a loop at the second page.
-            return json_answer({"items": [item(1)], "next_cursor": "X"})
+            # A -> B -> A -> ...
+            cursor = "B" if request.query.get("cursor") == "A" else "A"
+            return json_answer({"items": [item(1)], "next_cursor": cursor})
         return json_answer({"items": [item(2)], "next_cursor": None})
 
     server.handler = handler
