@@ -36,6 +36,8 @@ from .._params import (
     parse_id,
     parse_model_ref,
 )
+from .._repr import shorten
+from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
 from ._streaming import follow_stream
@@ -154,10 +156,15 @@ class AsyncPredictions(AsyncResource):
         if not wait or prediction.is_terminal:
             return prediction
         remaining = None if timeout is None else timeout - (loop.time() - started)
+        if remaining is not None and remaining <= 0:
+            # wait() refuses a timeout of 0: the time is already up.
+            raise WaitTimeoutError(
+                f"prediction {prediction.id} did not finish within {timeout}s"
+                f" (last status: {shorten(str(prediction.status), 80)})",
+                prediction=prediction,
+            )
         return await self.wait(
-            prediction.id,
-            timeout=None if remaining is None else max(0.0, remaining),
-            poll_interval=poll_interval,
+            prediction.id, timeout=remaining, poll_interval=poll_interval
         )
 
     async def get(self, prediction_id: str) -> PredictionDetails:
@@ -289,9 +296,18 @@ class AsyncPredictions(AsyncResource):
 
         Terminal: ``succeeded``, ``failed``, ``cancelled``, ``abandoned``.
 
+        Args:
+            timeout: the most seconds to wait, a finite number > 0; ``None``
+                (the default) waits without limit (each request still has
+                the client's ``timeout``).
+            poll_interval: seconds between polls, a finite number > 0.
+
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
                 first; its ``prediction`` is the last state seen.
+            ValueError, TypeError: a bad ``timeout`` or ``poll_interval``
+                (0, negative, NaN, infinite, a bool or a str), before any
+                request.
         """
         parse_id(prediction_id)
         _check_wait_args(timeout, poll_interval)
@@ -308,12 +324,14 @@ class AsyncPredictions(AsyncResource):
         if timeout is None:
             return await poll()
         try:
-            return await asyncio.wait_for(poll(), timeout)
+            async with deadline(timeout):  # not wait_for: see _timeouts
+                return await poll()
         except asyncio.TimeoutError:
             seen = last[0] if last else None
             raise WaitTimeoutError(
                 f"prediction {prediction_id} did not finish within {timeout}s"
-                + (f" (last status: {seen.status})" if seen else ""),
+                # The status is the server's text: bounded like any message.
+                + (f" (last status: {shorten(str(seen.status), 80)})" if seen else ""),
                 prediction=seen,
             ) from None
 
