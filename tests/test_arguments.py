@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient
+from wriftai_async import AsyncClient, WaitTimeoutError
 from wriftai_async.testing import Emulator
 
 from .conftest import FAST_RETRY, make_client, new_prediction, resolve
@@ -292,3 +292,20 @@ def test_sync_client_refuses_nan_and_keeps_working(emulator: Emulator) -> None:
         assert done.is_terminal
     finally:
         client.close()
+
+
+def test_create_whose_hold_outlasts_its_timeout_is_a_wait_timeout() -> None:
+    # The server holds a Prefer: wait answer for at least a second; with
+    # timeout=0.2 no time is left to poll: a WaitTimeoutError with the
+    # prediction, not a ValueError from passing wait() a timeout of 0.
+    with Emulator(prediction_duration=30).run_in_thread() as emu:
+        client = make_client("sync", emu)
+        try:
+            with pytest.raises(WaitTimeoutError) as caught:
+                client.predictions.create(
+                    "alice/text-echo", {"text": "x"}, wait=True, timeout=0.2
+                )
+        finally:
+            client.close()
+    assert caught.value.prediction is not None
+    assert not caught.value.prediction.is_terminal

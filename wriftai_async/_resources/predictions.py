@@ -159,7 +159,8 @@ class AsyncPredictions(AsyncResource):
         if remaining is not None and remaining <= 0:
             # wait() refuses a timeout of 0: the time is already up.
             raise WaitTimeoutError(
-                f"prediction {prediction.id} did not finish within {timeout}s"
+                f"prediction {shorten(prediction.id, 80)} did not finish within "
+                f"{timeout}s"
                 f" (last status: {shorten(str(prediction.status), 80)})",
                 prediction=prediction,
             )
