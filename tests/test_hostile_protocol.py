@@ -349,13 +349,15 @@ async def test_reconnections_back_off_with_the_retry_policy(
     # the policy's backoff, a longer one each time. backoff_max is large so
     # that no connection counts as "long-lived" and resets the count.
     policy = RecordingPolicy(backoff_base=0.001, backoff_max=3600.0)
-    script = [(str(n), "output", str(n)) for n in range(1, 6)]
-    script.append(("6", "done", '{"status": "succeeded"}'))
+    script = [(str(n), "output", str(n)) for n in range(1, 41)]
+    script.append(("41", "done", '{"status": "succeeded"}'))
     stream_answers(server, lambda n: sse(script[n]))
     async with make("async", server, retry=policy) as client:
         events = [e async for e in client.predictions.stream("p1")]
-    assert [e.id for e in events] == ["1", "2", "3", "4", "5", "6"]
-    assert policy.asked == [0, 1, 2, 3, 4]
+    assert [e.id for e in events] == [str(n) for n in range(1, 42)]
+    # The attempt number stops growing at 32 (2**1024 would overflow a float;
+    # the delay reached backoff_max long before).
+    assert policy.asked == [*range(32), *[32] * 8]
 
 
 BAD_FIELDS = (

@@ -28,6 +28,7 @@ _STREAM_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 # The longest wait before resuming, whatever the server's ``retry:`` hint or
 # the retry policy's backoff.
 _MAX_RESUME_DELAY = 5.0
+_MAX_BACKOFF_ATTEMPT = 32
 
 
 def _check_event_stream(response: aiohttp.ClientResponse) -> None:
@@ -116,7 +117,9 @@ async def follow_stream(
             retry_ms = decoder.retry
         if loop.time() - opened_at > policy.backoff_max:
             attempt = 0  # a connection that lasted: not a reconnection loop
-        delay = policy.backoff(attempt)
+        # Capped: 2**attempt past ~1,000 overflows a float, and the backoff
+        # reached backoff_max long before.
+        delay = policy.backoff(min(attempt, _MAX_BACKOFF_ATTEMPT))
         attempt += 1
         if retry_ms:
             delay = max(delay, retry_ms / 1000)
