@@ -349,6 +349,7 @@ class AsyncPredictions(AsyncResource):
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
+        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
 
         Example::
 
@@ -399,6 +400,10 @@ class AsyncPredictions(AsyncResource):
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
         ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+
+        ``timeout`` is a finite number of seconds > 0, or ``None`` (no
+        limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
+        int >= 1. They are checked when this is called, before any request.
 
         Example::
 
