@@ -428,7 +428,9 @@ async def test_error_messages_are_bounded(
     server: HostileServer, kind: str, body: bytes
 ) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return raw_json(body, status=400)
+        answer = raw_json(body, status=400)
+        answer.headers["x-request-id"] = "r" * 5000  # shown, but cut
+        return answer
 
     server.handler = handler
     client = make(kind, server)
@@ -443,6 +445,7 @@ async def test_error_messages_are_bounded(
     assert isinstance(error, APIStatusError) and error.status == 400
     assert len(str(error)) < 1200
     assert len(repr(error)) < 1300
+    assert "[request id rrrr" in str(error)
     assert_no_token(error)
 
 

@@ -126,10 +126,11 @@ class APIStatusError(WriftAIError):
         else:
             body = self.body[: _MAX_DETAIL_CHARS * 4].strip()
             text = shorten(body.splitlines()[0], _MAX_DETAIL_CHARS) if body else ""
-        where = f" ({self.method} {shorten(self.url, _MAX_DETAIL_CHARS)})"
-        where = where if self.method else ""
-        rid = self.request_id
-        rid = f" [request id {shorten(rid, _MAX_REQUEST_ID_CHARS)}]" if rid else ""
+        where = rid = ""
+        if self.method:
+            where = f" ({self.method} {shorten(self.url, _MAX_DETAIL_CHARS)})"
+        if self.request_id:
+            rid = f" [request id {shorten(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
         return f"{self.status}{where}: {text or 'no detail'}{rid}"
 
     def __reduce__(self) -> tuple[Any, ...]:
