@@ -45,7 +45,9 @@ class Pager(AsyncIterator[T], Generic[T]):
 
     Besides ``async for``, :meth:`next_batch` hands over the rest of the
     current page at once: the sync facade uses it to cross from its event
-    loop thread once per page instead of once per item.
+    loop thread once per page instead of once per item. Both end the same
+    way on a listing that would never end (see the module docstring): with
+    :class:`ResponseDecodeError`, after the last page that made progress.
     """
 
     __slots__ = (
