@@ -21,6 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 import attrs
 
 from ._errors import ResponseDecodeError
+from ._repr import install_bounded_repr
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
@@ -43,6 +44,7 @@ _MAX_RETRY_DIGITS = len(str(MAX_RETRY_MS))
 _BOM = "\ufeff"
 
 
+@install_bounded_repr
 @attrs.frozen
 class SSEMessage:
     """One dispatched event, before its data is interpreted.

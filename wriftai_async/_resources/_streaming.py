@@ -19,6 +19,7 @@ from .. import _json
 from .._errors import APIConnectionError, ResponseDecodeError
 from .._objects import StreamEvent
 from .._params import query
+from .._repr import bounded_repr
 from .._session import AsyncSession
 from .._sse import SSEDecoder, SSEMessage
 
@@ -35,7 +36,7 @@ def _check_event_stream(response: aiohttp.ClientResponse) -> None:
     if response.content_type != "text/event-stream":
         raise ResponseDecodeError(
             f"{response.method} {response.url} answered {response.status} with "
-            f"{response.content_type!r} instead of an event stream",
+            f"{bounded_repr(response.content_type, 100)} instead of an event stream",
             method=response.method,
             url=str(response.url),
         )
