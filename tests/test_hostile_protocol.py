@@ -532,3 +532,39 @@ async def test_a_part_url_that_is_not_http_is_refused(
     assert_no_token(caught.value)
     # Nothing was sent anywhere but the plan request.
     assert [(m, p) for m, p, _ in server.requests] == [("POST", "/uploads")]
+
+
+async def test_a_plan_of_many_parts_runs_on_concurrency_tasks(
+    server: HostileServer,
+) -> None:
+    # A plan of 1-byte parts: the old upload made a task per part up front
+    # (a million-part plan, a million tasks); now ``concurrency`` workers.
+    size = 1500
+    in_flight = peak = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        if request.method == "PUT":
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await request.read()
+            await asyncio.sleep(0)
+            in_flight -= 1
+            return web.Response(headers={"ETag": f'"{request.path}"'})
+        if request.path.endswith("/complete"):
+            return json_answer({"download_url": "https://files.example/x"})
+        urls = [f"http://127.0.0.1:{server.port}/part/{i}" for i in range(size)]
+        return json_answer({"id": "u1", "urls": urls, "part_size": 1})
+
+    server.handler = handler
+    tasks: list[int] = []
+    async with make("async", server) as client:
+        url = await client.files.upload(
+            b"x" * size,
+            concurrency=3,
+            on_progress=lambda done, total: tasks.append(len(asyncio.all_tasks())),
+        )
+    assert url == "https://files.example/x"
+    assert len(server.requests) == size + 2
+    assert peak <= 3
+    assert max(tasks) < 20

@@ -92,7 +92,6 @@ class AsyncFiles(AsyncResource):
         )
         upload_id, urls, part_size = _check_plan(created, size)
         progress = _Progress(len(urls), size, on_progress)
-        limit = asyncio.Semaphore(concurrency)
 
         async def send(index: int, url: str) -> str:
             offset = index * part_size
@@ -101,8 +100,7 @@ class AsyncFiles(AsyncResource):
                 source, offset, length, file.mime_type, progress.reporter(index)
             )
             headers = {"Content-Type": file.mime_type, "Content-Length": str(length)}
-            async with limit:
-                answer = await self._session.put_external(url, body, headers=headers)
+            answer = await self._session.put_external(url, body, headers=headers)
             etag = answer.get("ETag")
             if not etag:
                 raise ResponseDecodeError(
@@ -113,8 +111,17 @@ class AsyncFiles(AsyncResource):
                 )
             return etag
 
+        # ``concurrency`` workers share one iterator of the parts: a plan of
+        # a million parts costs a million list entries, not a million tasks.
+        etags: list[str] = [""] * len(urls)
+        parts = iter(enumerate(urls))
+
+        async def worker() -> None:
+            for index, url in parts:
+                etags[index] = await send(index, url)
+
         try:
-            etags = await _all(send(i, url) for i, url in enumerate(urls))
+            await _all(worker() for _ in range(min(concurrency, len(urls))))
         except Exception:
             progress.raise_callback_error()
             raise
