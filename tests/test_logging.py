@@ -130,3 +130,25 @@ def test_setup_from_env_adds_one_handler_only():
             if handler not in saved_handlers:
                 logger.removeHandler(handler)
         logger.setLevel(saved_level)
+
+
+def test_a_huge_request_id_is_cut_in_the_log_line(secret_emulator, caplog):
+    # (Control characters cannot arrive: aiohttp refuses them in headers.)
+    secret_emulator.inject(
+        503, headers={"x-request-id": "r1" + "x" * 5000}, path="/user"
+    )
+
+    async def main():
+        async with AsyncClient(
+            SECRET, secret_emulator.base_url, retry=FAST_RETRY
+        ) as client:
+            await client.user.get()
+
+    import asyncio
+
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if "-> 503" in r.getMessage()]
+    (line,) = lines
+    assert "request id r1xxx" in line
+    assert len(line) < 200  # the id is cut at 100 characters

@@ -88,8 +88,10 @@ def _request_id(response: ClientResponse) -> str | None:
     headers = response.headers
     for name in _REQUEST_ID_HEADERS:
         if name in headers:
-            # Shown as sent, but bounded: it is a header from the network.
-            return headers[name][:100]
+            # A header from the network: bounded, and no control characters
+            # that could forge or garble a log line.
+            value = headers[name][:100]
+            return "".join(c if c.isprintable() else "?" for c in value)
     return None
 
 
