@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -551,3 +552,18 @@ def test_text_from_the_network_cannot_drive_the_terminal(emulator):
     (model,) = json_lines(as_json.stdout)
     assert model["description"] == "fine\x1b]0;pwned\x07\x1b[2J"
     assert "\x1b" not in as_json.stdout
+
+
+def test_the_installed_command_is_the_same_program(emulator):
+    script = Path(sys.executable).with_name("wriftai-async")
+    assert script.exists(), "the wriftai-async entry point is installed"
+    result = subprocess.run(
+        [str(script), "models", "get", "alice/text-echo", "--format", "table"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(emulator),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("alice/text-echo ")
