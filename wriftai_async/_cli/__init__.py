@@ -75,13 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     try:
         return run(lambda: args.run(args))
-    except UsageError as exc:
-        parser.exit(EXIT_USAGE, f"{_PROG}: error: {exc}\n")
-    except ValueError as exc:  # the library's check of an argument
-        parser.exit(EXIT_USAGE, f"{_PROG}: error: {exc}\n")
-    except WriftAIError as exc:
+    except WriftAIError as exc:  # the service or network said no: not usage
         print(f"{_PROG}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
+    except (UsageError, ValueError) as exc:  # ValueError: the library's checks
+        parser.exit(EXIT_USAGE, f"{_PROG}: error: {printable(str(exc))}\n")
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, and keep Python
         # from complaining again when it flushes stdout at exit.
