@@ -60,7 +60,9 @@ async def test_models_get(client, emulator):
 
 async def test_models_create_and_delete(client, emulator):
     created = await resolve(
-        client.models.create("new-one", "cpu", visibility="public", description=None)
+        client.models.create(
+            "new-one", hardware_identifier="cpu", visibility="public", description=None
+        )
     )
     assert (
         isinstance(created, ModelDetails)
@@ -74,7 +76,7 @@ async def test_models_create_and_delete(client, emulator):
         "description": None,
     }
     with pytest.raises(ConflictError):
-        await resolve(client.models.create("new-one", "cpu"))
+        await resolve(client.models.create("new-one"))
     assert await resolve(client.models.delete(f"{emulator.username}/new-one")) is None
     with pytest.raises(NotFoundError):
         await resolve(client.models.get(f"{emulator.username}/new-one"))

@@ -46,12 +46,14 @@ def _to_event(message: SSEMessage) -> StreamEvent:
 
 
 async def follow_stream(
-    session: AsyncSession, path: str, after_id: str | None
+    session: AsyncSession, path: str, after_id: str | None, prefer: str | None = None
 ) -> AsyncIterator[StreamEvent]:
     """Yield a prediction's events until ``done``, resuming after a drop.
 
-    The rules are in :meth:`AsyncPredictions.stream`'s docstring.
+    The rules are in :meth:`AsyncPredictions.stream`'s docstring. ``prefer``
+    is a ``Prefer`` header value (``"wait=N"``: the server's idle time).
     """
+    headers = {**_STREAM_HEADERS, "Prefer": prefer} if prefer else _STREAM_HEADERS
     last_id = after_id
     retry_ms: int | None = None  # the server's ``retry:`` hint
     may_resume = True
@@ -61,7 +63,7 @@ async def follow_stream(
         decoder = SSEDecoder(last_id=last_id)
         try:
             async with session.stream(
-                "GET", path, params=query(after_id=last_id), headers=_STREAM_HEADERS
+                "GET", path, params=query(after_id=last_id), headers=headers
             ) as response:
                 opened = True
                 _check_event_stream(response)
