@@ -45,15 +45,27 @@ def _to_event(message: SSEMessage) -> StreamEvent:
     return StreamEvent(event=message.event, data=data, id=message.id)
 
 
+def format_seconds(seconds: float) -> str:
+    """``2.5`` -> ``"2.5"``, ``5`` -> ``"5"``: fractions kept, no exponent."""
+    if isinstance(seconds, int):
+        return str(seconds)
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 async def follow_stream(
-    session: AsyncSession, path: str, after_id: str | None, prefer: str | None = None
+    session: AsyncSession, path: str, after_id: str | None, idle: float | None = None
 ) -> AsyncIterator[StreamEvent]:
     """Yield a prediction's events until ``done``, resuming after a drop.
 
-    The rules are in :meth:`AsyncPredictions.stream`'s docstring. ``prefer``
-    is a ``Prefer`` header value (``"wait=N"``: the server's idle time).
+    The rules are in :meth:`AsyncPredictions.stream`'s docstring. ``idle``
+    is sent as ``Prefer: wait=N``, the longest the server stays idle between
+    events: a connection it closes with no event after at least that long is
+    an idle close, resumed like the official client's ``stream`` does.
     """
-    headers = {**_STREAM_HEADERS, "Prefer": prefer} if prefer else _STREAM_HEADERS
+    headers = _STREAM_HEADERS
+    if idle is not None:
+        headers = {**_STREAM_HEADERS, "Prefer": f"wait={format_seconds(idle)}"}
+    loop = asyncio.get_running_loop()
     last_id = after_id
     retry_ms: int | None = None  # the server's ``retry:`` hint
     may_resume = True
@@ -61,6 +73,7 @@ async def follow_stream(
     while True:
         opened = False
         decoder = SSEDecoder(last_id=last_id)
+        connected_at = loop.time()
         try:
             async with session.stream(
                 "GET", path, params=query(after_id=last_id), headers=headers
@@ -79,9 +92,12 @@ async def follow_stream(
             # The server closed before "done" (an idle timeout, a
             # restart): resume like after a drop, once per connection
             # that made progress; a connection that gave nothing ends it.
-            if not may_resume or (last_id is None and yielded):
+            if last_id is None and yielded:
                 return
-            may_resume = False
+            idle_close = idle is not None and loop.time() - connected_at >= idle
+            if not (may_resume or idle_close):
+                return
+            may_resume = idle_close
         except APIConnectionError:
             # A failed open was already retried by the session; a second
             # drop in a row is not resumed; without an event id the new

@@ -28,7 +28,12 @@ from .._params import join_path, parse_id, parse_model_ref, query
 from .._sse import SSEDecoder
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
-from ._streaming import _check_event_stream, _to_event, follow_stream
+from ._streaming import (
+    _check_event_stream,
+    _to_event,
+    follow_stream,
+    format_seconds,
+)
 from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
@@ -49,13 +54,6 @@ def _seconds_ok(value: object) -> bool:
     )
 
 
-def _format_seconds(seconds: float) -> str:
-    """``2.5`` -> ``"2.5"``, ``5`` -> ``"5"``: fractions kept, no exponent."""
-    if isinstance(seconds, int):
-        return str(seconds)
-    return f"{seconds:.6f}".rstrip("0").rstrip(".") or "0"
-
-
 def _prefer_wait(wait: bool | float) -> str | None:
     """The ``Prefer`` header for ``create(wait=...)``, or ``None``."""
     if wait is False:
@@ -64,7 +62,7 @@ def _prefer_wait(wait: bool | float) -> str | None:
         return "wait"
     if not _seconds_ok(wait):
         raise ValueError(f"wait must be a bool or seconds >= 0, not {wait!r}")
-    return f"wait={_format_seconds(wait)}"
+    return f"wait={format_seconds(wait)}"
 
 
 def _prediction_id_of(event: StreamEvent) -> str | None:
@@ -217,7 +215,8 @@ class AsyncPredictions(AsyncResource):
             # it only when true, as older servers refuse the unknown field.
             body["stream"] = True
             headers["Prefer"] = prefer or "wait"
-            return self._stream_created(body, headers, prefer)
+            idle = None if isinstance(wait, bool) else float(wait)
+            return self._stream_created(body, headers, idle)
         if prefer is not None:
             headers["Prefer"] = prefer
         loop = asyncio.get_running_loop()
@@ -264,7 +263,7 @@ class AsyncPredictions(AsyncResource):
         )
 
     async def _stream_created(
-        self, body: dict[str, Any], headers: dict[str, str], prefer: str | None
+        self, body: dict[str, Any], headers: dict[str, str], idle: float | None
     ) -> AsyncIterator[StreamEvent]:
         """The events of ``POST /predictions`` (``"stream": true``), resumed.
 
@@ -300,7 +299,7 @@ class AsyncPredictions(AsyncResource):
             )
         # Closed (idle) or broken before "done": go on where it stopped.
         path = join_path("predictions", prediction_id, "stream")
-        async for event in follow_stream(self._session, path, last_id, prefer):
+        async for event in follow_stream(self._session, path, last_id, idle):
             yield event
 
     async def get(self, prediction_id: str) -> PredictionDetails:
@@ -409,8 +408,7 @@ class AsyncPredictions(AsyncResource):
                 raise ValueError("after_id must not be empty")
         if wait is not None and (isinstance(wait, bool) or not _seconds_ok(wait)):
             raise ValueError(f"wait must be a number of seconds >= 0, not {wait!r}")
-        prefer = None if wait is None else f"wait={_format_seconds(wait)}"
-        return follow_stream(self._session, path, after_id, prefer)
+        return follow_stream(self._session, path, after_id, wait)
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.

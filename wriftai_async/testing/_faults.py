@@ -23,8 +23,13 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from ._routing import PREFIX, AsyncHandler
 
 FaultKind = Literal["status", "disconnect", "delay", "cut"]
-#: Where a "cut" fault leaves its event count for the stream writer.
-STREAM_CUT = "wriftai_stream_cut"
+#: Where a "cut" fault leaves its event count for the stream writer (a typed
+#: request key where aiohttp has them, 3.13+; a plain one before).
+STREAM_CUT: Any = (
+    web.RequestKey("wriftai_stream_cut", int)
+    if hasattr(web, "RequestKey")
+    else "wriftai_stream_cut"
+)
 
 
 @dataclass(frozen=True)
