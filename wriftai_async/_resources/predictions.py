@@ -26,6 +26,7 @@ from .._objects import (
 from .._pagination import paginate
 from .._params import join_path, parse_id, parse_model_ref, query
 from .._sse import SSEDecoder
+from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
 from ._streaming import (
@@ -454,7 +455,8 @@ class AsyncPredictions(AsyncResource):
         if timeout is None:
             return await poll()
         try:
-            return await asyncio.wait_for(poll(), timeout)
+            async with deadline(timeout):  # not wait_for: see _timeouts
+                return await poll()
         except asyncio.TimeoutError:
             seen = last[0] if last else None
             raise WaitTimeoutError(
