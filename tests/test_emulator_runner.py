@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests._emulator_process import STOP_TIMEOUT, served
+from tests._emulator_process import STOP_TIMEOUT, Served, served
 from wriftai_async import Client
 
 COMMANDS = {
@@ -81,3 +84,46 @@ def test_bad_arguments_and_a_taken_port() -> None:
             timeout=STOP_TIMEOUT,
         )
     assert busy.returncode == 1 and "cannot serve" in busy.stderr
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+ENV_EXAMPLES = [
+    block
+    for block in re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), re.S)
+    if "Emulator(" not in block  # the ones that read the environment variables
+]
+
+
+def test_readme_has_env_variable_examples() -> None:
+    assert len(ENV_EXAMPLES) >= 4
+
+
+@pytest.fixture(scope="module")
+def one_server() -> Iterator[Served]:
+    # One server for all the examples, in README order (as a reader would
+    # run them one after the other against the same emulator).
+    with served() as server:
+        yield server
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("index", range(len(ENV_EXAMPLES)))
+def test_readme_example_runs_against_the_standalone_emulator(
+    index: int, one_server: Served
+) -> None:
+    # As the README says: start it, export the two variables it prints, run.
+    env = {
+        **os.environ,
+        "WRIFTAI_API_BASE_URL": one_server.base_url,
+        "WRIFTAI_ACCESS_TOKEN": one_server.token,
+    }
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", ENV_EXAMPLES[index]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
