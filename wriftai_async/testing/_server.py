@@ -47,6 +47,23 @@ class Emulator:
 
     Use ``async with Emulator() as emu:`` in async code, or
     ``with Emulator().run_in_thread() as emu:`` anywhere.
+
+    Args:
+        style: the dialect. ``"new"`` (the default) is what the official
+            ``wriftai`` 0.34 client reads and sends; ``"old"`` is the older
+            servers' (``username``, ``next_url``, 204 deletes, required
+            ``hardware_identifier``, ...), for compatibility tests.
+        seed: start with the data set of ``_seed`` (users, models,
+            predictions in every status, a variable); ``False``: empty.
+        cancel_delay, prediction_duration: seconds until a cancel takes
+            effect, and that a prediction created over HTTP runs.
+        already_terminated_status: the answer to cancelling a finished one.
+        max_prefer_wait: the longest ``Prefer: wait`` hold, and the idle
+            time of event streams whose request names none.
+        upload_part_size: bytes per upload part; requests may be that large.
+        host, port: where to listen (port 0: a free one).
+        record_requests: keep every request in ``requests`` (turn off for a
+            long-running server).
     """
 
     def __init__(
