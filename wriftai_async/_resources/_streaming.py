@@ -94,7 +94,8 @@ async def follow_stream(
             # that made progress; a connection that gave nothing ends it.
             if last_id is None and yielded:
                 return
-            idle_close = idle is not None and loop.time() - connected_at >= idle
+            # (wait=0 is no idle close: resuming it would be a busy loop.)
+            idle_close = bool(idle) and loop.time() - connected_at >= (idle or 0)
             if not (may_resume or idle_close):
                 return
             may_resume = idle_close
