@@ -260,13 +260,6 @@ def create_version(call: Call) -> web.StreamResponse:
     )
     compatibilities = fields.pop("compatibilities", {})
     configuration = fields.pop("configuration", None)
-    previous = model.latest_version
-    if configuration is None and previous is not None:
-        # "Omit to inherit configuration from the previous version."
-        configuration = {
-            "hardware_identifier": previous.hardware_identifier,
-            "variable_names": previous.variable_names,
-        }
     if configuration is not None:
         variables = call.store.variables_of(call.user)
         unknown = [n for n in configuration["variable_names"] if n not in variables]
@@ -276,6 +269,14 @@ def create_version(call: Call) -> web.StreamResponse:
                 f"Unknown variables {unknown!r}",
                 "value_error",
             )
+    previous = model.latest_version
+    if configuration is None and previous is not None:
+        # The official client's CreateModelVersionParams: "Omit to inherit
+        # configuration from the previous version."
+        configuration = {
+            "hardware_identifier": previous.hardware_identifier,
+            "variable_names": previous.variable_names,
+        }
     version = call.store.add_version(model, created_at=utcnow(), **fields)
     version.compatibilities.update(compatibilities)
     if configuration is not None:
