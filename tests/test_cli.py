@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._emulator_process import served
 from tests.conftest import new_prediction
 from wriftai_async._cli import main
 from wriftai_async._cli._common import Output, Progress
@@ -418,14 +419,34 @@ def test_a_connection_failure_is_exit_1_without_a_traceback(emulator):
 
 def test_the_emulator_command_hands_its_arguments_on(emulator):
     result = cli(emulator, "emulator", "--help")
-    try:
-        import wriftai_async.testing._serve  # noqa: F401
-    except ImportError:
-        assert result.returncode == 1
-        assert "emulator runner is not in this version" in result.stderr
-    else:
-        assert result.returncode == 0, result.stderr
-        assert "--port" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: wriftai-async emulator")
+    assert "--port" in result.stdout and "--dialect" in result.stdout
+
+
+def test_a_session_against_wriftai_async_emulator():
+    # The README's session: start the emulator command, export what it
+    # prints, run the other commands against it.
+    with served(command=_command("emulator")) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WRIFTAI_")}
+        env.pop("PYTHONWARNINGS", None)
+        env["WRIFTAI_API_BASE_URL"] = server.base_url
+        env["WRIFTAI_ACCESS_TOKEN"] = server.token
+        listing = subprocess.run(
+            _command("models", "list", "alice", "bob", "nobody"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert server.stop() == 0
+    assert listing.returncode == 1, listing.stderr
+    names = {
+        m["owner"]["username"] + "/" + m["name"] for m in json_lines(listing.stdout)
+    }
+    assert {"alice/text-echo", "bob/bob-llm"} <= names
+    assert "error: nobody: 404" in listing.stderr
 
 
 def test_demo_shows_counts_before_and_after_and_no_dead_url():

@@ -57,13 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _emulator(argv: list[str]) -> int:
     """Hand the arguments to the standalone emulator runner, unparsed."""
-    try:
-        from ..testing._serve import main as serve  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print(f"{_PROG}: the emulator runner is not in this version", file=sys.stderr)
-        return EXIT_FAILED
-    result: int = serve(argv, prog=f"{_PROG} emulator")
-    return result
+    from ..testing._serve import main as serve  # aiohttp.web only when asked
+
+    return serve(argv, prog=f"{_PROG} emulator")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
