@@ -1,11 +1,13 @@
 """Structuring what the server sends: forward compatible, and never a raw crash."""
 
 from datetime import datetime, timezone
+from types import MappingProxyType
 
 import pytest
 
 from wriftai_async import (
     Category,
+    Hardware,
     Model,
     ModelDetails,
     Page,
@@ -89,8 +91,10 @@ def test_missing_optional_fields_become_none():
     ],
 )
 def test_malformed_responses_raise_decode_error(data):
+    # At once, or (fields built on first read) when the field is read:
+    # unstructure reads every field.
     with pytest.raises(ResponseDecodeError):
-        structure(data, Page[Model])
+        unstructure(structure(data, Page[Model]))
 
 
 def test_user_older_and_newer_spellings_agree():
@@ -184,3 +188,75 @@ def test_objects_built_without_init_are_still_frozen():
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         model.name = "other"  # type: ignore[misc]
     assert attrs.evolve(model, name="other").name == "other"
+
+
+# --- fields built on first read: nothing a user does can tell ---
+
+
+def _fresh():
+    return structure({**MODEL, "brand_new": [1]}, Model)
+
+
+def test_fields_built_on_read_equal_an_eagerly_built_object():
+    import attrs
+
+    eager = Model(
+        id=MODEL["id"],
+        name="upscaler",
+        owner=User(id="u-1", username="alice", avatar_url="https://a/x.png"),
+        created_at=datetime(2024, 8, 24, 14, 15, 22, tzinfo=timezone.utc),
+        visibility=Visibility.PUBLIC,
+        description="4x",
+        predictions_count=3,
+        categories=[Category(name="Image", slug="image")],
+        hardware=Hardware(identifier="gpu-t4", name="T4"),
+        license_url="https://example.org/license",
+        extra=MappingProxyType({"brand_new": [1]}),
+    )
+    assert _fresh() == eager and eager == _fresh()
+    assert repr(_fresh()) == repr(eager)
+    assert attrs.asdict(_fresh()) == attrs.asdict(eager)
+    built = _fresh()
+    assert built.owner is built.owner  # built once, then stored
+    assert dict(built.extra) == {"brand_new": [1]}
+
+
+def test_pickle_copy_and_hash_work_on_unread_objects():
+    import copy
+    import pickle
+
+    model = _fresh()
+    again = pickle.loads(pickle.dumps(_fresh()))
+    assert again == model and dict(again.extra) == {"brand_new": [1]}
+    assert copy.copy(_fresh()) == model and copy.deepcopy(_fresh()) == model
+    category = structure({"name": "Image", "slug": "image"}, Category)
+    unread = structure({"name": "Image", "slug": "image", "x": 1}, Category)
+    assert hash(unread) == hash(category) == hash(Category(name="Image", slug="image"))
+    assert unstructure(_fresh())["brand_new"] == [1]
+
+
+def test_unknown_attributes_still_raise_attribute_error():
+    model = _fresh()
+    with pytest.raises(AttributeError, match="'Model' object has no attribute 'nmae'"):
+        model.nmae  # type: ignore[attr-defined] # noqa: B018
+    assert not hasattr(model, "nmae") and not hasattr(model, "_wire_x")
+    assert getattr(Model(id="m", name="n"), "nmae", 1) == 1
+
+
+def test_a_malformed_field_raises_on_read_and_leaves_the_rest_readable():
+    model = structure({**MODEL, "created_at": "yesterday", "owner": 3}, Model)
+    assert model.name == "upscaler" and model.categories[0].slug == "image"
+    for _ in range(2):  # every read, not only the first
+        with pytest.raises(ResponseDecodeError, match="created_at"):
+            model.created_at  # noqa: B018
+    with pytest.raises(ResponseDecodeError, match="owner"):
+        model.owner  # noqa: B018
+    with pytest.raises(ResponseDecodeError):
+        model == model  # noqa: B015
+
+
+def test_cheap_fields_are_still_checked_when_structuring():
+    with pytest.raises(ResponseDecodeError):
+        structure({**MODEL, "description": 4}, Model)
+    with pytest.raises(ResponseDecodeError):
+        structure({**MODEL, "name": None}, Model)

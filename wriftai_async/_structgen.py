@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import attrs
 
-from ._objects import EMPTY
+from ._objects import EMPTY, _BuiltOnRead
 
 __all__ = ["make_structure_fn"]
 
@@ -143,6 +143,58 @@ def _can_skip_init(cls: type[Any]) -> bool:
     return True
 
 
+# Field types whose check is a constant-time look at the value: these are
+# checked (and stored) when the object is built; every other field is built
+# on first read (see ``_objects._BuiltOnRead``).
+_CHEAP = (str, int, bool, float, Any)
+
+
+def _is_cheap(type_: Any) -> bool:
+    if type_ in _CHEAP or typing.get_origin(type_) is dict:
+        return True
+    return _Builder._enum_or_str(type_) is not None
+
+
+def _read_field(b: _Builder, cls: type[Any], field: Any, hint: Any) -> None:
+    """Emit code that reads ``o[field]`` into ``v_<name>``, checked/converted."""
+    add = b.lines.append
+    var = f"v_{field.name}"
+    type_, optional = _split_optional(hint)
+    label = f"{cls.__name__}.{field.name}"
+    default = field.default
+    if default is _NOTHING and not optional:
+        add(f"    {var} = o[{field.name!r}]")
+        b.check(var, type_, label)
+        return
+    # A required-but-nullable field must be present; others may be missing,
+    # and a null or missing value takes the default.
+    getter = f"o[{field.name!r}]" if default is _NOTHING else f"o.get({field.name!r})"
+    add(f"    {var} = {getter}")
+    if default is _NOTHING or default is None:
+        fallback = "None"
+    elif isinstance(default, _Factory):
+        fallback = b.name("factory", default.factory) + "()"
+    else:
+        fallback = b.name("default", default)
+    if fallback != "None":
+        add(f"    if {var} is None: {var} = {fallback}")
+        add("    else:")
+    else:
+        add(f"    if {var} is not None:")
+    body_start = len(b.lines)
+    b.check(var, type_, label)
+    if len(b.lines) == body_start:
+        b.lines.append("        pass")
+    else:
+        b.lines[body_start:] = [
+            "    " + line.replace("\n", "\n    ") for line in b.lines[body_start:]
+        ]
+
+
+def _builds_on_read(cls: type[Any]) -> bool:
+    return _can_skip_init(cls) and issubclass(cls, _BuiltOnRead)
+
+
 def make_structure_fn(
     cls: type[Any],
     get_hook: Callable[[Any], Hook],
@@ -154,6 +206,10 @@ def make_structure_fn(
     ``get_hook(type)`` returns the converter's hook for a type (used for
     nested classes and anything not checked inline); ``normalize`` rewrites
     older field spellings before the fields are read.
+
+    For a ``_BuiltOnRead`` class, only required fields and fields of
+    ``_CHEAP`` types are read here; the function stores the JSON object and
+    one generated builder per other field, run on first read.
 
     With ``share``, equal inputs made only of hashable JSON values give the
     same (frozen) instance, from a bounded cache: a listing page repeats the
@@ -170,6 +226,25 @@ def make_structure_fn(
         MappingProxyType=MappingProxyType,
         EMPTY=EMPTY,
     )
+    on_read = _builds_on_read(cls)
+    builders: dict[str, str] = {}  # field name -> name of its builder
+    if on_read:
+        for field in fields:
+            if field.default is _NOTHING or _is_cheap(
+                _split_optional(hints[field.name])[0]
+            ):
+                continue
+            fn_name = f"build_{field.name}"
+            setter = b.name("set", getattr(cls, field.name).__set__)
+            b.lines.append(f"def {fn_name}(obj, o):")
+            if field.name == "extra":
+                _read_extra(b)
+            else:
+                _read_field(b, cls, field, hints[field.name])
+            b.lines.append(f"    {setter}(obj, v_{field.name})")
+            b.lines.append(f"    return v_{field.name}")
+            b.lines.append("")
+            builders[field.name] = fn_name
     add = b.lines.append
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
@@ -185,49 +260,13 @@ def make_structure_fn(
         add("    o = normalize(o)")
     args: list[str] = []
     for field in fields:
-        if field.name == "extra":
+        if field.name in builders:
             continue
-        var = f"v_{field.name}"
-        type_, optional = _split_optional(hints[field.name])
-        label = f"{cls.__name__}.{field.name}"
-        default = field.default
-        if default is _NOTHING and not optional:
-            add(f"    {var} = o[{field.name!r}]")
-            b.check(var, type_, label)
+        if field.name == "extra":
+            _read_extra(b)
         else:
-            # A required-but-nullable field must be present; others may be
-            # missing, and a null or missing value takes the default.
-            getter = (
-                f"o[{field.name!r}]"
-                if default is _NOTHING
-                else f"o.get({field.name!r})"
-            )
-            add(f"    {var} = {getter}")
-            if default is _NOTHING or default is None:
-                fallback = "None"
-            elif isinstance(default, _Factory):
-                fallback = b.name("factory", default.factory) + "()"
-            else:
-                fallback = b.name("default", default)
-            if fallback != "None":
-                add(f"    if {var} is None: {var} = {fallback}")
-                add("    else:")
-            else:
-                add(f"    if {var} is not None:")
-            body_start = len(b.lines)
-            b.check(var, type_, label)
-            if len(b.lines) == body_start:
-                b.lines.append("        pass")
-            else:
-                b.lines[body_start:] = [
-                    "    " + line.replace("\n", "\n    ")
-                    for line in b.lines[body_start:]
-                ]
-        args.append(f"{field.name}={var}")
-    # The subset test allocates nothing; most objects have no unknown keys.
-    add("    if o.keys() <= known: extra = EMPTY")
-    add("    else: extra = MappingProxyType({k: o[k] for k in o.keys() - known})")
-    args.append("extra=extra")
+            _read_field(b, cls, field, hints[field.name])
+        args.append(f"{field.name}=v_{field.name}")
     if _can_skip_init(cls):
         # Every field is checked above and none has a validator, converter or
         # post-init hook, so fill the slots directly: a frozen attrs __init__
@@ -238,6 +277,11 @@ def make_structure_fn(
             setter = b.name("set", getattr(cls, name).__set__)
             add(f"    {setter}(obj, {value})")
         b.globals["_new"] = object.__new__
+        if on_read:
+            add("    _set_wire(obj, o)")
+            add("    _set_build(obj, _builders)")
+            b.globals["_set_wire"] = _BuiltOnRead._wire.__set__  # type: ignore[attr-defined]
+            b.globals["_set_build"] = _BuiltOnRead._build.__set__  # type: ignore[attr-defined]
     else:
         add(f"    obj = cls({', '.join(args)})")
     if share:
@@ -251,5 +295,16 @@ def make_structure_fn(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(b.globals)
     exec(compile(source, filename, "exec"), namespace)
+    namespace["_builders"] = MappingProxyType(
+        {field: namespace[fn] for field, fn in builders.items()}
+    )
     fn: Hook = namespace[f"structure_{cls.__name__}"]
     return fn
+
+
+def _read_extra(b: _Builder) -> None:
+    # The subset test allocates nothing; most objects have no unknown keys.
+    b.lines.append("    if o.keys() <= known: v_extra = EMPTY")
+    b.lines.append(
+        "    else: v_extra = MappingProxyType({k: o[k] for k in o.keys() - known})"
+    )
