@@ -70,13 +70,22 @@ class _BuiltOnRead:
 
         def __getattr__(self, name: str) -> Any:
             try:
-                builder = _BUILD_OF(self)[name]
+                build_all, builders = _BUILD_OF(self)
+                build_one = builders[name]
             except (AttributeError, KeyError):
                 raise AttributeError(
                     f"{type(self).__name__!r} object has no attribute {name!r}"
                 ) from None
+            wire = _WIRE_OF(self)
             try:
-                return builder(self, _WIRE_OF(self))
+                # All at once: reaching here costs more than building any one
+                # field, and a caller who reads one usually reads the others.
+                build_all(self, wire)
+                return object.__getattribute__(self, name)  # set now
+            except Exception:
+                pass  # one is malformed: build this one alone, say which
+            try:
+                return build_one(self, wire)
             except ResponseDecodeError:
                 raise
             except Exception as exc:  # anything the data can provoke

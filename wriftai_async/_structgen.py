@@ -245,6 +245,18 @@ def make_structure_fn(
             b.lines.append(f"    return v_{field.name}")
             b.lines.append("")
             builders[field.name] = fn_name
+        # And one function that builds them all (see _BuiltOnRead).
+        b.lines.append("def build_all(obj, o):")
+        for field in fields:
+            if field.name not in builders:
+                continue
+            if field.name == "extra":
+                _read_extra(b)
+            else:
+                _read_field(b, cls, field, hints[field.name])
+            setter = b.name("set", getattr(cls, field.name).__set__)
+            b.lines.append(f"    {setter}(obj, v_{field.name})")
+        b.lines.append("")
     add = b.lines.append
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
@@ -295,9 +307,9 @@ def make_structure_fn(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(b.globals)
     exec(compile(source, filename, "exec"), namespace)
-    namespace["_builders"] = MappingProxyType(
-        {field: namespace[fn] for field, fn in builders.items()}
-    )
+    if on_read:
+        one = {field: namespace[fn] for field, fn in builders.items()}
+        namespace["_builders"] = (namespace["build_all"], MappingProxyType(one))
     fn: Hook = namespace[f"structure_{cls.__name__}"]
     return fn
 
