@@ -255,8 +255,34 @@ def test_a_malformed_field_raises_on_read_and_leaves_the_rest_readable():
         model == model  # noqa: B015
 
 
-def test_cheap_fields_are_still_checked_when_structuring():
-    with pytest.raises(ResponseDecodeError):
-        structure({**MODEL, "description": 4}, Model)
+def test_identifying_fields_are_checked_when_structuring_the_rest_on_read():
     with pytest.raises(ResponseDecodeError):
         structure({**MODEL, "name": None}, Model)
+    with pytest.raises(ResponseDecodeError):
+        structure({"name": "no id"}, Model)
+    model = structure({**MODEL, "description": 4}, Model)
+    with pytest.raises(ResponseDecodeError, match="description"):
+        model.description  # noqa: B018
+    # The other scalars of its group are still readable, each on its own.
+    assert model.predictions_count == 3 and model.visibility is Visibility.PUBLIC
+
+
+def test_reading_one_field_builds_its_group_only():
+    from wriftai_async._objects import _BuiltOnRead
+
+    model = _fresh()
+    assert isinstance(model, _BuiltOnRead)
+    built = Model.__dict__  # the slot descriptors: set slots read without hooks
+
+    def is_set(name: str) -> bool:
+        try:
+            built[name].__get__(model)
+        except AttributeError:
+            return False
+        return True
+
+    assert is_set("id") and is_set("name") and not is_set("description")
+    assert model.description == "4x"
+    assert is_set("predictions_count") and not is_set("owner")
+    assert model.owner is not None
+    assert is_set("created_at") and is_set("categories") and is_set("extra")

@@ -52,11 +52,13 @@ EMPTY: Mapping[str, Any] = MappingProxyType({})
 class _BuiltOnRead:
     """Base of the response classes: some fields are built when first read.
 
-    Structuring checks the identifying and scalar fields at once and keeps
-    the decoded JSON object; timestamps, nested objects, lists and ``extra``
-    are built from it on first read (``__getattr__`` runs only while their
-    slot is still empty), then stored like any other field. A listing whose
-    items are only counted or filtered by name never pays for them.
+    Structuring checks and stores the identifying fields (a model's ``id``
+    and ``name``) and keeps the decoded JSON object; every other field is
+    built from it on first read (``__getattr__`` runs only while its slot is
+    still empty), then stored like any other field. Fields are built in two
+    groups: the scalars (strings, numbers, enums, free-form JSON), and the
+    rest (timestamps, nested objects, lists, ``extra``). A listing whose
+    items are only counted or picked by name never pays for either.
 
     Everything that reads fields (``==``, ``hash``, ``repr``, pickling,
     ``attrs.asdict``, ``unstructure``) builds them first, so none of it can
@@ -70,22 +72,23 @@ class _BuiltOnRead:
 
         def __getattr__(self, name: str) -> Any:
             try:
-                build_all, builders = _BUILD_OF(self)
-                build_one = builders[name]
+                groups, builders = _BUILD_OF(self)
+                build_group = groups[name]
             except (AttributeError, KeyError):
                 raise AttributeError(
                     f"{type(self).__name__!r} object has no attribute {name!r}"
                 ) from None
             wire = _WIRE_OF(self)
             try:
-                # All at once: reaching here costs more than building any one
-                # field, and a caller who reads one usually reads the others.
-                build_all(self, wire)
+                # The field's whole group at once: reaching here costs more
+                # than building one field, and a caller who reads one field
+                # usually reads its neighbours.
+                build_group(self, wire)
                 return object.__getattribute__(self, name)  # set now
             except Exception:
                 pass  # one is malformed: build this one alone, say which
             try:
-                return build_one(self, wire)
+                return builders[name](self, wire)
             except ResponseDecodeError:
                 raise
             except Exception as exc:  # anything the data can provoke

@@ -143,9 +143,9 @@ def _can_skip_init(cls: type[Any]) -> bool:
     return True
 
 
-# Field types whose check is a constant-time look at the value: these are
-# checked (and stored) when the object is built; every other field is built
-# on first read (see ``_objects._BuiltOnRead``).
+# Field types whose check is a constant-time look at the value: on first read
+# of one, all such fields of the object are built together; the others
+# (timestamps, nested objects, lists, extra) form a second group.
 _CHEAP = (str, int, bool, float, Any)
 
 
@@ -207,9 +207,9 @@ def make_structure_fn(
     nested classes and anything not checked inline); ``normalize`` rewrites
     older field spellings before the fields are read.
 
-    For a ``_BuiltOnRead`` class, only required fields and fields of
-    ``_CHEAP`` types are read here; the function stores the JSON object and
-    one generated builder per other field, run on first read.
+    For a ``_BuiltOnRead`` class, only the required (identifying) fields are
+    read here; the function stores the JSON object and the generated
+    builders of the other fields, run on first read (see ``_BuiltOnRead``).
 
     With ``share``, equal inputs made only of hashable JSON values give the
     same (frozen) instance, from a bounded cache: a listing page repeats the
@@ -228,35 +228,34 @@ def make_structure_fn(
     )
     on_read = _builds_on_read(cls)
     builders: dict[str, str] = {}  # field name -> name of its builder
+    groups: dict[str, str] = {}  # field name -> name of its group's builder
     if on_read:
+        # Two groups, each built whole on the first read of one of its
+        # fields: the cheap scalars (a type check each), and the rest
+        # (timestamps, nested objects, lists, extra), which cost more.
+        scalars, built = [], []
         for field in fields:
-            if field.default is _NOTHING or _is_cheap(
-                _split_optional(hints[field.name])[0]
-            ):
+            if field.default is _NOTHING:
+                continue  # identifying fields: always read at once
+            type_ = _split_optional(hints[field.name])[0]
+            cheap = field.name != "extra" and _is_cheap(type_)
+            (scalars if cheap else built).append(field)
+        for group_name, group in (("scalars", scalars), ("built", built)):
+            if not group:
                 continue
+            group_fn = f"build_{group_name}"
+            b.lines.append(f"def {group_fn}(obj, o):")
+            for field in group:
+                _emit_build(b, cls, field, hints[field.name])
+                groups[field.name] = group_fn
+            b.lines.append("")
+        for field in (*scalars, *built):
             fn_name = f"build_{field.name}"
-            setter = b.name("set", getattr(cls, field.name).__set__)
             b.lines.append(f"def {fn_name}(obj, o):")
-            if field.name == "extra":
-                _read_extra(b)
-            else:
-                _read_field(b, cls, field, hints[field.name])
-            b.lines.append(f"    {setter}(obj, v_{field.name})")
+            _emit_build(b, cls, field, hints[field.name])
             b.lines.append(f"    return v_{field.name}")
             b.lines.append("")
             builders[field.name] = fn_name
-        # And one function that builds them all (see _BuiltOnRead).
-        b.lines.append("def build_all(obj, o):")
-        for field in fields:
-            if field.name not in builders:
-                continue
-            if field.name == "extra":
-                _read_extra(b)
-            else:
-                _read_field(b, cls, field, hints[field.name])
-            setter = b.name("set", getattr(cls, field.name).__set__)
-            b.lines.append(f"    {setter}(obj, v_{field.name})")
-        b.lines.append("")
     add = b.lines.append
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
@@ -308,10 +307,22 @@ def make_structure_fn(
     namespace = dict(b.globals)
     exec(compile(source, filename, "exec"), namespace)
     if on_read:
-        one = {field: namespace[fn] for field, fn in builders.items()}
-        namespace["_builders"] = (namespace["build_all"], MappingProxyType(one))
+        namespace["_builders"] = (
+            MappingProxyType({f: namespace[fn] for f, fn in groups.items()}),
+            MappingProxyType({f: namespace[fn] for f, fn in builders.items()}),
+        )
     fn: Hook = namespace[f"structure_{cls.__name__}"]
     return fn
+
+
+def _emit_build(b: _Builder, cls: type[Any], field: Any, hint: Any) -> None:
+    """Emit code that reads one field and stores it in its slot."""
+    if field.name == "extra":
+        _read_extra(b)
+    else:
+        _read_field(b, cls, field, hint)
+    setter = b.name("set", getattr(cls, field.name).__set__)
+    b.lines.append(f"    {setter}(obj, v_{field.name})")
 
 
 def _read_extra(b: _Builder) -> None:
