@@ -267,7 +267,7 @@ def test_identifying_fields_are_checked_when_structuring_the_rest_on_read():
     assert model.predictions_count == 3 and model.visibility is Visibility.PUBLIC
 
 
-def test_reading_one_field_builds_its_group_only():
+def test_reading_a_scalar_builds_the_scalars_only():
     from wriftai_async._objects import _BuiltOnRead
 
     model = _fresh()

@@ -55,10 +55,11 @@ class _BuiltOnRead:
     Structuring checks and stores the identifying fields (a model's ``id``
     and ``name``) and keeps the decoded JSON object; every other field is
     built from it on first read (``__getattr__`` runs only while its slot is
-    still empty), then stored like any other field. Fields are built in two
-    groups: the scalars (strings, numbers, enums, free-form JSON), and the
-    rest (timestamps, nested objects, lists, ``extra``). A listing whose
-    items are only counted or picked by name never pays for either.
+    still empty), then stored like any other field. Reading a scalar
+    (string, number, enum, free-form JSON) builds all the scalars; reading
+    any other field (timestamp, nested object, list, ``extra``) builds every
+    field. A listing whose items are only counted or picked by name pays for
+    neither.
 
     Everything that reads fields (``==``, ``hash``, ``repr``, pickling,
     ``attrs.asdict``, ``unstructure``) builds them first, so none of it can

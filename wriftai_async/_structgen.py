@@ -240,13 +240,20 @@ def make_structure_fn(
             type_ = _split_optional(hints[field.name])[0]
             cheap = field.name != "extra" and _is_cheap(type_)
             (scalars if cheap else built).append(field)
-        for group_name, group in (("scalars", scalars), ("built", built)):
-            if not group:
+        # The second group builds the scalars too: reading everything (as
+        # ==, repr, asdict and unstructure do, in field order) then takes one
+        # slow first read, not two. Building a scalar twice is harmless.
+        for group_name, members, group in (
+            ("scalars", scalars, scalars),
+            ("all", built, [*scalars, *built]),
+        ):
+            if not members:
                 continue
             group_fn = f"build_{group_name}"
             b.lines.append(f"def {group_fn}(obj, o):")
             for field in group:
                 _emit_build(b, cls, field, hints[field.name])
+            for field in members:
                 groups[field.name] = group_fn
             b.lines.append("")
         for field in (*scalars, *built):
