@@ -233,7 +233,8 @@ def make_structure_fn(
         # Two groups, each built whole on the first read of one of its
         # fields: the cheap scalars (a type check each), and the rest
         # (timestamps, nested objects, lists, extra), which cost more.
-        scalars, built = [], []
+        scalars: list[Any] = []
+        built: list[Any] = []
         for field in fields:
             if field.default is _NOTHING:
                 continue  # identifying fields: always read at once
