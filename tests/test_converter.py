@@ -286,3 +286,16 @@ def test_reading_a_scalar_builds_the_scalars_only():
     assert is_set("predictions_count") and not is_set("owner")
     assert model.owner is not None
     assert is_set("created_at") and is_set("categories") and is_set("extra")
+
+
+def test_once_every_field_is_built_the_json_object_is_let_go():
+    from wriftai_async._objects import _WIRE_OF
+
+    data = {**MODEL}
+    model = structure(data, Model)
+    assert _WIRE_OF(model) is data
+    model.description  # noqa: B018 # the scalars only: still needed
+    assert _WIRE_OF(model) is data
+    model.owner  # noqa: B018
+    assert _WIRE_OF(model) is None
+    assert model == structure(MODEL, Model)

@@ -59,7 +59,8 @@ class _BuiltOnRead:
     (string, number, enum, free-form JSON) builds all the scalars; reading
     any other field (timestamp, nested object, list, ``extra``) builds every
     field. A listing whose items are only counted or picked by name pays for
-    neither.
+    neither. Until every field is built, the object holds on to its decoded
+    JSON object (so do not change a dict after passing it to ``structure``).
 
     Everything that reads fields (``==``, ``hash``, ``repr``, pickling,
     ``attrs.asdict``, ``unstructure``) builds them first, so none of it can

@@ -254,6 +254,9 @@ def make_structure_fn(
             b.lines.append(f"def {group_fn}(obj, o):")
             for field in group:
                 _emit_build(b, cls, field, hints[field.name])
+            if group_name == "all":
+                # Every field is built: let the JSON object go.
+                b.lines.append("    _set_wire(obj, None)")
             for field in members:
                 groups[field.name] = group_fn
             b.lines.append("")
