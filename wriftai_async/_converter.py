@@ -29,8 +29,7 @@ Every wire decision lives in :func:`configure_converter`:
   reading anything else builds every field.
 
 Structuring functions are generated once per class (``_structgen.py``) and
-registered as cattrs hooks: a converter from :func:`make_converter` with
-your own hooks uses them for the fields it builds on read too.
+registered as cattrs hooks on the converter they were made for.
 """
 
 from __future__ import annotations
