@@ -520,3 +520,47 @@ def test_an_unclosed_client_in_a_forked_child_exits_quietly(emu: Emulator) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "child exit 0"
     assert "ResourceWarning" not in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX only")
+def test_interrupt_while_waiting_for_the_prefetched_page() -> None:
+    from wriftai_async._objects import Page
+    from wriftai_async._pagination import Pager
+
+    portal = Portal(owner="Test")
+    page2_started = threading.Event()
+    outcomes: list[str] = []
+
+    async def fetch(cursor: str | None) -> Page[int]:
+        if cursor is None:
+            return Page(items=[1, 2], next_cursor="2")
+        page2_started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            outcomes.append("page 2 cancelled")
+            raise
+        return Page(items=[3])
+
+    main = threading.main_thread().ident
+    assert main is not None and threading.current_thread() is threading.main_thread()
+
+    def interrupt_once_waiting() -> None:
+        assert page2_started.wait(10)
+        time.sleep(0.05)  # the caller is now blocked waiting for page 2
+        signal.pthread_kill(main, signal.SIGINT)
+
+    items = portal.iterate(Pager(fetch))
+    assert [next(items), next(items)] == [1, 2]
+    interrupter = threading.Thread(target=interrupt_once_waiting)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            next(items)
+    finally:
+        interrupter.join()
+        signal.signal(signal.SIGINT, previous)
+    assert outcomes == ["page 2 cancelled"]
+    assert portal.call(_other_tasks) == []
+    portal.close()
