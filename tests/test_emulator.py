@@ -455,18 +455,30 @@ async def test_repeat_cancel_keeps_the_first_deadline() -> None:
         assert status == 400
 
 
-async def test_cancel_can_lose_to_completion(api: Api, emu: Emulator) -> None:
-    seeded = emu.add_prediction(
-        "alice/text-echo",
-        status="started",
-        finish_after=0.02,
-        final_status="succeeded",
-        output="done",
-    )
-    assert (await api.call("POST", f"/predictions/{seeded['id']}/cancel"))[0] == 200
-    await asyncio.sleep(0.1)
-    _, body = await api.get(f"/predictions/{seeded['id']}")
-    assert body["status"] == "succeeded" and body["output"] == "done"
+async def test_cancel_can_lose_to_completion() -> None:
+    # A cancel takes effect cancel_delay after it is accepted; a prediction
+    # that finishes within that delay wins. This emulator's cancel_delay is
+    # long enough that the POST lands in time even on a busy machine.
+    async with (
+        Emulator(cancel_delay=30.0) as slow_cancels,
+        aiohttp.ClientSession(headers=auth(slow_cancels)) as session,
+    ):
+        slow_api = Api(slow_cancels, session)
+        seeded = slow_cancels.add_prediction(
+            "alice/text-echo",
+            status="started",
+            finish_after=1.0,
+            final_status="succeeded",
+            output="done",
+        )
+        path = f"/predictions/{seeded['id']}"
+        assert (await slow_api.call("POST", path + "/cancel"))[0] == 200
+        for _ in range(500):  # bounded poll for the server-side state
+            _, body = await slow_api.get(path)
+            if body["status"] != "started":
+                break
+            await asyncio.sleep(0.02)
+        assert body["status"] == "succeeded" and body["output"] == "done"
 
 
 async def test_others_predictions_are_invisible(api: Api, emu: Emulator) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from ._errors import ResponseDecodeError
+from ._repr import bounded_reprs
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -421,3 +422,8 @@ class StreamEvent:
     event: str
     data: Any = None
     id: str | None = None
+
+
+# Reprs bounded in length and depth: ``output`` or ``detail`` nested a
+# thousand deep, or megabytes long, must not break (or flood) a repr().
+bounded_reprs(globals()[name] for name in __all__)

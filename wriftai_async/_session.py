@@ -39,6 +39,7 @@ from ._middlewares import (
     UserAgentMiddleware,
 )
 from ._retry import RetryPolicy
+from ._timeouts import deadline
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
@@ -392,13 +393,12 @@ class AsyncSession:
         # No total or read timeout on the body: events may be minutes apart.
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect)
 
-        async def send() -> aiohttp.ClientResponse:
-            return await session.request(
-                method, url, params=params, headers=merged, timeout=timeout
-            )
-
         try:
-            response = await asyncio.wait_for(send(), self._timeout.total)
+            # A timeout context, not asyncio.wait_for: see _timeouts.
+            async with deadline(self._timeout.total):
+                response = await session.request(
+                    method, url, params=params, headers=merged, timeout=timeout
+                )
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
             raise _timed_out(method, url, exc) from exc
         except aiohttp.ClientError as exc:

@@ -6,7 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-from .._bulk import BulkResult, ProgressCallback, bounded_map
+from .._bulk import (
+    BulkResult,
+    ProgressCallback,
+    bounded_map,
+    check_progress_callback,
+)
 from .._errors import (
     APIStatusError,
     BadRequestError,
@@ -21,7 +26,18 @@ from .._objects import (
     StreamEvent,
 )
 from .._pagination import paginate
-from .._params import join_path, parse_id, parse_model_ref, query
+from .._params import (
+    check_concurrency,
+    check_interval,
+    check_page_size,
+    check_timeout,
+    join_path,
+    page_query,
+    parse_id,
+    parse_model_ref,
+)
+from .._repr import shorten
+from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
 from ._streaming import follow_stream
@@ -31,10 +47,10 @@ __all__ = ["AsyncPredictions"]
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
-    if poll_interval <= 0:
-        raise ValueError("poll_interval must be > 0")
-    if timeout is not None and timeout < 0:
-        raise ValueError("timeout must be >= 0 or None")
+    # A NaN here once reached asyncio.sleep and stopped every timer of the
+    # loop; 0 and negative timeouts meant "no limit". Now all refused.
+    check_timeout(timeout)
+    check_interval(poll_interval, "poll_interval")
 
 
 class AsyncPredictions(AsyncResource):
@@ -74,8 +90,10 @@ class AsyncPredictions(AsyncResource):
                 schema before queueing (a bad input is then a ValidationError).
             wait: ask the server to hold the answer until the prediction ends
                 (``Prefer: wait``), then poll until it has a terminal status.
-            timeout: with ``wait``, the most seconds to wait in all.
-            poll_interval: with ``wait``, seconds between polls.
+            timeout: with ``wait``, the most seconds to wait in all: a
+                finite number > 0, or ``None`` (the default) for no limit.
+            poll_interval: with ``wait``, seconds between polls: a finite
+                number > 0.
 
         Example::
 
@@ -85,6 +103,8 @@ class AsyncPredictions(AsyncResource):
             print(prediction.status, prediction.output)
         """
         owner, name, number = parse_model_ref(model)
+        if not isinstance(wait, bool):
+            raise TypeError(f"wait must be a bool, not {type(wait).__name__}")
         _check_wait_args(timeout, poll_interval)
         body: dict[str, Any] = {
             "model": model,
@@ -136,10 +156,16 @@ class AsyncPredictions(AsyncResource):
         if not wait or prediction.is_terminal:
             return prediction
         remaining = None if timeout is None else timeout - (loop.time() - started)
+        if remaining is not None and remaining <= 0:
+            # wait() refuses a timeout of 0: the time is already up.
+            raise WaitTimeoutError(
+                f"prediction {shorten(prediction.id, 80)} did not finish within "
+                f"{timeout}s"
+                f" (last status: {shorten(str(prediction.status), 80)})",
+                prediction=prediction,
+            )
         return await self.wait(
-            prediction.id,
-            timeout=None if remaining is None else max(0.0, remaining),
-            poll_interval=poll_interval,
+            prediction.id, timeout=remaining, poll_interval=poll_interval
         )
 
     async def get(self, prediction_id: str) -> PredictionDetails:
@@ -167,7 +193,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
-        params = query(cursor=cursor, page_size=page_size, statuses=statuses)
+        params = page_query(cursor, page_size, statuses=statuses)
         return await self._page("/predictions", Prediction, params)
 
     def list(
@@ -185,6 +211,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Prediction]:
             return await self.list_page(
@@ -205,10 +232,14 @@ class AsyncPredictions(AsyncResource):
         If the connection drops or the server closes it before ``done`` (an
         idle timeout, a restart), the iterator reconnects by itself, asking
         for the events after the last id it saw, so nothing is repeated or
-        lost. A reconnection that delivers no event ends it: with the
-        ``APIConnectionError`` after a drop, quietly after a clean close
-        (resume later with ``after_id=`` the last event's ``id``). Event data
-        that is not JSON arrives as its raw text.
+        lost. Each reconnection first waits the client's retry backoff
+        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
+        most 5 s). An event whose id was already yielded is never yielded
+        again, even from a server that ignores ``after_id``. A reconnection
+        that delivers no new event ends it: with the ``APIConnectionError``
+        after a drop, quietly after a clean close (resume later with
+        ``after_id=`` the last event's ``id``). Event data that is not JSON
+        arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
         closed: wrap it in ``contextlib.aclosing`` to close it at once.
@@ -266,9 +297,18 @@ class AsyncPredictions(AsyncResource):
 
         Terminal: ``succeeded``, ``failed``, ``cancelled``, ``abandoned``.
 
+        Args:
+            timeout: the most seconds to wait, a finite number > 0; ``None``
+                (the default) waits without limit (each request still has
+                the client's ``timeout``).
+            poll_interval: seconds between polls, a finite number > 0.
+
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
                 first; its ``prediction`` is the last state seen.
+            ValueError, TypeError: a bad ``timeout`` or ``poll_interval``
+                (0, negative, NaN, infinite, a bool or a str), before any
+                request.
         """
         parse_id(prediction_id)
         _check_wait_args(timeout, poll_interval)
@@ -285,12 +325,14 @@ class AsyncPredictions(AsyncResource):
         if timeout is None:
             return await poll()
         try:
-            return await asyncio.wait_for(poll(), timeout)
+            async with deadline(timeout):  # not wait_for: see _timeouts
+                return await poll()
         except asyncio.TimeoutError:
             seen = last[0] if last else None
             raise WaitTimeoutError(
                 f"prediction {prediction_id} did not finish within {timeout}s"
-                + (f" (last status: {seen.status})" if seen else ""),
+                # The status is the server's text: bounded like any message.
+                + (f" (last status: {shorten(str(seen.status), 80)})" if seen else ""),
                 prediction=seen,
             ) from None
 
@@ -307,6 +349,7 @@ class AsyncPredictions(AsyncResource):
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
+        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
 
         Example::
 
@@ -358,6 +401,10 @@ class AsyncPredictions(AsyncResource):
         the terminal prediction, or the error that ended its polling (a
         ``WaitTimeoutError`` once ``timeout`` seconds have passed).
 
+        ``timeout`` is a finite number of seconds > 0, or ``None`` (no
+        limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
+        int >= 1. They are checked when this is called, before any request.
+
         Example::
 
             async for _ in client.predictions.cancel_many(ids):
@@ -366,6 +413,10 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
+        check_concurrency(concurrency)
+        check_progress_callback(on_progress)
+        if isinstance(prediction_ids, (str, bytes)):
+            raise TypeError("prediction_ids must be a list of ids, not a str")
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
         return poll_until_terminal(
             self.get, ids, timeout, poll_interval, concurrency, on_progress

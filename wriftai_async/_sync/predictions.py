@@ -65,8 +65,10 @@ class Predictions:
                 schema before queueing (a bad input is then a ValidationError).
             wait: ask the server to hold the answer until the prediction ends
                 (``Prefer: wait``), then poll until it has a terminal status.
-            timeout: with ``wait``, the most seconds to wait in all.
-            poll_interval: with ``wait``, seconds between polls.
+            timeout: with ``wait``, the most seconds to wait in all: a
+                finite number > 0, or ``None`` (the default) for no limit.
+            poll_interval: with ``wait``, seconds between polls: a finite
+                number > 0.
 
         Example::
 
@@ -141,10 +143,14 @@ class Predictions:
         If the connection drops or the server closes it before ``done`` (an
         idle timeout, a restart), the iterator reconnects by itself, asking
         for the events after the last id it saw, so nothing is repeated or
-        lost. A reconnection that delivers no event ends it: with the
-        ``APIConnectionError`` after a drop, quietly after a clean close
-        (resume later with ``after_id=`` the last event's ``id``). Event data
-        that is not JSON arrives as its raw text.
+        lost. Each reconnection first waits the client's retry backoff
+        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
+        most 5 s). An event whose id was already yielded is never yielded
+        again, even from a server that ignores ``after_id``. A reconnection
+        that delivers no new event ends it: with the ``APIConnectionError``
+        after a drop, quietly after a clean close (resume later with
+        ``after_id=`` the last event's ``id``). Event data that is not JSON
+        arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
         closed: wrap it in ``contextlib.aclosing`` to close it at once.
@@ -195,9 +201,18 @@ class Predictions:
 
         Terminal: ``succeeded``, ``failed``, ``cancelled``, ``abandoned``.
 
+        Args:
+            timeout: the most seconds to wait, a finite number > 0; ``None``
+                (the default) waits without limit (each request still has
+                the client's ``timeout``).
+            poll_interval: seconds between polls, a finite number > 0.
+
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
                 first; its ``prediction`` is the last state seen.
+            ValueError, TypeError: a bad ``timeout`` or ``poll_interval``
+                (0, negative, NaN, infinite, a bool or a str), before any
+                request.
         """
         return self._portal.call(
             self._async.wait,
@@ -219,6 +234,7 @@ class Predictions:
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
+        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
 
         Example::
 
@@ -268,6 +284,10 @@ class Predictions:
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
         ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+
+        ``timeout`` is a finite number of seconds > 0, or ``None`` (no
+        limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
+        int >= 1. They are checked when this is called, before any request.
 
         Example::
 
