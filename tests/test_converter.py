@@ -299,3 +299,39 @@ def test_once_every_field_is_built_the_json_object_is_let_go():
     model.owner  # noqa: B018
     assert _WIRE_OF(model) is None
     assert model == structure(MODEL, Model)
+
+
+def test_a_read_racing_the_last_build_gets_the_built_value():
+    # Thread A's first read builds every field and lets the JSON go while
+    # thread B, which found a slot empty a moment earlier, is on its way
+    # into __getattr__: B must get the value, not a decode error.
+    model = _fresh()
+    model.owner  # noqa: B018 # everything built, the JSON let go
+    assert model.__getattr__("description") == "4x"  # what B then runs
+    assert model.__getattr__("owner") is model.owner
+
+
+def test_many_threads_reading_fresh_objects_agree():
+    import threading
+
+    models = [_fresh() for _ in range(300)]
+    expected = (_fresh().owner, "4x", _fresh().created_at, _fresh().categories)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def read(order: int) -> None:
+        barrier.wait(10)
+        for model in models if order % 2 else reversed(models):
+            try:
+                got = (model.owner, model.description, model.created_at)
+                assert got == expected[:3] and model.categories == expected[3]
+            except BaseException as exc:  # collected, asserted below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []

@@ -82,6 +82,8 @@ class _BuiltOnRead:
                     f"{type(self).__name__!r} object has no attribute {name!r}"
                 ) from None
             wire = _WIRE_OF(self)
+            if wire is None:  # another thread built every field meanwhile
+                return object.__getattribute__(self, name)
             try:
                 # The field's whole group at once: reaching here costs more
                 # than building one field, and a caller who reads one field
