@@ -312,6 +312,7 @@ def test_a_read_racing_the_last_build_gets_the_built_value():
 
 
 def test_many_threads_reading_fresh_objects_agree():
+    import sys
     import threading
 
     models = [_fresh() for _ in range(300)]
@@ -330,8 +331,13 @@ def test_many_threads_reading_fresh_objects_agree():
                 return
 
     threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(interval)
     assert errors == []
