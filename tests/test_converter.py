@@ -253,6 +253,9 @@ def test_a_malformed_field_raises_on_read_and_leaves_the_rest_readable():
         model.owner  # noqa: B018
     with pytest.raises(ResponseDecodeError):
         model == model  # noqa: B015
+    # A repr never raises: it is what logs and tracebacks show.
+    text = repr(model)
+    assert "created_at=<malformed>" in text and "owner=<malformed>" in text
 
 
 def test_identifying_fields_are_checked_when_structuring_the_rest_on_read():
