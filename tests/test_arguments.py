@@ -174,7 +174,7 @@ async def test_bad_concurrency_is_refused(
         lambda c: c.predictions.cancel_many("p-1"),
         lambda c: c.models.list_for_users("alice"),
         lambda c: c.predictions.wait_many(["p-1"], on_progress="print"),
-        lambda c: c.predictions.create("alice/text-echo", {"text": "x"}, wait=1),
+        lambda c: c.predictions.create("alice/text-echo", {"text": "x"}, wait="1"),
         lambda c: c.files.upload(b"x", mime_type=b"text/plain"),
     ],
 )
@@ -295,15 +295,15 @@ def test_sync_client_refuses_nan_and_keeps_working(emulator: Emulator) -> None:
 
 
 def test_create_whose_hold_outlasts_its_timeout_is_a_wait_timeout() -> None:
-    # The server holds a Prefer: wait answer for at least a second; with
-    # timeout=0.2 no time is left to poll: a WaitTimeoutError with the
+    # The server holds the answer for the second asked (Prefer: wait=1);
+    # with timeout=0.2 no time is left to poll: a WaitTimeoutError with the
     # prediction, not a ValueError from passing wait() a timeout of 0.
     with Emulator(prediction_duration=30).run_in_thread() as emu:
         client = make_client("sync", emu)
         try:
             with pytest.raises(WaitTimeoutError) as caught:
                 client.predictions.create(
-                    "alice/text-echo", {"text": "x"}, wait=True, timeout=0.2
+                    "alice/text-echo", {"text": "x"}, wait=1, timeout=0.2
                 )
         finally:
             client.close()

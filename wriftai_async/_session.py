@@ -364,8 +364,12 @@ class AsyncSession:
         *,
         params: Params = None,
         headers: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and hold its response open to be read as it arrives.
+
+        ``json`` is a request body (``POST /predictions`` with ``"stream":
+        true`` answers with an event stream).
 
         The request goes through the same auth, user agent and retries as
         :meth:`request`; retries can only happen before the response starts,
@@ -390,6 +394,10 @@ class AsyncSession:
         session = self._checked_session(path)
         url = self.base_url + path
         merged = {**_STREAM_HEADERS, **headers} if headers else _STREAM_HEADERS
+        data = None
+        if json is not None:
+            data = _json.dumps(json)
+            merged = {**_JSON_HEADERS, **merged}
         # No total or read timeout on the body: events may be minutes apart.
         timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect)
 
@@ -397,7 +405,12 @@ class AsyncSession:
             # A timeout context, not asyncio.wait_for: see _timeouts.
             async with deadline(self._timeout.total):
                 response = await session.request(
-                    method, url, params=params, headers=merged, timeout=timeout
+                    method,
+                    url,
+                    params=params,
+                    headers=merged,
+                    timeout=timeout,
+                    data=data,
                 )
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
             raise _timed_out(method, url, exc) from exc

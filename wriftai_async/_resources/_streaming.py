@@ -49,24 +49,39 @@ def _to_event(message: SSEMessage) -> StreamEvent:
     return StreamEvent(event=message.event, data=data, id=message.id)
 
 
+def format_seconds(seconds: float) -> str:
+    """``2.5`` -> ``"2.5"``, ``5`` -> ``"5"``: fractions kept, no exponent."""
+    if isinstance(seconds, int):
+        return str(seconds)
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") or "0"
+
+
 async def follow_stream(
-    session: AsyncSession, path: str, after_id: str | None
+    session: AsyncSession, path: str, after_id: str | None, idle: float | None = None
 ) -> AsyncIterator[StreamEvent]:
     """Yield a prediction's events until ``done``, resuming after a drop.
 
-    The rules are in :meth:`AsyncPredictions.stream`'s docstring. What keeps a
-    misbehaving server from making this loop forever or repeat itself:
+    The rules are in :meth:`AsyncPredictions.stream`'s docstring. ``idle``
+    is sent as ``Prefer: wait=N``, the longest the server stays idle between
+    events: a connection it closes with no event after at least that long is
+    an idle close, resumed like the official client's ``stream`` does.
+
+    What keeps a misbehaving server from making this loop forever or repeat
+    itself:
 
     - an event whose id was already yielded (or is ``after_id``) is skipped,
       so a server that ignores ``after_id`` and replays the stream from the
       start repeats nothing; a connection that brought no new event is not
-      resumed (once, for the first);
+      resumed (once, for the first), unless it was an idle close;
     - every reconnection waits the session's retry backoff (attempt ``n``
       waits up to ``backoff_base * 2**n``, at most ``backoff_max``; a
       connection that stayed open longer than ``backoff_max`` starts the
       count again), or the server's ``retry:`` hint if longer, up to
       ``_MAX_RESUME_DELAY``.
     """
+    headers = _STREAM_HEADERS
+    if idle is not None:
+        headers = {**_STREAM_HEADERS, "Prefer": f"wait={format_seconds(idle)}"}
     loop = asyncio.get_running_loop()
     policy = session.retry
     last_id = after_id
@@ -79,11 +94,11 @@ async def follow_stream(
     attempt = 0  # reconnections in a row, for the backoff
     while True:
         opened = False
-        opened_at = loop.time()
         decoder = SSEDecoder(last_id=last_id)
+        opened_at = loop.time()
         try:
             async with session.stream(
-                "GET", path, params=query(after_id=last_id), headers=_STREAM_HEADERS
+                "GET", path, params=query(after_id=last_id), headers=headers
             ) as response:
                 opened = True
                 _check_event_stream(response)
@@ -104,9 +119,13 @@ async def follow_stream(
             # The server closed before "done" (an idle timeout, a
             # restart): resume like after a drop, once per connection
             # that made progress; a connection that gave nothing ends it.
-            if not may_resume or (last_id is None and yielded):
+            if last_id is None and yielded:
                 return
-            may_resume = False
+            # (wait=0 is no idle close: resuming it would be a busy loop.)
+            idle_close = bool(idle) and loop.time() - opened_at >= (idle or 0)
+            if not (may_resume or idle_close):
+                return
+            may_resume = idle_close
         except APIConnectionError:
             # A failed open was already retried by the session; a second
             # drop in a row is not resumed; without an event id the new

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from .._bulk import (
     BulkResult,
@@ -13,9 +14,11 @@ from .._bulk import (
     check_progress_callback,
 )
 from .._errors import (
+    APIConnectionError,
     APIStatusError,
     BadRequestError,
     ConflictError,
+    ResponseDecodeError,
     WaitTimeoutError,
 )
 from .._objects import (
@@ -37,13 +40,54 @@ from .._params import (
     parse_model_ref,
 )
 from .._repr import shorten
+from .._sse import SSEDecoder
 from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
-from ._streaming import follow_stream
+from ._streaming import (
+    _check_event_stream,
+    _to_event,
+    follow_stream,
+    format_seconds,
+)
 from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
+
+
+# A bare ``Prefer: wait`` is held for as long as the server allows; the
+# request's own timeout must outlive that (and the answer's transfer).
+_HELD_ANSWER_MAX = 3600.0
+_HELD_ANSWER_MARGIN = 30.0
+
+
+def _seconds_ok(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _prefer_wait(wait: bool | float) -> str | None:
+    """The ``Prefer`` header for ``create(wait=...)``, or ``None``."""
+    if wait is False:
+        return None
+    if wait is True:
+        return "wait"
+    if not isinstance(wait, (int, float)):
+        raise TypeError(f"wait must be a bool or seconds, not {type(wait).__name__}")
+    if not _seconds_ok(wait):
+        raise ValueError(f"wait must be a bool or seconds >= 0, not {wait!r}")
+    return f"wait={format_seconds(wait)}"
+
+
+def _prediction_id_of(event: StreamEvent) -> str | None:
+    data = event.data
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
+        return str(data["id"])
+    return None
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -58,6 +102,7 @@ class AsyncPredictions(AsyncResource):
 
     __slots__ = ()
 
+    @overload
     async def create(
         self,
         model: str,
@@ -66,11 +111,56 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool = False,
+        wait: bool | float = False,
+        stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails:
-        """Run a model: create a prediction and, with ``wait=True``, wait for it.
+    ) -> PredictionDetails: ...
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: Literal[True],
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: bool,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails | AsyncIterator[StreamEvent]: ...
+
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails | AsyncIterator[StreamEvent]:
+        """Run a model: create a prediction and, with ``wait``, wait for it.
 
         Sent to ``POST /predictions``; an older server that answers 405 there
         gets the same request at ``POST /models/{owner}/{name}/predictions``
@@ -88,8 +178,20 @@ class AsyncPredictions(AsyncResource):
                 as the newer ``webhook: {url, secret}`` field.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
-            wait: ask the server to hold the answer until the prediction ends
-                (``Prefer: wait``), then poll until it has a terminal status.
+            wait: ``True`` asks the server to hold the answer until the
+                prediction ends (``Prefer: wait``, for as long as the server
+                allows), a number of seconds asks for at most that long
+                (``Prefer: wait=2.5``); then, if it is still running, it is
+                polled until it has a terminal status. With ``stream=True``
+                the seconds are instead the longest the server may stay idle
+                between two events before it closes the stream (which is
+                then resumed).
+            stream: return an async iterator of the prediction's
+                :class:`StreamEvent` objects (``init``, ``output``...,
+                ``done``), read from the create request's own answer. If that
+                stream ends before ``done`` (an idle close, a broken
+                connection) it goes on with :meth:`stream` from the last
+                event's id, so no event is lost or repeated.
             timeout: with ``wait``, the most seconds to wait in all: a
                 finite number > 0, or ``None`` (the default) for no limit.
             poll_interval: with ``wait``, seconds between polls: a finite
@@ -101,11 +203,17 @@ class AsyncPredictions(AsyncResource):
                 "alice/upscaler", {"image": "https://..."}, wait=True
             )
             print(prediction.status, prediction.output)
+
+            events = await client.predictions.create(
+                "alice/llm", {"prompt": "Hi"}, stream=True
+            )
+            async for event in events:
+                if event.event == "output":
+                    print(event.data, end="")
         """
         owner, name, number = parse_model_ref(model)
-        if not isinstance(wait, bool):
-            raise TypeError(f"wait must be a bool, not {type(wait).__name__}")
         _check_wait_args(timeout, poll_interval)
+        prefer = _prefer_wait(wait)  # checks wait: a bool or seconds >= 0
         body: dict[str, Any] = {
             "model": model,
             "input": await upload_files_in(AsyncFiles(self._session), input),
@@ -119,14 +227,26 @@ class AsyncPredictions(AsyncResource):
         headers: dict[str, str] = {}
         if validate_input is not None:
             headers["Validate-Input"] = "true" if validate_input else "false"
-        if wait:
-            headers["Prefer"] = (
-                "wait" if timeout is None else f"wait={max(1, int(timeout))}"
-            )
+        if stream:
+            # The official wriftai 0.34 client gets the event stream from
+            # this POST with "stream": true *and* a Prefer: wait header (its
+            # create(wait=True, stream=True)); without the header the service
+            # answers the JSON prediction. It always sends "stream"; we send
+            # it only when true, as older servers refuse the unknown field.
+            body["stream"] = True
+            headers["Prefer"] = prefer or "wait"
+            idle = None if isinstance(wait, bool) else float(wait)
+            return self._stream_created(body, headers, idle)
+        if prefer is not None:
+            headers["Prefer"] = prefer
         loop = asyncio.get_running_loop()
         started = loop.time()
-        # The server may hold a Prefer: wait answer for a minute or more.
-        request_timeout = None if not wait else (timeout or 3600.0) + 30.0
+        # The server may hold a Prefer: wait answer for as long as asked (or
+        # as it allows, for a bare "wait"): the request must outlive it.
+        request_timeout = None
+        if prefer is not None:
+            held = _HELD_ANSWER_MAX if wait is True else float(wait)
+            request_timeout = held + _HELD_ANSWER_MARGIN
         try:
             prediction: PredictionDetails = await self._send(
                 "POST",
@@ -153,7 +273,7 @@ class AsyncPredictions(AsyncResource):
                 headers=headers or None,
                 timeout=request_timeout,
             )
-        if not wait or prediction.is_terminal:
+        if prefer is None or prediction.is_terminal:
             return prediction
         remaining = None if timeout is None else timeout - (loop.time() - started)
         if remaining is not None and remaining <= 0:
@@ -167,6 +287,46 @@ class AsyncPredictions(AsyncResource):
         return await self.wait(
             prediction.id, timeout=remaining, poll_interval=poll_interval
         )
+
+    async def _stream_created(
+        self, body: dict[str, Any], headers: dict[str, str], idle: float | None
+    ) -> AsyncIterator[StreamEvent]:
+        """The events of ``POST /predictions`` (``"stream": true``), resumed.
+
+        Like the official client's ``_async_create_stream``: the first event
+        (``init``) carries the prediction, whose id a resumption needs.
+        """
+        prediction_id: str | None = None
+        last_id: str | None = None
+        try:
+            async with self._session.stream(
+                "POST", "/predictions", json=body, headers=headers
+            ) as response:
+                _check_event_stream(response)
+                decoder = SSEDecoder()
+                async for chunk in response.content.iter_any():
+                    for message in decoder.feed(chunk):
+                        event = _to_event(message)
+                        if prediction_id is None:
+                            prediction_id = _prediction_id_of(event)
+                        last_id = message.id
+                        yield event
+                        if event.event == "done":
+                            return
+        except APIConnectionError:
+            if prediction_id is None or last_id is None:
+                raise  # nothing to resume from
+        if prediction_id is None or last_id is None:
+            raise ResponseDecodeError(
+                "POST /predictions closed its event stream before saying which "
+                "prediction it created",
+                method="POST",
+                url=self._session.base_url + "/predictions",
+            )
+        # Closed (idle) or broken before "done": go on where it stopped.
+        path = join_path("predictions", prediction_id, "stream")
+        async for event in follow_stream(self._session, path, last_id, idle):
+            yield event
 
     async def get(self, prediction_id: str) -> PredictionDetails:
         """Get a prediction with its input, output, error and logs.
@@ -221,7 +381,11 @@ class AsyncPredictions(AsyncResource):
         return paginate(fetch)
 
     def stream(
-        self, prediction_id: str, *, after_id: str | None = None
+        self,
+        prediction_id: str,
+        *,
+        after_id: str | None = None,
+        wait: float | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Follow a prediction as it runs: its events, as the server sends them.
 
@@ -248,6 +412,9 @@ class AsyncPredictions(AsyncResource):
             prediction_id: the prediction to follow.
             after_id: only the events after this event id (from
                 ``StreamEvent.id``), to resume an earlier stream.
+            wait: the longest, in seconds, the server may stay idle between
+                two events before it closes the stream (``Prefer: wait=N``;
+                the iterator then resumes). ``None``: the server's default.
 
         Example::
 
@@ -270,7 +437,9 @@ class AsyncPredictions(AsyncResource):
                 )
             if not after_id:
                 raise ValueError("after_id must not be empty")
-        return follow_stream(self._session, path, after_id)
+        if wait is not None and (isinstance(wait, bool) or not _seconds_ok(wait)):
+            raise ValueError(f"wait must be a number of seconds >= 0, not {wait!r}")
+        return follow_stream(self._session, path, after_id, wait)
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from .._objects import Model, Page, User
+from .._objects import Model, Page, SortBy, SortDirection, User
 from .._pagination import paginate
 from .._params import (
     UNSET,
@@ -38,18 +38,49 @@ class AsyncUsers(AsyncResource):
         return result
 
     async def list_page(
-        self, *, cursor: str | None = None, page_size: int | None = None
+        self,
+        *,
+        cursor: str | None = None,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
     ) -> Page[User]:
-        """One page of users."""
-        return await self._page("/users", User, page_query(cursor, page_size))
+        """One page of users.
 
-    def list(self, *, page_size: int | None = None) -> AsyncIterator[User]:
-        """Every user, page after page."""
+        Args:
+            sort_by: ``"created_at"`` (the only order the service documents
+                for users, as the official client's ``UsersSortBy``).
+            sort_direction: ``"asc"`` or ``"desc"``.
+        """
+        params = page_query(
+            cursor, page_size, sort_by=sort_by, sort_direction=sort_direction
+        )
+        return await self._page("/users", User, params)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
+    ) -> AsyncIterator[User]:
+        """Every user, page after page.
+
+        Example::
+
+            async for user in client.users.list(sort_direction="desc"):
+                print(user.username)
+        """
 
         check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[User]:
-            return await self.list_page(cursor=cursor, page_size=page_size)
+            return await self.list_page(
+                cursor=cursor,
+                page_size=page_size,
+                sort_by=sort_by,
+                sort_direction=sort_direction,
+            )
 
         return paginate(fetch)
 
