@@ -414,17 +414,32 @@ def test_listing_fetches_one_page_ahead_while_the_caller_works(
     assert client._portal.call(_other_tasks) == []
 
 
-def test_a_failing_prefetch_raises_when_its_page_is_reached(
-    emu: Emulator, client: Client
-) -> None:
-    emu.add_many_models("zed", 6)
-    models = client.models.list_for_user("zed", page_size=3)
-    assert next(models).name == "model-0000"
-    emu.inject(status=404, method="GET", path="/models/zed", times=None)
-    assert [next(models).name, next(models).name] == ["model-0001", "model-0002"]
-    with pytest.raises(NotFoundError):
-        next(models)
-    assert client._portal.call(_other_tasks) == []
+class _PageGone(Exception):
+    pass
+
+
+def test_a_failing_prefetch_raises_when_its_page_is_reached() -> None:
+    from wriftai_async._objects import Page
+    from wriftai_async._pagination import Pager
+
+    portal = Portal(owner="Test")
+    fetched: list[str | None] = []
+
+    async def fetch(cursor: str | None) -> Page[int]:
+        fetched.append(cursor)
+        if cursor is None:
+            return Page(items=[1, 2], next_cursor="2")
+        raise _PageGone
+
+    items = portal.iterate(Pager(fetch))
+    assert next(items) == 1
+    # Page 2 was fetched (and failed) ahead, but page 1 is still all there.
+    assert next(items) == 2
+    with pytest.raises(_PageGone):
+        next(items)
+    assert fetched == [None, "2"]
+    assert portal.call(_other_tasks) == []
+    portal.close()
 
 
 # -- fork ----------------------------------------------------------------------
