@@ -209,7 +209,11 @@ class RetryMiddleware:
             response: ClientResponse | None = None
             try:
                 response = await handler(request)
-                body = await self._read(response)
+                try:
+                    body = await self._read(response)
+                except BaseException:
+                    response.close()  # cancelled mid-body: no half-read reuse
+                    raise
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if response is not None:
                     response.close()
