@@ -13,7 +13,8 @@ import contextlib
 import gzip
 import logging
 import math
-from collections.abc import AsyncIterator
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -249,12 +250,26 @@ async def test_a_stream_error_body_that_trickles_times_out():
                 pass
 
 
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """The peak of traced memory above the start, in bytes, once left."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    result: list[int] = []
+    try:
+        yield result
+    finally:
+        result.append(tracemalloc.get_traced_memory()[1] - base)
+        tracemalloc.stop()
+
+
 async def test_a_stream_error_body_is_read_under_max_response_size():
     bomb = hostile.compressed_bomb("gzip", 32 * MiB, 500)
     async with serve(bomb, max_response_size=MiB, max_retries=0) as (_, client):
-        with pytest.raises(ServerError):
+        with peak_memory() as peak, pytest.raises(ServerError):
             async with client.session.stream("GET", "/s"):
                 pass
+    assert peak[0] < 8 * MiB
 
 
 # -- upload parts ----------------------------------------------------------------
@@ -293,9 +308,10 @@ async def test_an_upload_part_error_body_is_bounded():
     part = hostile.compressed_bomb("gzip", 32 * MiB, status=500)
     server = _upload_server(part)
     async with serve(server, max_response_size=MiB, max_retries=1) as (_, client):
-        with pytest.raises(ServerError) as caught:
+        with peak_memory() as peak, pytest.raises(ServerError) as caught:
             await client.files.upload(b"hello", mime_type="text/plain")
     assert "s3cr3t" not in str(caught.value)
+    assert peak[0] < 8 * MiB
 
 
 # -- the pool and the constructor ----------------------------------------------
