@@ -62,6 +62,10 @@ RULES = {
     "async-method": "public `async def m(...) -> T` -> `def m(...) -> T` (Portal.call)",
     "iterator-method": "public `def m(...) -> AsyncIterator[T]` -> "
     "`def m(...) -> Iterator[T]` (Portal.iterate)",
+    "overload-stub": "`@overload async def m(...) -> T` -> `@overload def m(...) -> T` "
+    "(AsyncIterator[X] -> Iterator[X] in T)",
+    "iterator-union": "`async def m(...) -> T | AsyncIterator[X]` -> "
+    "`def m(...) -> T | Iterator[X]` (Portal.call, then Portal.iterate if needed)",
     "class-name": "`class Async<Name>` -> `class <Name>`",
     "client-attribute": "`<attr>: Async<Name>` on AsyncClient -> `<attr>: <Name>`",
     "client-init": "AsyncClient.__init__ -> Client.__init__ (same signature)",
@@ -317,17 +321,94 @@ def _reparse(writer: ModuleWriter, node: ast.expr) -> ast.expr:
     return ast.parse(writer.expr(node), mode="eval").body
 
 
+def _is_async_iterator(writer: ModuleWriter, node: ast.expr | None) -> bool:
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and writer.source.resolve(node.value.id) == ("collections.abc", "AsyncIterator")
+    )
+
+
+def _union_parts(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return [*_union_parts(node.left), *_union_parts(node.right)]
+    return [node]
+
+
+def sync_annotation(writer: ModuleWriter, node: ast.expr) -> str:
+    """A return annotation with each ``AsyncIterator[X]`` as ``Iterator[X]``."""
+    parts = []
+    for part in _union_parts(_parse_string_annotation(node)):
+        if _is_async_iterator(writer, part):
+            assert isinstance(part, ast.Subscript)
+            if not writer.bind(_ITERATOR[1], *_ITERATOR):
+                raise GenerationError(f"{writer.output}: name clash on 'Iterator'")
+            parts.append(f"Iterator[{writer.expr(part.slice)}]")
+        else:
+            parts.append(writer.expr(part))
+    return " | ".join(parts)
+
+
+def _is_overload(
+    writer: ModuleWriter, fn: ast.FunctionDef | ast.AsyncFunctionDef
+) -> bool:
+    return (
+        len(fn.decorator_list) == 1
+        and isinstance(fn.decorator_list[0], ast.Name)
+        and writer.source.resolve(fn.decorator_list[0].id) == ("typing", "overload")
+    )
+
+
+def mirror_overload(
+    writer: ModuleWriter, fn: ast.FunctionDef | ast.AsyncFunctionDef
+) -> list[str]:
+    """An ``@overload`` stub, as a sync one."""
+    use("overload-stub")
+    if not writer.bind("overload", "typing", "overload"):
+        raise GenerationError(f"{writer.output}: name clash on 'overload'")
+    result = sync_annotation(writer, fn.returns) if fn.returns else "None"
+    return [
+        "    @overload",
+        f"    def {fn.name}({signature(writer, fn)}) -> {result}: ...",
+        "",
+    ]
+
+
 def mirror_method(
     writer: ModuleWriter, fn: ast.FunctionDef | ast.AsyncFunctionDef, target: str
 ) -> list[str]:
     """A sync method calling ``target.<name>`` through the portal."""
     if fn.decorator_list:
+        if _is_overload(writer, fn) and isinstance(fn, ast.AsyncFunctionDef):
+            return mirror_overload(writer, fn)
         raise GenerationError(
             f"{writer.source.name}: {fn.name}: decorators unsupported"
         )
     call = f"{target}.{fn.name}"
     forward = forward_arguments(fn.args)
     returns = fn.returns
+    union = _union_parts(_parse_string_annotation(returns)) if returns else []
+    if (
+        isinstance(fn, ast.AsyncFunctionDef)
+        and len(union) > 1
+        and any(_is_async_iterator(writer, part) for part in union)
+    ):
+        use("iterator-union")
+        assert returns is not None
+        result = sync_annotation(writer, returns)
+        if not writer.bind("AsyncIterator", "collections.abc", "AsyncIterator"):
+            raise GenerationError(f"{writer.output}: name clash on 'AsyncIterator'")
+        doc = docstring_source(writer.source, _docstring(fn), 8)
+        comma = ", " if forward else ""
+        return [
+            f"    def {fn.name}({signature(writer, fn)}) -> {result}:",
+            f"        {doc}",
+            f"        result = self._portal.call({call}{comma}{forward})",
+            "        if isinstance(result, AsyncIterator):",
+            "            return self._portal.iterate(result)",
+            "        return result",
+            "",
+        ]
     if isinstance(fn, ast.AsyncFunctionDef):
         use("async-method")
         result = writer.expr(returns) if returns is not None else "None"

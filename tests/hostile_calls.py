@@ -28,12 +28,17 @@ async def unwrap_all(iterator: Any) -> list[Any]:
     return [result.unwrap() async for result in iterator]
 
 
+async def _create_stream(client: AsyncClient) -> list[Any]:
+    events = await client.predictions.create(MODEL, {"text": "hi"}, stream=True)
+    return await drain(events)
+
+
 Call = Callable[[AsyncClient], Awaitable[Any]]
 
 CALLS: dict[str, Call] = {
     "request": lambda c: c.request("GET", "/hardware"),
     "models.get": lambda c: c.models.get(MODEL),
-    "models.create": lambda c: c.models.create("m", "cpu"),
+    "models.create": lambda c: c.models.create("m", hardware_identifier="cpu"),
     "models.update": lambda c: c.models.update(MODEL, description="d"),
     "models.delete": lambda c: c.models.delete(MODEL),
     "models.list_page": lambda c: c.models.list_page("alice"),
@@ -61,6 +66,7 @@ CALLS: dict[str, Call] = {
     "predictions.create(wait)": lambda c: c.predictions.create(
         MODEL, {"text": "hi"}, wait=True, **WAIT
     ),
+    "predictions.create(stream)": lambda c: _create_stream(c),
     "predictions.get": lambda c: c.predictions.get(UUID),
     "predictions.list_page": lambda c: c.predictions.list_page(),
     "predictions.list": lambda c: drain(c.predictions.list()),

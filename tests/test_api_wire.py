@@ -60,7 +60,9 @@ async def test_models_get(client, emulator):
 
 async def test_models_create_and_delete(client, emulator):
     created = await resolve(
-        client.models.create("new-one", "cpu", visibility="public", description=None)
+        client.models.create(
+            "new-one", hardware_identifier="cpu", visibility="public", description=None
+        )
     )
     assert (
         isinstance(created, ModelDetails)
@@ -74,7 +76,7 @@ async def test_models_create_and_delete(client, emulator):
         "description": None,
     }
     with pytest.raises(ConflictError):
-        await resolve(client.models.create("new-one", "cpu"))
+        await resolve(client.models.create("new-one"))
     assert await resolve(client.models.delete(f"{emulator.username}/new-one")) is None
     with pytest.raises(NotFoundError):
         await resolve(client.models.get(f"{emulator.username}/new-one"))
@@ -240,7 +242,7 @@ async def test_session_request_is_the_escape_hatch(emulator):
         assert len(data["items"]) == 1
         emulator.inject(status=503, times=1)
         data = await client.session.request("GET", "/users/bob")
-        assert data["username"] == "bob"
+        assert data["name"] == "bob"  # raw JSON, in the default dialect
         with pytest.raises(NotFoundError):
             await client.session.request("GET", "/users/nobody")
 
@@ -287,7 +289,7 @@ async def test_request_is_the_escape_hatch_in_both_clients(client, emulator):
     data = await resolve(client.request("GET", "/hardware", params={"page_size": 1}))
     assert len(data["items"]) == 1
     emulator.inject(status=503, times=1)  # same retries as wrapped methods
-    assert (await resolve(client.request("GET", "/users/bob")))["username"] == "bob"
+    assert (await resolve(client.request("GET", "/users/bob")))["name"] == "bob"
     with pytest.raises(NotFoundError):
         await resolve(client.request("GET", "/users/nobody"))
     with pytest.raises(ValueError):

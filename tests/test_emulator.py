@@ -66,7 +66,11 @@ def auth(emu: Emulator) -> dict[str, str]:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(cancel_delay=0.2, prediction_duration=0.2) as emulator:
+    # Most tests here read raw JSON in the older dialect (its shapes are
+    # spelled out); the default dialect is tested by test_official_contract.
+    async with Emulator(
+        style="old", cancel_delay=0.2, prediction_duration=0.2
+    ) as emulator:
         yield emulator
 
 
@@ -455,18 +459,30 @@ async def test_repeat_cancel_keeps_the_first_deadline() -> None:
         assert status == 400
 
 
-async def test_cancel_can_lose_to_completion(api: Api, emu: Emulator) -> None:
-    seeded = emu.add_prediction(
-        "alice/text-echo",
-        status="started",
-        finish_after=0.02,
-        final_status="succeeded",
-        output="done",
-    )
-    assert (await api.call("POST", f"/predictions/{seeded['id']}/cancel"))[0] == 200
-    await asyncio.sleep(0.1)
-    _, body = await api.get(f"/predictions/{seeded['id']}")
-    assert body["status"] == "succeeded" and body["output"] == "done"
+async def test_cancel_can_lose_to_completion() -> None:
+    # A cancel takes effect cancel_delay after it is accepted; a prediction
+    # that finishes within that delay wins. This emulator's cancel_delay is
+    # long enough that the POST lands in time even on a busy machine.
+    async with (
+        Emulator(cancel_delay=30.0) as slow_cancels,
+        aiohttp.ClientSession(headers=auth(slow_cancels)) as session,
+    ):
+        slow_api = Api(slow_cancels, session)
+        seeded = slow_cancels.add_prediction(
+            "alice/text-echo",
+            status="started",
+            finish_after=1.0,
+            final_status="succeeded",
+            output="done",
+        )
+        path = f"/predictions/{seeded['id']}"
+        assert (await slow_api.call("POST", path + "/cancel"))[0] == 200
+        for _ in range(500):  # bounded poll for the server-side state
+            _, body = await slow_api.get(path)
+            if body["status"] != "started":
+                break
+            await asyncio.sleep(0.02)
+        assert body["status"] == "succeeded" and body["output"] == "done"
 
 
 async def test_others_predictions_are_invisible(api: Api, emu: Emulator) -> None:
@@ -596,7 +612,17 @@ async def test_new_style_shapes() -> None:
             "PATCH", "/user", json_body={"display_name": "A", "urls": None}
         )
         assert status == 200 and me["display_name"] == "A" and me["urls"] is None
-        assert (await api.call("PATCH", "/user", json_body={"name": "x"}))[0] == 422
+        # "name" is the username here (the official client's UpdateUserParams
+        # says "the new name of the user"): it renames, the token follows.
+        assert (await api.call("PATCH", "/user", json_body={"name": "Not A Slug"}))[
+            0
+        ] == 422
+        assert (await api.call("PATCH", "/user", json_body={"name": None}))[0] == 422
+        assert (await api.call("PATCH", "/user", json_body={"name": "bob"}))[0] == 409
+        status, me = await api.call("PATCH", "/user", json_body={"name": "x"})
+        assert status == 200 and me["name"] == "x" and emu.username == "x"
+        assert (await api.get("/user"))[1]["name"] == "x"
+        assert (await api.get("/models/x/text-echo"))[0] == 200
 
 
 # -- seeding and lifecycle -----------------------------------------------------
@@ -646,7 +672,7 @@ def test_threaded_runner_from_sync_code() -> None:
 async def test_plugin_fixture_in_async_test(wriftai_emulator: Emulator) -> None:
     async with aiohttp.ClientSession(headers=auth(wriftai_emulator)) as session:
         status, body = await Api(wriftai_emulator, session).get("/user")
-    assert status == 200 and body["username"] == "alice"
+    assert status == 200 and body["name"] == "alice"  # the default dialect
 
 
 def test_plugin_enabled_with_marker(tmp_path: Path) -> None:

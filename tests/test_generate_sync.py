@@ -6,11 +6,14 @@ method or resource added on the async side is covered here with no edit.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
+import operator
 import shutil
 import subprocess
 import sys
+import types
 import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -64,6 +67,16 @@ def _public_methods(cls: type) -> dict[str, Callable[..., Any]]:
 
 def _sync_return(annotation: Any, is_async: bool) -> Any:
     if is_async:
+        # ``T | AsyncIterator[X]`` (an overloaded ``create(stream=...)``)
+        # becomes ``T | Iterator[X]``; any other annotation stays.
+        if isinstance(annotation, types.UnionType):
+            parts = [
+                typing.cast(Any, Iterator)[typing.get_args(part)[0]]
+                if typing.get_origin(part) is AsyncIterator
+                else part
+                for part in typing.get_args(annotation)
+            ]
+            return functools.reduce(operator.or_, parts)
         return annotation
     assert typing.get_origin(annotation) is AsyncIterator, annotation
     (item,) = typing.get_args(annotation)

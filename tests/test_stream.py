@@ -321,6 +321,11 @@ def test_threaded_emulator_streams_to_a_sync_caller() -> None:
     with Emulator(prediction_duration=0.1).run_in_thread() as emu:
         names = asyncio.run(follow(emu.base_url, emu.access_token))
         assert names == ["init", "output", "output", "done"]
+        # The emulator's thread counts the stream closed only after its last
+        # write, which may be after the client has read the final event.
+        deadline = time.monotonic() + 10
+        while emu.open_streams and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert emu.open_streams == 0
 
 

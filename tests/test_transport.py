@@ -50,12 +50,17 @@ async def test_custom_headers_are_sent(emulator):
 
 async def test_429_with_reset_is_waited_out_and_retried(client, emulator):
     pid = _pid(emulator)
-    reset = time.time() + 0.3
+    reset = round(time.time() + 0.3, 3)
     emulator.inject(status=429, headers={"x-ratelimit-reset": f"{reset:.3f}"}, times=1)
     prediction = await resolve(client.predictions.get(pid))
     assert prediction.id == pid
-    first, second = _hits(emulator, "GET", f"/predictions/{pid}")
-    assert second.received_at - first.received_at >= 0.25
+    _, second = _hits(emulator, "GET", f"/predictions/{pid}")
+    # What the client guarantees: the retry is not sent before the reset time.
+    # (Not a gap between the two requests: a slow first request, on a busy
+    # machine, rightly shrinks it.) The emulator stamps requests with the
+    # monotonic clock; this converts the stamp to wall time, within ~1 ms.
+    wall_minus_monotonic = time.time() - time.monotonic()
+    assert second.received_at + wall_minus_monotonic >= reset - 0.02
 
 
 async def test_429_beyond_the_wait_cap_raises_at_once(emulator):
@@ -167,12 +172,13 @@ async def test_post_is_resent_after_an_empty_503_but_not_after_a_500(client, emu
 
 
 async def test_slow_answer_times_out(emulator):
-    emulator.inject_delay(2.0, times=5)
+    # The server would take far longer than the test's own time limit: the
+    # call can only end, with APITimeoutError, because its timeout fired.
+    emulator.inject_delay(3600.0, times=5)
     async with make_client("async", emulator, timeout=0.2, max_retries=0) as client:
-        started = time.monotonic()
         with pytest.raises(APITimeoutError):
             await client.predictions.get(UUID)
-    assert time.monotonic() - started < 1.5
+    assert len(emulator.requests) == 1
 
 
 async def test_connection_refused_is_a_connection_error():

@@ -1,4 +1,4 @@
-"""Webhook signature verification: the official client's scheme, exactly."""
+"""Webhook signatures: the official client's scheme, plus secret rotation."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ def test_a_valid_signature_passes():
     verify(PAYLOAD, HEADER, SECRET, now=TS + 3000, tolerance=3000)
     verify(PAYLOAD, f"t={TS},v2={DIGEST}", SECRET, now=TS, scheme="v2")
     verify(bytearray(PAYLOAD), HEADER, SECRET, now=TS)
+    # Secret rotation: the sender signs with the old and the new secret; any
+    # matching v1 passes (the official client checks only the first one).
+    verify(PAYLOAD, f"t={TS},v1={'0' * 64},v1={DIGEST}", SECRET, now=TS)
+    verify(PAYLOAD, f"t={TS},v1={DIGEST},v1={'0' * 64}", SECRET, now=TS)
+    verify(PAYLOAD, f"t={TS},v1=,v1={DIGEST}", SECRET, now=TS)
+    rotated = sign(PAYLOAD, "old-secret", timestamp=TS) + f",v1={DIGEST}"
+    verify(PAYLOAD, rotated, SECRET, now=TS)
+    verify(PAYLOAD, rotated, "old-secret", now=TS)
     # The real clock, with a signature made now.
     verify(b"{}", sign(b"{}", SECRET), SECRET)
 
@@ -53,12 +61,12 @@ def test_a_valid_signature_passes():
         (PAYLOAD + b" ", HEADER, SECRET),  # body changed on the way
         (PAYLOAD.replace(b"p-1", b"p-2"), HEADER, SECRET),
         (PAYLOAD, HEADER, SECRET + "x"),  # wrong secret
-        (PAYLOAD, HEADER, ""),
         (PAYLOAD, f"t={TS},v1={DIGEST.upper()}", SECRET),  # hex is lowercase
         (PAYLOAD, f"t={TS},v1={DIGEST[:-1]}", SECRET),
         (PAYLOAD, f"t={TS},v1=\u00e9{DIGEST[1:]}", SECRET),  # not even ASCII
-        # Only the first v1 signature counts, as in the official client.
-        (PAYLOAD, f"t={TS},v1={'0' * 64},v1={DIGEST}", SECRET),
+        # Several v1 signatures, none of them right.
+        (PAYLOAD, f"t={TS},v1={'0' * 64},v1={'1' * 64}", SECRET),
+        (PAYLOAD, f"t={TS},v1=\ud800,v1={DIGEST[:-1]}", SECRET),
         # The timestamp is signed: a replay with a fresh "t" does not pass.
         (PAYLOAD, f"t={TS + 1},v1={DIGEST}", SECRET),
     ],
@@ -120,6 +128,17 @@ def test_the_errors_form_one_family_and_never_show_the_secret():
         assert text.strip() and SECRET not in text and "s3cr3t" not in text
         assert DIGEST not in text
     assert wriftai_async.WebhookVerificationError is WebhookVerificationError
+
+
+def test_an_empty_secret_is_refused():
+    # Anyone can compute a signature with an empty key: it proves nothing.
+    for call in (
+        lambda: verify(PAYLOAD, HEADER, "", now=TS),
+        lambda: sign(PAYLOAD, ""),
+    ):
+        with pytest.raises(ValueError, match="secret must not be empty") as caught:
+            call()
+        assert not isinstance(caught.value, WebhookVerificationError)
 
 
 def test_wrong_argument_types_are_type_errors():

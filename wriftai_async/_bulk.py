@@ -15,6 +15,9 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from ._params import check_concurrency
+from ._repr import install_bounded_repr
+
 __all__ = ["BulkResult", "ProgressCallback", "bounded_map"]
 
 K = TypeVar("K")
@@ -25,6 +28,7 @@ T = TypeVar("T")
 ProgressCallback = Callable[[int, "int | None"], None]
 
 
+@install_bounded_repr
 @attrs.frozen
 class BulkResult(Generic[T]):
     """The outcome for one item of a bulk call.
@@ -60,19 +64,38 @@ class BulkResult(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def _check_concurrency(concurrency: int) -> None:
-    if concurrency < 1:
-        raise ValueError("concurrency must be >= 1")
+def check_progress_callback(on_progress: object) -> None:
+    """``None`` or a callable."""
+    if on_progress is not None and not callable(on_progress):
+        raise TypeError(
+            f"on_progress must be callable, not {type(on_progress).__name__}"
+        )
 
 
-async def bounded_map(
+def bounded_map(
     keys: Iterable[str],
     call: Callable[[str], Awaitable[T]],
     concurrency: int,
     on_progress: ProgressCallback | None = None,
 ) -> AsyncIterator[BulkResult[T]]:
-    """Yield ``BulkResult(key, await call(key))`` for every key, as they finish."""
-    _check_concurrency(concurrency)
+    """Yield ``BulkResult(key, await call(key))`` for every key, as they finish.
+
+    The arguments are checked here, when the bulk helper is called, not at
+    its first iteration.
+    """
+    check_concurrency(concurrency)
+    check_progress_callback(on_progress)
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("expected a list of ids or names, not a single str")
+    return _bounded_map(keys, call, concurrency, on_progress)
+
+
+async def _bounded_map(
+    keys: Iterable[str],
+    call: Callable[[str], Awaitable[T]],
+    concurrency: int,
+    on_progress: ProgressCallback | None,
+) -> AsyncIterator[BulkResult[T]]:
     total = len(keys) if isinstance(keys, Sized) else None
     source = iter(keys)
     running: dict[asyncio.Future[T], str] = {}

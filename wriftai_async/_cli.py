@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
+    # Parsed by wriftai_async.testing._serve (see main): listed here for --help.
+    sub.add_parser(
+        "emulator",
+        help="serve the API emulator until Ctrl-C (emulator --help for options)",
+        add_help=False,
+    )
     demo = sub.add_parser("demo", help="run the library against the embedded emulator")
     demo.add_argument("--users", type=int, default=200, help="users to list")
     demo.add_argument(
@@ -139,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        from .testing._serve import main as serve  # aiohttp.web only when asked
+
+        return serve(argv[1:], prog="wriftai-async emulator")
     args = _parser().parse_args(argv)
     if args.concurrency < 1 or args.users < 0 or args.models_per_user < 0:
         print("--concurrency must be >= 1 and counts >= 0", file=sys.stderr)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _json
+from ._repr import bounded_repr, shorten
 from ._retry import parse_rate_limit_reset
 
 __all__ = [
@@ -39,8 +40,12 @@ __all__ = [
 # present is kept on the exception so users can quote it in a support ticket.
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 
-# A hostile server could send megabytes of error text; keep messages readable.
+# A hostile server could send megabytes of error text, or a ``detail`` nested
+# a thousand deep; keep messages readable and their building safe.
 _MAX_DETAIL_CHARS = 500
+_MAX_DETAIL_DEPTH = 6
+# Request ids are short; a header can be 8 KiB.
+_MAX_REQUEST_ID_CHARS = 200
 
 
 class WriftAIError(Exception):
@@ -111,16 +116,21 @@ class APIStatusError(WriftAIError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        if isinstance(self.detail, str) and self.detail:
-            text = self.detail
-        elif self.detail is not None:
-            text = repr(self.detail)
+        # Bounded in length and depth whatever the server sent (a detail
+        # nested 1,000 deep made repr() raise RecursionError here).
+        detail = self.detail
+        if isinstance(detail, str) and detail:
+            text = shorten(detail, _MAX_DETAIL_CHARS)
+        elif detail is not None:
+            text = bounded_repr(detail, _MAX_DETAIL_CHARS, _MAX_DETAIL_DEPTH)
         else:
-            text = self.body.strip().splitlines()[0] if self.body.strip() else ""
-        if len(text) > _MAX_DETAIL_CHARS:
-            text = text[:_MAX_DETAIL_CHARS] + "..."
-        where = f" ({self.method} {self.url})" if self.method else ""
-        rid = f" [request id {self.request_id}]" if self.request_id else ""
+            body = self.body[: _MAX_DETAIL_CHARS * 4].strip()
+            text = shorten(body.splitlines()[0], _MAX_DETAIL_CHARS) if body else ""
+        where = rid = ""
+        if self.method:
+            where = f" ({self.method} {shorten(self.url, _MAX_DETAIL_CHARS)})"
+        if self.request_id:
+            rid = f" [request id {shorten(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
         return f"{self.status}{where}: {text or 'no detail'}{rid}"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -222,7 +232,8 @@ def error_from_response(
     """
     detail: Any = None
     try:
-        decoded = _json.loads(body) if body else None
+        # An error body decodes to a bounded number of values (64 Ki).
+        decoded = _json.loads_bounded(body, 1 << 16) if body else None
     except ValueError:
         decoded = None
     if isinstance(decoded, dict):

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._repr import bounded_reprs
+
 __all__ = [
     "TERMINAL_STATUSES",
     "Category",
@@ -345,3 +347,8 @@ class StreamEvent:
     event: str
     data: Any = None
     id: str | None = None
+
+
+# Reprs bounded in length and depth: ``output`` or ``detail`` nested a
+# thousand deep, or megabytes long, must not break (or flood) a repr().
+bounded_reprs(globals()[name] for name in __all__)

@@ -3,19 +3,35 @@
 A listing has a page method (``list_page`` and friends, returning a
 :class:`~wriftai_async.Page`) and a :class:`Pager` built here from it. The
 pager asks for the next page only when the consumer has taken every item of
-the current one, and holds one page at a time: memory stays constant for any
-number of pages.
+the current one, and holds one page at a time.
+
+Every listing ends, whatever the server answers: a ``next_cursor`` already
+seen in the same listing (``A → B → A`` as well as ``A → A``) raises
+:class:`ResponseDecodeError` instead of requesting that page again (the items
+of the page that named it are delivered first), and so does a run of more
+than :data:`MAX_EMPTY_PAGES` empty pages in a row that still name a next page.
+To know every cursor it has seen, a pager keeps a 16-byte digest per page
+(about 100 bytes each with the set's overhead): a listing of 10,000 pages
+holds about 1 MB, whatever the cursors' length.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ._errors import ResponseDecodeError
 from ._objects import Page
+from ._repr import bounded_repr
 
-__all__ = ["Pager", "paginate"]
+__all__ = ["MAX_EMPTY_PAGES", "Pager", "paginate"]
+
+#: How many empty pages in a row a listing may have before it is taken for a
+#: server bug. A real server sends one empty page at most (the last); a
+#: filtered listing may have a few more. 100 round trips that bring nothing
+#: are already far outside what a working server does.
+MAX_EMPTY_PAGES = 100
 
 T = TypeVar("T")
 
@@ -29,16 +45,32 @@ class Pager(AsyncIterator[T], Generic[T]):
 
     Besides ``async for``, :meth:`next_batch` hands over the rest of the
     current page at once: the sync facade uses it to cross from its event
-    loop thread once per page instead of once per item.
+    loop thread once per page instead of once per item. Both end the same
+    way on a listing that would never end (see the module docstring): with
+    :class:`ResponseDecodeError`, after the last page that made progress.
     """
 
-    __slots__ = ("_cursor", "_exhausted", "_fetch", "_items")
+    __slots__ = (
+        "_cursor",
+        "_empty_run",
+        "_exhausted",
+        "_fetch",
+        "_items",
+        "_pending_error",
+        "_seen",
+    )
 
     def __init__(self, fetch_page: FetchPage[T], cursor: str | None = None) -> None:
         self._fetch = fetch_page
         self._cursor = cursor
         self._items: Iterator[T] = iter(())
         self._exhausted = False
+        self._empty_run = 0  # empty pages in a row so far
+        self._seen: set[bytes] = set()  # digests of the cursors followed
+        # Raised at the next load, after the current page's items.
+        self._pending_error: ResponseDecodeError | None = None
+        if cursor is not None:
+            self._seen.add(_digest(cursor))
 
     def __aiter__(self) -> Pager[T]:
         return self
@@ -69,21 +101,49 @@ class Pager(AsyncIterator[T], Generic[T]):
         self._items = iter(())
 
     async def _load(self) -> bool:
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            self._exhausted = True
+            raise error
         if self._exhausted:
             return False
-        cursor = self._cursor
-        page = await self._fetch(cursor)
+        page = await self._fetch(self._cursor)
         next_cursor = page.next_cursor
         if not next_cursor:
             self._exhausted = True
-        elif next_cursor == cursor:
-            # A server bug would otherwise make this loop forever.
-            raise ResponseDecodeError(
-                f"the server returned the same cursor twice ({cursor!r})"
-            )
+        else:
+            # A server bug would otherwise make the listing loop forever.
+            self._check_progress(next_cursor, bool(page.items))
         self._cursor = next_cursor
         self._items = iter(page.items)
         return True
+
+    def _check_progress(self, next_cursor: str, has_items: bool) -> None:
+        if not isinstance(next_cursor, str):
+            raise ResponseDecodeError(
+                f"next_cursor is a {type(next_cursor).__name__}, not a str"
+            )
+        digest = _digest(next_cursor)
+        if digest in self._seen:
+            self._pending_error = ResponseDecodeError(
+                "the listing would never end: the server sent a next_cursor "
+                f"it had already sent in it ({bounded_repr(next_cursor, 80)})"
+            )
+            return
+        self._seen.add(digest)
+        self._empty_run = 0 if has_items else self._empty_run + 1
+        if self._empty_run > MAX_EMPTY_PAGES:
+            self._exhausted = True
+            raise ResponseDecodeError(
+                f"the listing would never end: {self._empty_run} empty pages "
+                "in a row, each with a next_cursor"
+            )
+
+
+def _digest(cursor: str) -> bytes:
+    # A server may send lone surrogates (JSON "\\ud800"): encode them anyway.
+    data = cursor.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def paginate(fetch_page: FetchPage[T], cursor: str | None = None) -> Pager[T]:

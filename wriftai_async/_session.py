@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-import anyio
 from aiohttp import hdrs
 from aiohttp.client_reqrep import RequestInfo
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -44,6 +43,7 @@ from ._middlewares import (
     UserAgentMiddleware,
 )
 from ._retry import RetryPolicy
+from ._timeouts import deadline
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
@@ -111,6 +111,7 @@ Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
 _STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
+_JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 
 
 class AsyncSession:
@@ -321,9 +322,7 @@ class AsyncSession:
         params: Params = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
-        # The public API takes a per-call timeout; it is applied with
-        # anyio.fail_after below, as the rule asks.
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> Any:
         """Send a request and return its decoded JSON body (``None`` if empty).
 
@@ -345,8 +344,11 @@ class AsyncSession:
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         reader = BodyReader(self._max_body, whole=True)
+        loop = asyncio.get_running_loop()
+        ends_at = math.inf if limit is None else loop.time() + limit
         try:
-            with anyio.fail_after(limit) as scope:
+            # A timeout context, not asyncio.wait_for: see _timeouts.
+            async with deadline(limit):
                 response, body = await self._exchange(
                     session,
                     method,
@@ -368,10 +370,10 @@ class AsyncSession:
                 value = self._decode(method, url, status, body) if body else None
                 # Decoding cannot be interrupted; a deadline it overran still
                 # fails the call, as if the decoding had been cut short.
-                if anyio.current_time() > scope.deadline:
-                    raise TimeoutError
+                if loop.time() > ends_at:
+                    raise asyncio.TimeoutError
                 return value
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
             raise _timed_out(method, url, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
             raise _failed(method, url, exc) from _scrub(exc)
@@ -426,7 +428,7 @@ class AsyncSession:
             RetryMiddleware(self.retry, self.max_retries, reader=reader),
         )
         try:
-            with anyio.fail_after(self._total):
+            async with deadline(self._total):
                 response, _ = await self._exchange(
                     session,
                     "PUT",
@@ -438,7 +440,7 @@ class AsyncSession:
                 )
                 response.release()
                 return response.headers
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
             raise _timed_out("PUT", shown, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
             raise _failed("PUT", shown, exc, hide=url) from _scrub(exc)  # no signature
@@ -451,8 +453,12 @@ class AsyncSession:
         *,
         params: Params = None,
         headers: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and hold its response open to be read as it arrives.
+
+        ``json`` is a request body (``POST /predictions`` with ``"stream":
+        true`` answers with an event stream).
 
         The request goes through the same auth, user agent and retries as
         :meth:`request`; retries can only happen before the response starts,
@@ -479,8 +485,12 @@ class AsyncSession:
         session = self._checked_session(path)
         url = self.base_url + path
         reader = BodyReader(self._max_body, whole=False)
+        data = None if json is None else _json.dumps(json)
+        # A compressed stream is buffered by the decompressor: events would
+        # arrive late, hence identity.
+        fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
         try:
-            with anyio.fail_after(self._total):
+            async with deadline(self._total):
                 response, _ = await self._exchange(
                     session,
                     method,
@@ -488,11 +498,10 @@ class AsyncSession:
                     self._chain(reader, headers),
                     reader,
                     params=params,
-                    # A compressed stream is buffered by the decompressor:
-                    # events would arrive late.
-                    headers=_STREAM_HEADERS,
+                    data=data,
+                    headers=fixed,
                 )
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
             raise _timed_out(method, url, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
             raise _failed(method, url, exc) from _scrub(exc)

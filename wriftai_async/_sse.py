@@ -21,28 +21,47 @@ from collections.abc import AsyncIterable, AsyncIterator
 import attrs
 
 from ._errors import ResponseDecodeError
+from ._repr import install_bounded_repr
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "SSEMessage", "iter_messages"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "MAX_RETRY_MS",
+    "SSEDecoder",
+    "SSEMessage",
+    "iter_messages",
+]
 
 #: Outputs can be large (a base64 image, a long text): generous, but finite.
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 
+#: The largest ``retry:`` kept, in milliseconds (one day). A longer value is
+#: cut to this: ``int()`` of 4,300 digits or more raises ``ValueError``, and
+#: no reconnection should wait longer anyway (the stream caps its own wait
+#: further).
+MAX_RETRY_MS = 24 * 3600 * 1000
+_MAX_RETRY_DIGITS = len(str(MAX_RETRY_MS))
+
 _BOM = "\ufeff"
 
 
+@install_bounded_repr
 @attrs.frozen
 class SSEMessage:
     """One dispatched event, before its data is interpreted.
 
     ``event`` is ``"message"`` when the server named none; ``id`` is the last
-    event id seen on the stream so far (``None`` if there was none); ``retry``
-    is the reconnection time in milliseconds the server last asked for.
+    event id seen on the stream so far (``None`` if there was none);
+    ``own_id`` tells whether this event had an ``id:`` line of its own (the
+    real service sends one with every event); ``retry`` is the reconnection
+    time in milliseconds the server last asked for (at most
+    :data:`MAX_RETRY_MS`).
     """
 
     event: str
     data: str
     id: str | None = None
     retry: int | None = None
+    own_id: bool = False
 
 
 class SSEDecoder:
@@ -56,6 +75,7 @@ class SSEDecoder:
         "_data",
         "_data_size",
         "_event",
+        "_has_id",
         "_line",
         "_max",
         "_skip_lf",
@@ -79,6 +99,7 @@ class SSEDecoder:
         self._data: list[str] = []
         self._data_size = 0
         self._event = ""
+        self._has_id = False  # the unfinished event had an id line
         self._skip_lf = False  # the previous chunk ended with a CR
         self._started = False  # whether the BOM check was done
 
@@ -148,17 +169,26 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self.last_id = value
+                self._has_id = True
         elif name == "retry" and value.isascii() and value.isdigit():
-            self.retry = int(value)
+            # Leading zeros aside, more digits than the cap's is over it.
+            digits = value.lstrip("0") or "0"
+            if len(digits) > _MAX_RETRY_DIGITS:
+                self.retry = MAX_RETRY_MS
+            else:
+                self.retry = min(int(digits), MAX_RETRY_MS)
         # Any other field is ignored, as the specification says.
         return None
 
     def _dispatch(self) -> SSEMessage | None:
-        data, event = self._data, self._event
+        data, event, own_id = self._data, self._event, self._has_id
         self._data, self._data_size, self._event = [], 0, ""
+        self._has_id = False
         if not data:
             return None
-        return SSEMessage(event or "message", "\n".join(data), self.last_id, self.retry)
+        return SSEMessage(
+            event or "message", "\n".join(data), self.last_id, self.retry, own_id
+        )
 
 
 def _strip_eol(line: bytes) -> bytes:

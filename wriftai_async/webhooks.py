@@ -5,9 +5,13 @@ creating the prediction. The signature travels as ``t=<unix time>,v1=<hex>``:
 ``v1`` is the hex HMAC-SHA256, keyed with the secret (UTF-8), of the timestamp
 in decimal, a dot, and the raw request body, exactly as received. This is the
 scheme of the official ``wriftai`` client's ``verify_webhook``, and
-:func:`verify` accepts and rejects exactly what that function does (it only
-adds clear errors where that one lets a ``ValueError`` or ``TypeError``
-escape).
+:func:`verify` accepts and rejects what that function does, with three
+differences: it adds clear errors where that one lets a ``ValueError`` or
+``TypeError`` escape; an empty secret is refused (``ValueError``: every
+signature made with it would be forgeable); and a signature with several
+``v1=`` parts passes when *any* of them matches (the official client checks
+only the first, which breaks secret rotation, when the sender signs with the
+old and the new secret at once).
 
 Example::
 
@@ -64,9 +68,11 @@ class WebhookTimestampOutsideToleranceError(WebhookVerificationError):
     """The signature's timestamp is too far from now (a replay, or a bad clock)."""
 
 
-def _parse(signature: str, scheme: str) -> tuple[int, str]:
-    """The timestamp and the first signature of ``scheme``, as the official
-    client reads them: comma-separated ``key=value`` parts, first match wins."""
+def _parse(signature: str, scheme: str) -> tuple[int, list[str]]:
+    """The timestamp and every non-empty signature of ``scheme``.
+
+    Comma-separated ``key=value`` parts, as the official client reads them;
+    the first ``t=`` wins."""
     parts = [item.split("=", 1) for item in signature.split(",")]
     timestamp = next((p[1] for p in parts if len(p) == 2 and p[0] == "t"), None)
     if timestamp is None:
@@ -77,7 +83,7 @@ def _parse(signature: str, scheme: str) -> tuple[int, str]:
         raise WebhookNoTimestampError(
             "the signature's timestamp ('t=...') is not a whole number"
         ) from None
-    found = next((p[1] for p in parts if len(p) == 2 and p[0] == scheme), None)
+    found = [p[1] for p in parts if len(p) == 2 and p[0] == scheme and p[1]]
     if not found:
         raise WebhookNoSignatureError(
             f"the signature has no {scheme!r} signature ('{scheme}=...')"
@@ -98,6 +104,8 @@ def _check_types(payload: object, secret: object) -> bytes:
         )
     if not isinstance(secret, str):
         raise TypeError(f"secret must be a str, not {type(secret).__name__}")
+    if not secret:
+        raise ValueError("secret must not be empty")
     return bytes(payload)
 
 
@@ -114,14 +122,18 @@ def verify(
 
     Args:
         payload: the raw request body, byte for byte (not re-encoded JSON).
-        signature: the signature header's value, ``t=<unix time>,v1=<hex>``.
-        secret: the webhook secret.
+        signature: the signature header's value, ``t=<unix time>,v1=<hex>``;
+            with several ``v1=`` parts (during a secret rotation), any one
+            that matches is enough.
+        secret: the webhook secret (not empty).
         tolerance: how many seconds the timestamp may be from ``now``, either
             way (inclusive); protects against replayed requests.
         now: the current Unix time; ``None`` reads the clock (for tests).
         scheme: the signature's key in ``signature``.
 
     Raises:
+        ValueError: ``secret`` is empty (a mistake of the caller, not a
+            :class:`WebhookVerificationError`).
         WebhookNoTimestampError: no (numeric) ``t=`` part.
         WebhookNoSignatureError: no non-empty ``v1=`` part.
         WebhookTimestampOutsideToleranceError: the timestamp is more than
@@ -135,16 +147,22 @@ def verify(
     body = _check_types(payload, secret)
     if not isinstance(signature, str):
         raise TypeError(f"signature must be a str, not {type(signature).__name__}")
-    timestamp, given = _parse(signature, scheme)
+    timestamp, candidates = _parse(signature, scheme)
     current = time.time() if now is None else now
     if timestamp < current - tolerance or timestamp > current + tolerance:
         raise WebhookTimestampOutsideToleranceError(
             f"the signature's timestamp {timestamp} is more than {tolerance} "
             "seconds from now"
         )
-    expected = _digest(body, secret, timestamp)
-    # Bytes, so that a non-ASCII signature is a mismatch, not a TypeError.
-    if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8")):
+    expected = _digest(body, secret, timestamp).encode("ascii")
+    # Every candidate is compared (no early exit: the time taken does not say
+    # which one matched). Bytes, so that a non-ASCII signature is a mismatch,
+    # not a TypeError (a lone surrogate is encoded too, and never matches).
+    matched = False
+    for given in candidates:
+        encoded = given.encode("utf-8", "surrogatepass")
+        matched |= hmac.compare_digest(expected, encoded)
+    if not matched:
         raise WebhookSignatureMismatchError(
             "the signature does not match the payload and secret"
         )

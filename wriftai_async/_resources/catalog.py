@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from .._objects import Category, Hardware, Page
 from .._pagination import paginate
-from .._params import query
+from .._params import check_page_size, page_query
 from ._base import AsyncResource
 
 __all__ = ["AsyncCategories", "AsyncHardware"]
@@ -21,7 +21,7 @@ class AsyncHardware(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Hardware]:
         """One page of hardware."""
-        params = query(cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size)
         return await self._page("/hardware", Hardware, params)
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Hardware]:
@@ -32,6 +32,7 @@ class AsyncHardware(AsyncResource):
             async for hw in client.hardware.list():
                 print(hw.identifier, hw.gpus)
         """
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Hardware]:
             return await self.list_page(cursor=cursor, page_size=page_size)
@@ -48,11 +49,13 @@ class AsyncCategories(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Category]:
         """One page of model categories."""
-        params = query(cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size)
         return await self._page("/model_categories", Category, params)
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Category]:
         """Every model category."""
+
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Category]:
             return await self.list_page(cursor=cursor, page_size=page_size)

@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from yarl import URL
+
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
-from .._params import join_path
+from .._params import check_concurrency, join_path
+from .._repr import bounded_repr
 from ._base import AsyncResource
 
 __all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
@@ -70,10 +73,14 @@ class AsyncFiles(AsyncResource):
 
         Raises:
             ResponseDecodeError: the server's upload plan does not fit the
-                file (part count or size), or a part answered without an ETag.
+                file (part count or size, a part URL that is not an absolute
+                http(s) URL), or a part answered without an ETag.
         """
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
+        check_concurrency(concurrency)
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError("on_progress must be callable")
+        if mime_type is not None and not isinstance(mime_type, str):
+            raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
         if not isinstance(file, File):
             file = File(file, mime_type)
         elif mime_type is not None:
@@ -85,7 +92,6 @@ class AsyncFiles(AsyncResource):
         )
         upload_id, urls, part_size = _check_plan(created, size)
         progress = _Progress(len(urls), size, on_progress)
-        limit = asyncio.Semaphore(concurrency)
 
         async def send(index: int, url: str) -> str:
             offset = index * part_size
@@ -94,8 +100,7 @@ class AsyncFiles(AsyncResource):
                 source, offset, length, file.mime_type, progress.reporter(index)
             )
             headers = {"Content-Type": file.mime_type, "Content-Length": str(length)}
-            async with limit:
-                answer = await self._session.put_external(url, body, headers=headers)
+            answer = await self._session.put_external(url, body, headers=headers)
             etag = answer.get("ETag")
             if not etag:
                 raise ResponseDecodeError(
@@ -106,8 +111,17 @@ class AsyncFiles(AsyncResource):
                 )
             return etag
 
+        # ``concurrency`` workers share one iterator of the parts: a plan of
+        # a million parts costs a million list entries, not a million tasks.
+        etags: list[str] = [""] * len(urls)
+        parts = iter(enumerate(urls))
+
+        async def worker() -> None:
+            for index, url in parts:
+                etags[index] = await send(index, url)
+
         try:
-            etags = await _all(send(i, url) for i, url in enumerate(urls))
+            await _all(worker() for _ in range(min(concurrency, len(urls))))
         except Exception:
             progress.raise_callback_error()
             raise
@@ -126,8 +140,20 @@ class AsyncFiles(AsyncResource):
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    # Bounded in length and depth: a server's answer may be nested 1,000 deep.
+    return bounded_repr(value, 80, 3)
+
+
+def _check_part_url(url: str) -> str | None:
+    """Why ``url`` cannot be an upload part's URL, or ``None`` if it can."""
+    try:
+        parsed = URL(url, encoded=True)
+    except (ValueError, TypeError):
+        return "it is not a URL"
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        # file:, ftp:, a relative path: nothing we may PUT a file to.
+        return "it is not an absolute http(s) URL"
+    return None
 
 
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
@@ -147,6 +173,12 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
         raise bad(f"id is {_short(upload_id)}")
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise bad(f"urls is {_short(urls)}")
+    for index, url in enumerate(urls):
+        why = _check_part_url(url)
+        if why is not None:
+            # The query string of a presigned URL is a credential: not shown.
+            shown = _short(url.split("?", 1)[0])
+            raise bad(f"part URL {index + 1} ({shown}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")
     expected = max(1, -(-size // part_size))

@@ -10,11 +10,12 @@ from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
+    check_page_size,
     join_path,
+    page_query,
     parse_model,
     parse_username,
     patch_body,
-    query,
 )
 from ._base import AsyncResource
 
@@ -28,13 +29,11 @@ def _listing_query(
     sort_direction: SortDirection | str | None,
     category_slugs: Sequence[str] | None,
 ) -> list[tuple[str, str]] | None:
-    if page_size is not None and page_size < 1:
-        raise ValueError("page_size must be >= 1")
     if isinstance(category_slugs, str):
         raise TypeError("category_slugs must be a list of slugs, not a str")
-    return query(
-        cursor=cursor,
-        page_size=page_size,
+    return page_query(
+        cursor,
+        page_size,
         sort_by=sort_by,
         sort_direction=sort_direction,
         category_slugs=category_slugs,
@@ -65,8 +64,8 @@ class AsyncModels(AsyncResource):
     async def create(
         self,
         name: str,
-        hardware_identifier: str,
         *,
+        hardware_identifier: str | UnsetType = UNSET,
         visibility: Visibility | str | UnsetType = UNSET,
         description: str | UnsetType | None = UNSET,
         overview: str | UnsetType | None = UNSET,
@@ -78,12 +77,14 @@ class AsyncModels(AsyncResource):
         """Create a model owned by the authenticated user.
 
         Keywords left out are not sent (the server applies its defaults).
+        ``hardware_identifier`` is sent only when given: older servers
+        required it, while the current service (the official ``wriftai``
+        0.34 client's ``CreateModelParams`` has no such field) sets hardware
+        on a version's configuration (``versions.update_configuration``).
 
         Example::
 
-            model = await client.models.create(
-                "upscaler", "gpu-t4", visibility="private"
-            )
+            model = await client.models.create("upscaler", visibility="private")
         """
         body = patch_body(
             {
@@ -297,7 +298,7 @@ class AsyncModels(AsyncResource):
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Model]:
         """One page of the models matching the search text ``q``."""
-        params = query(q=q, cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size, q=q)
         return await self._page("/search/models", Model, params)
 
     def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[Model]:
@@ -308,6 +309,7 @@ class AsyncModels(AsyncResource):
             async for model in client.models.search("upscale"):
                 print(model.full_name)
         """
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Model]:
             return await self.search_page(q, cursor=cursor, page_size=page_size)

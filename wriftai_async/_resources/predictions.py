@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
-from .._bulk import BulkResult, ProgressCallback, bounded_map
+from .._bulk import (
+    BulkResult,
+    ProgressCallback,
+    bounded_map,
+    check_progress_callback,
+)
 from .._errors import (
+    APIConnectionError,
     APIStatusError,
     BadRequestError,
     ConflictError,
+    ResponseDecodeError,
     WaitTimeoutError,
 )
 from .._objects import (
@@ -21,26 +29,123 @@ from .._objects import (
     StreamEvent,
 )
 from .._pagination import paginate
-from .._params import join_path, parse_id, parse_model_ref, query
+from .._params import (
+    check_concurrency,
+    check_interval,
+    check_page_size,
+    check_timeout,
+    join_path,
+    page_query,
+    parse_id,
+    parse_model_ref,
+)
+from .._repr import shorten
+from .._sse import SSEDecoder
+from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
-from ._streaming import follow_stream
+from ._streaming import (
+    _check_event_stream,
+    _to_event,
+    follow_stream,
+    format_seconds,
+)
 from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
 
 
+# A bare ``Prefer: wait`` is held for as long as the server allows; the
+# request's own timeout must outlive that (and the answer's transfer).
+_HELD_ANSWER_MAX = 3600.0
+_HELD_ANSWER_MARGIN = 30.0
+
+
+def _seconds_ok(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _prefer_wait(wait: bool | float) -> str | None:
+    """The ``Prefer`` header for ``create(wait=...)``, or ``None``."""
+    if wait is False:
+        return None
+    if wait is True:
+        return "wait"
+    if not isinstance(wait, (int, float)):
+        raise TypeError(f"wait must be a bool or seconds, not {type(wait).__name__}")
+    if not _seconds_ok(wait):
+        raise ValueError(f"wait must be a bool or seconds >= 0, not {wait!r}")
+    return f"wait={format_seconds(wait)}"
+
+
+def _prediction_id_of(event: StreamEvent) -> str | None:
+    data = event.data
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
+        return str(data["id"])
+    return None
+
+
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
-    if poll_interval <= 0:
-        raise ValueError("poll_interval must be > 0")
-    if timeout is not None and timeout < 0:
-        raise ValueError("timeout must be >= 0 or None")
+    # A NaN here once reached asyncio.sleep and stopped every timer of the
+    # loop; 0 and negative timeouts meant "no limit". Now all refused.
+    check_timeout(timeout)
+    check_interval(poll_interval, "poll_interval")
 
 
 class AsyncPredictions(AsyncResource):
     """Operations on predictions, as ``client.predictions``."""
 
     __slots__ = ()
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: Literal[False] = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails: ...
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: Literal[True],
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: bool,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails | AsyncIterator[StreamEvent]: ...
 
     async def create(
         self,
@@ -50,11 +155,12 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool = False,
+        wait: bool | float = False,
+        stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails:
-        """Run a model: create a prediction and, with ``wait=True``, wait for it.
+    ) -> PredictionDetails | AsyncIterator[StreamEvent]:
+        """Run a model: create a prediction and, with ``wait``, wait for it.
 
         Sent to ``POST /predictions``; an older server that answers 405 there
         gets the same request at ``POST /models/{owner}/{name}/predictions``
@@ -72,10 +178,24 @@ class AsyncPredictions(AsyncResource):
                 as the newer ``webhook: {url, secret}`` field.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
-            wait: ask the server to hold the answer until the prediction ends
-                (``Prefer: wait``), then poll until it has a terminal status.
-            timeout: with ``wait``, the most seconds to wait in all.
-            poll_interval: with ``wait``, seconds between polls.
+            wait: ``True`` asks the server to hold the answer until the
+                prediction ends (``Prefer: wait``, for as long as the server
+                allows), a number of seconds asks for at most that long
+                (``Prefer: wait=2.5``); then, if it is still running, it is
+                polled until it has a terminal status. With ``stream=True``
+                the seconds are instead the longest the server may stay idle
+                between two events before it closes the stream (which is
+                then resumed).
+            stream: return an async iterator of the prediction's
+                :class:`StreamEvent` objects (``init``, ``output``...,
+                ``done``), read from the create request's own answer. If that
+                stream ends before ``done`` (an idle close, a broken
+                connection) it goes on with :meth:`stream` from the last
+                event's id, so no event is lost or repeated.
+            timeout: with ``wait``, the most seconds to wait in all: a
+                finite number > 0, or ``None`` (the default) for no limit.
+            poll_interval: with ``wait``, seconds between polls: a finite
+                number > 0.
 
         Example::
 
@@ -83,9 +203,17 @@ class AsyncPredictions(AsyncResource):
                 "alice/upscaler", {"image": "https://..."}, wait=True
             )
             print(prediction.status, prediction.output)
+
+            events = await client.predictions.create(
+                "alice/llm", {"prompt": "Hi"}, stream=True
+            )
+            async for event in events:
+                if event.event == "output":
+                    print(event.data, end="")
         """
         owner, name, number = parse_model_ref(model)
         _check_wait_args(timeout, poll_interval)
+        prefer = _prefer_wait(wait)  # checks wait: a bool or seconds >= 0
         body: dict[str, Any] = {
             "model": model,
             "input": await upload_files_in(AsyncFiles(self._session), input),
@@ -99,14 +227,26 @@ class AsyncPredictions(AsyncResource):
         headers: dict[str, str] = {}
         if validate_input is not None:
             headers["Validate-Input"] = "true" if validate_input else "false"
-        if wait:
-            headers["Prefer"] = (
-                "wait" if timeout is None else f"wait={max(1, int(timeout))}"
-            )
+        if stream:
+            # The official wriftai 0.34 client gets the event stream from
+            # this POST with "stream": true *and* a Prefer: wait header (its
+            # create(wait=True, stream=True)); without the header the service
+            # answers the JSON prediction. It always sends "stream"; we send
+            # it only when true, as older servers refuse the unknown field.
+            body["stream"] = True
+            headers["Prefer"] = prefer or "wait"
+            idle = None if isinstance(wait, bool) else float(wait)
+            return self._stream_created(body, headers, idle)
+        if prefer is not None:
+            headers["Prefer"] = prefer
         loop = asyncio.get_running_loop()
         started = loop.time()
-        # The server may hold a Prefer: wait answer for a minute or more.
-        request_timeout = None if not wait else (timeout or 3600.0) + 30.0
+        # The server may hold a Prefer: wait answer for as long as asked (or
+        # as it allows, for a bare "wait"): the request must outlive it.
+        request_timeout = None
+        if prefer is not None:
+            held = _HELD_ANSWER_MAX if wait is True else float(wait)
+            request_timeout = held + _HELD_ANSWER_MARGIN
         try:
             prediction: PredictionDetails = await self._send(
                 "POST",
@@ -133,14 +273,60 @@ class AsyncPredictions(AsyncResource):
                 headers=headers or None,
                 timeout=request_timeout,
             )
-        if not wait or prediction.is_terminal:
+        if prefer is None or prediction.is_terminal:
             return prediction
         remaining = None if timeout is None else timeout - (loop.time() - started)
+        if remaining is not None and remaining <= 0:
+            # wait() refuses a timeout of 0: the time is already up.
+            raise WaitTimeoutError(
+                f"prediction {shorten(prediction.id, 80)} did not finish within "
+                f"{timeout}s"
+                f" (last status: {shorten(str(prediction.status), 80)})",
+                prediction=prediction,
+            )
         return await self.wait(
-            prediction.id,
-            timeout=None if remaining is None else max(0.0, remaining),
-            poll_interval=poll_interval,
+            prediction.id, timeout=remaining, poll_interval=poll_interval
         )
+
+    async def _stream_created(
+        self, body: dict[str, Any], headers: dict[str, str], idle: float | None
+    ) -> AsyncIterator[StreamEvent]:
+        """The events of ``POST /predictions`` (``"stream": true``), resumed.
+
+        Like the official client's ``_async_create_stream``: the first event
+        (``init``) carries the prediction, whose id a resumption needs.
+        """
+        prediction_id: str | None = None
+        last_id: str | None = None
+        try:
+            async with self._session.stream(
+                "POST", "/predictions", json=body, headers=headers
+            ) as response:
+                _check_event_stream(response)
+                decoder = SSEDecoder()
+                async for chunk in response.content.iter_any():
+                    for message in decoder.feed(chunk):
+                        event = _to_event(message)
+                        if prediction_id is None:
+                            prediction_id = _prediction_id_of(event)
+                        last_id = message.id
+                        yield event
+                        if event.event == "done":
+                            return
+        except APIConnectionError:
+            if prediction_id is None or last_id is None:
+                raise  # nothing to resume from
+        if prediction_id is None or last_id is None:
+            raise ResponseDecodeError(
+                "POST /predictions closed its event stream before saying which "
+                "prediction it created",
+                method="POST",
+                url=self._session.base_url + "/predictions",
+            )
+        # Closed (idle) or broken before "done": go on where it stopped.
+        path = join_path("predictions", prediction_id, "stream")
+        async for event in follow_stream(self._session, path, last_id, idle):
+            yield event
 
     async def get(self, prediction_id: str) -> PredictionDetails:
         """Get a prediction with its input, output, error and logs.
@@ -167,7 +353,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
-        params = query(cursor=cursor, page_size=page_size, statuses=statuses)
+        params = page_query(cursor, page_size, statuses=statuses)
         return await self._page("/predictions", Prediction, params)
 
     def list(
@@ -185,6 +371,7 @@ class AsyncPredictions(AsyncResource):
         """
         if isinstance(statuses, str):
             raise TypeError("statuses must be a list of statuses, not a str")
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Prediction]:
             return await self.list_page(
@@ -194,7 +381,11 @@ class AsyncPredictions(AsyncResource):
         return paginate(fetch)
 
     def stream(
-        self, prediction_id: str, *, after_id: str | None = None
+        self,
+        prediction_id: str,
+        *,
+        after_id: str | None = None,
+        wait: float | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Follow a prediction as it runs: its events, as the server sends them.
 
@@ -205,10 +396,14 @@ class AsyncPredictions(AsyncResource):
         If the connection drops or the server closes it before ``done`` (an
         idle timeout, a restart), the iterator reconnects by itself, asking
         for the events after the last id it saw, so nothing is repeated or
-        lost. A reconnection that delivers no event ends it: with the
-        ``APIConnectionError`` after a drop, quietly after a clean close
-        (resume later with ``after_id=`` the last event's ``id``). Event data
-        that is not JSON arrives as its raw text.
+        lost. Each reconnection first waits the client's retry backoff
+        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
+        most 5 s). An event whose id was already yielded is never yielded
+        again, even from a server that ignores ``after_id``. A reconnection
+        that delivers no new event ends it: with the ``APIConnectionError``
+        after a drop, quietly after a clean close (resume later with
+        ``after_id=`` the last event's ``id``). Event data that is not JSON
+        arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
         closed: wrap it in ``contextlib.aclosing`` to close it at once.
@@ -217,6 +412,9 @@ class AsyncPredictions(AsyncResource):
             prediction_id: the prediction to follow.
             after_id: only the events after this event id (from
                 ``StreamEvent.id``), to resume an earlier stream.
+            wait: the longest, in seconds, the server may stay idle between
+                two events before it closes the stream (``Prefer: wait=N``;
+                the iterator then resumes). ``None``: the server's default.
 
         Example::
 
@@ -239,7 +437,9 @@ class AsyncPredictions(AsyncResource):
                 )
             if not after_id:
                 raise ValueError("after_id must not be empty")
-        return follow_stream(self._session, path, after_id)
+        if wait is not None and (isinstance(wait, bool) or not _seconds_ok(wait)):
+            raise ValueError(f"wait must be a number of seconds >= 0, not {wait!r}")
+        return follow_stream(self._session, path, after_id, wait)
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.
@@ -266,9 +466,18 @@ class AsyncPredictions(AsyncResource):
 
         Terminal: ``succeeded``, ``failed``, ``cancelled``, ``abandoned``.
 
+        Args:
+            timeout: the most seconds to wait, a finite number > 0; ``None``
+                (the default) waits without limit (each request still has
+                the client's ``timeout``).
+            poll_interval: seconds between polls, a finite number > 0.
+
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
                 first; its ``prediction`` is the last state seen.
+            ValueError, TypeError: a bad ``timeout`` or ``poll_interval``
+                (0, negative, NaN, infinite, a bool or a str), before any
+                request.
         """
         parse_id(prediction_id)
         _check_wait_args(timeout, poll_interval)
@@ -285,12 +494,14 @@ class AsyncPredictions(AsyncResource):
         if timeout is None:
             return await poll()
         try:
-            return await asyncio.wait_for(poll(), timeout)
+            async with deadline(timeout):  # not wait_for: see _timeouts
+                return await poll()
         except asyncio.TimeoutError:
             seen = last[0] if last else None
             raise WaitTimeoutError(
                 f"prediction {prediction_id} did not finish within {timeout}s"
-                + (f" (last status: {seen.status})" if seen else ""),
+                # The status is the server's text: bounded like any message.
+                + (f" (last status: {shorten(str(seen.status), 80)})" if seen else ""),
                 prediction=seen,
             ) from None
 
@@ -307,6 +518,7 @@ class AsyncPredictions(AsyncResource):
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
+        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
 
         Example::
 
@@ -358,6 +570,10 @@ class AsyncPredictions(AsyncResource):
         the terminal prediction, or the error that ended its polling (a
         ``WaitTimeoutError`` once ``timeout`` seconds have passed).
 
+        ``timeout`` is a finite number of seconds > 0, or ``None`` (no
+        limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
+        int >= 1. They are checked when this is called, before any request.
+
         Example::
 
             async for _ in client.predictions.cancel_many(ids):
@@ -366,6 +582,10 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
+        check_concurrency(concurrency)
+        check_progress_callback(on_progress)
+        if isinstance(prediction_ids, (str, bytes)):
+            raise TypeError("prediction_ids must be a list of ids, not a str")
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
         return poll_until_terminal(
             self.get, ids, timeout, poll_interval, concurrency, on_progress

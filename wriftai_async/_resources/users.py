@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from .._objects import Model, Page, User
+from .._objects import Model, Page, SortBy, SortDirection, User
 from .._pagination import paginate
-from .._params import UNSET, UnsetType, join_path, parse_username, patch_body, query
+from .._params import (
+    UNSET,
+    UnsetType,
+    check_page_size,
+    join_path,
+    page_query,
+    parse_username,
+    patch_body,
+)
 from ._base import AsyncResource
 
 __all__ = ["AsyncAuthenticatedUser", "AsyncUsers"]
@@ -30,18 +38,49 @@ class AsyncUsers(AsyncResource):
         return result
 
     async def list_page(
-        self, *, cursor: str | None = None, page_size: int | None = None
+        self,
+        *,
+        cursor: str | None = None,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
     ) -> Page[User]:
-        """One page of users."""
-        return await self._page(
-            "/users", User, query(cursor=cursor, page_size=page_size)
-        )
+        """One page of users.
 
-    def list(self, *, page_size: int | None = None) -> AsyncIterator[User]:
-        """Every user, page after page."""
+        Args:
+            sort_by: ``"created_at"`` (the only order the service documents
+                for users, as the official client's ``UsersSortBy``).
+            sort_direction: ``"asc"`` or ``"desc"``.
+        """
+        params = page_query(
+            cursor, page_size, sort_by=sort_by, sort_direction=sort_direction
+        )
+        return await self._page("/users", User, params)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
+    ) -> AsyncIterator[User]:
+        """Every user, page after page.
+
+        Example::
+
+            async for user in client.users.list(sort_direction="desc"):
+                print(user.username)
+        """
+
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[User]:
-            return await self.list_page(cursor=cursor, page_size=page_size)
+            return await self.list_page(
+                cursor=cursor,
+                page_size=page_size,
+                sort_by=sort_by,
+                sort_direction=sort_direction,
+            )
 
         return paginate(fetch)
 
@@ -49,11 +88,13 @@ class AsyncUsers(AsyncResource):
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[User]:
         """One page of the users matching the search text ``q``."""
-        params = query(q=q, cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size, q=q)
         return await self._page("/search/users", User, params)
 
     def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[User]:
         """Every user matching the search text ``q``, page after page."""
+
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[User]:
             return await self.search_page(q, cursor=cursor, page_size=page_size)
@@ -107,11 +148,13 @@ class AsyncAuthenticatedUser(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Model]:
         """One page of your own models, private ones included."""
-        params = query(cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size)
         return await self._page("/user/models", Model, params)
 
     def models(self, *, page_size: int | None = None) -> AsyncIterator[Model]:
         """Every model you own, page after page."""
+
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Model]:
             return await self.models_page(cursor=cursor, page_size=page_size)

@@ -6,7 +6,15 @@ from collections.abc import AsyncIterator
 
 from .._objects import Page, Variable
 from .._pagination import paginate
-from .._params import UNSET, UnsetType, join_path, parse_id, patch_body, query
+from .._params import (
+    UNSET,
+    UnsetType,
+    check_page_size,
+    join_path,
+    page_query,
+    parse_id,
+    patch_body,
+)
 from ._base import AsyncResource
 
 __all__ = ["AsyncVariables"]
@@ -77,7 +85,7 @@ class AsyncVariables(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Variable]:
         """One page of your variables."""
-        params = query(cursor=cursor, page_size=page_size)
+        params = page_query(cursor, page_size)
         return await self._page("/variables", Variable, params)
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Variable]:
@@ -88,6 +96,7 @@ class AsyncVariables(AsyncResource):
             async for var in client.variables.list():
                 print(var.name, var.key, "(secret)" if var.secret else var.value)
         """
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[Variable]:
             return await self.list_page(cursor=cursor, page_size=page_size)

@@ -10,11 +10,12 @@ from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
+    check_page_size,
     join_path,
+    page_query,
     parse_model,
     parse_version,
     patch_body,
-    query,
 )
 from ._base import AsyncResource
 
@@ -32,9 +33,7 @@ class AsyncVersions(AsyncResource):
         """One page of the versions of ``model`` (``"owner/name"``)."""
         owner, name = parse_model(model)
         path = join_path("models", owner, name, "versions")
-        return await self._page(
-            path, ModelVersion, query(cursor=cursor, page_size=page_size)
-        )
+        return await self._page(path, ModelVersion, page_query(cursor, page_size))
 
     def list(
         self, model: str, *, page_size: int | None = None
@@ -47,6 +46,8 @@ class AsyncVersions(AsyncResource):
                 print(version.number, version.release_notes)
         """
         parse_model(model)
+
+        check_page_size(page_size)
 
         async def fetch(cursor: str | None) -> Page[ModelVersion]:
             return await self.list_page(model, cursor=cursor, page_size=page_size)

@@ -61,7 +61,8 @@ class Files:
 
         Raises:
             ResponseDecodeError: the server's upload plan does not fit the
-                file (part count or size), or a part answered without an ETag.
+                file (part count or size, a part URL that is not an absolute
+                http(s) URL), or a part answered without an ETag.
         """
         return self._portal.call(
             self._async.upload,

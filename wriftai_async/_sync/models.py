@@ -42,8 +42,8 @@ class Models:
     def create(
         self,
         name: str,
-        hardware_identifier: str,
         *,
+        hardware_identifier: str | UnsetType = UNSET,
         visibility: Visibility | str | UnsetType = UNSET,
         description: str | UnsetType | None = UNSET,
         overview: str | UnsetType | None = UNSET,
@@ -55,17 +55,19 @@ class Models:
         """Create a model owned by the authenticated user.
 
         Keywords left out are not sent (the server applies its defaults).
+        ``hardware_identifier`` is sent only when given: older servers
+        required it, while the current service (the official ``wriftai``
+        0.34 client's ``CreateModelParams`` has no such field) sets hardware
+        on a version's configuration (``versions.update_configuration``).
 
         Example::
 
-            model = await client.models.create(
-                "upscaler", "gpu-t4", visibility="private"
-            )
+            model = await client.models.create("upscaler", visibility="private")
         """
         return self._portal.call(
             self._async.create,
             name,
-            hardware_identifier,
+            hardware_identifier=hardware_identifier,
             visibility=visibility,
             description=description,
             overview=overview,

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, overload
 
 from .._bulk import BulkResult, ProgressCallback
 from .._objects import (
@@ -33,6 +33,7 @@ class Predictions:
     def __repr__(self) -> str:
         return f"Predictions({self._async!r})"
 
+    @overload
     def create(
         self,
         model: str,
@@ -41,11 +42,56 @@ class Predictions:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool = False,
+        wait: bool | float = False,
+        stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails:
-        """Run a model: create a prediction and, with ``wait=True``, wait for it.
+    ) -> PredictionDetails: ...
+
+    @overload
+    def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: Literal[True],
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Iterator[StreamEvent]: ...
+
+    @overload
+    def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: bool,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails | Iterator[StreamEvent]: ...
+
+    def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float = False,
+        stream: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> PredictionDetails | Iterator[StreamEvent]:
+        """Run a model: create a prediction and, with ``wait``, wait for it.
 
         Sent to ``POST /predictions``; an older server that answers 405 there
         gets the same request at ``POST /models/{owner}/{name}/predictions``
@@ -63,10 +109,24 @@ class Predictions:
                 as the newer ``webhook: {url, secret}`` field.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
-            wait: ask the server to hold the answer until the prediction ends
-                (``Prefer: wait``), then poll until it has a terminal status.
-            timeout: with ``wait``, the most seconds to wait in all.
-            poll_interval: with ``wait``, seconds between polls.
+            wait: ``True`` asks the server to hold the answer until the
+                prediction ends (``Prefer: wait``, for as long as the server
+                allows), a number of seconds asks for at most that long
+                (``Prefer: wait=2.5``); then, if it is still running, it is
+                polled until it has a terminal status. With ``stream=True``
+                the seconds are instead the longest the server may stay idle
+                between two events before it closes the stream (which is
+                then resumed).
+            stream: return an async iterator of the prediction's
+                :class:`StreamEvent` objects (``init``, ``output``...,
+                ``done``), read from the create request's own answer. If that
+                stream ends before ``done`` (an idle close, a broken
+                connection) it goes on with :meth:`stream` from the last
+                event's id, so no event is lost or repeated.
+            timeout: with ``wait``, the most seconds to wait in all: a
+                finite number > 0, or ``None`` (the default) for no limit.
+            poll_interval: with ``wait``, seconds between polls: a finite
+                number > 0.
 
         Example::
 
@@ -74,8 +134,15 @@ class Predictions:
                 "alice/upscaler", {"image": "https://..."}, wait=True
             )
             print(prediction.status, prediction.output)
+
+            events = await client.predictions.create(
+                "alice/llm", {"prompt": "Hi"}, stream=True
+            )
+            async for event in events:
+                if event.event == "output":
+                    print(event.data, end="")
         """
-        return self._portal.call(
+        result = self._portal.call(
             self._async.create,
             model,
             input,
@@ -83,9 +150,13 @@ class Predictions:
             webhook_secret=webhook_secret,
             validate_input=validate_input,
             wait=wait,
+            stream=stream,
             timeout=timeout,
             poll_interval=poll_interval,
         )
+        if isinstance(result, AsyncIterator):
+            return self._portal.iterate(result)
+        return result
 
     def get(self, prediction_id: str) -> PredictionDetails:
         """Get a prediction with its input, output, error and logs.
@@ -130,7 +201,11 @@ class Predictions:
         )
 
     def stream(
-        self, prediction_id: str, *, after_id: str | None = None
+        self,
+        prediction_id: str,
+        *,
+        after_id: str | None = None,
+        wait: float | None = None,
     ) -> Iterator[StreamEvent]:
         """Follow a prediction as it runs: its events, as the server sends them.
 
@@ -141,10 +216,14 @@ class Predictions:
         If the connection drops or the server closes it before ``done`` (an
         idle timeout, a restart), the iterator reconnects by itself, asking
         for the events after the last id it saw, so nothing is repeated or
-        lost. A reconnection that delivers no event ends it: with the
-        ``APIConnectionError`` after a drop, quietly after a clean close
-        (resume later with ``after_id=`` the last event's ``id``). Event data
-        that is not JSON arrives as its raw text.
+        lost. Each reconnection first waits the client's retry backoff
+        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
+        most 5 s). An event whose id was already yielded is never yielded
+        again, even from a server that ignores ``after_id``. A reconnection
+        that delivers no new event ends it: with the ``APIConnectionError``
+        after a drop, quietly after a clean close (resume later with
+        ``after_id=`` the last event's ``id``). Event data that is not JSON
+        arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
         closed: wrap it in ``contextlib.aclosing`` to close it at once.
@@ -153,6 +232,9 @@ class Predictions:
             prediction_id: the prediction to follow.
             after_id: only the events after this event id (from
                 ``StreamEvent.id``), to resume an earlier stream.
+            wait: the longest, in seconds, the server may stay idle between
+                two events before it closes the stream (``Prefer: wait=N``;
+                the iterator then resumes). ``None``: the server's default.
 
         Example::
 
@@ -168,7 +250,7 @@ class Predictions:
             ResponseDecodeError: the answer is not an event stream.
         """
         return self._portal.iterate(
-            self._async.stream(prediction_id, after_id=after_id)
+            self._async.stream(prediction_id, after_id=after_id, wait=wait)
         )
 
     def cancel(self, prediction_id: str) -> None:
@@ -195,9 +277,18 @@ class Predictions:
 
         Terminal: ``succeeded``, ``failed``, ``cancelled``, ``abandoned``.
 
+        Args:
+            timeout: the most seconds to wait, a finite number > 0; ``None``
+                (the default) waits without limit (each request still has
+                the client's ``timeout``).
+            poll_interval: seconds between polls, a finite number > 0.
+
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
                 first; its ``prediction`` is the last state seen.
+            ValueError, TypeError: a bad ``timeout`` or ``poll_interval``
+                (0, negative, NaN, infinite, a bool or a str), before any
+                request.
         """
         return self._portal.call(
             self._async.wait,
@@ -219,6 +310,7 @@ class Predictions:
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
+        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
 
         Example::
 
@@ -268,6 +360,10 @@ class Predictions:
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
         ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+
+        ``timeout`` is a finite number of seconds > 0, or ``None`` (no
+        limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
+        int >= 1. They are checked when this is called, before any request.
 
         Example::
 

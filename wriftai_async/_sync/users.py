@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from .._objects import Model, Page, User
+from .._objects import Model, Page, SortBy, SortDirection, User
 from .._params import UNSET, UnsetType
 from .._portal import Portal
 from .._resources.users import AsyncAuthenticatedUser, AsyncUsers
@@ -36,16 +36,47 @@ class Users:
         return self._portal.call(self._async.get, username)
 
     def list_page(
-        self, *, cursor: str | None = None, page_size: int | None = None
+        self,
+        *,
+        cursor: str | None = None,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
     ) -> Page[User]:
-        """One page of users."""
+        """One page of users.
+
+        Args:
+            sort_by: ``"created_at"`` (the only order the service documents
+                for users, as the official client's ``UsersSortBy``).
+            sort_direction: ``"asc"`` or ``"desc"``.
+        """
         return self._portal.call(
-            self._async.list_page, cursor=cursor, page_size=page_size
+            self._async.list_page,
+            cursor=cursor,
+            page_size=page_size,
+            sort_by=sort_by,
+            sort_direction=sort_direction,
         )
 
-    def list(self, *, page_size: int | None = None) -> Iterator[User]:
-        """Every user, page after page."""
-        return self._portal.iterate(self._async.list(page_size=page_size))
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        sort_by: SortBy | str | None = None,
+        sort_direction: SortDirection | str | None = None,
+    ) -> Iterator[User]:
+        """Every user, page after page.
+
+        Example::
+
+            async for user in client.users.list(sort_direction="desc"):
+                print(user.username)
+        """
+        return self._portal.iterate(
+            self._async.list(
+                page_size=page_size, sort_by=sort_by, sort_direction=sort_direction
+            )
+        )
 
     def search_page(
         self, q: str, *, cursor: str | None = None, page_size: int | None = None

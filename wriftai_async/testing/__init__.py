@@ -5,11 +5,15 @@ sockets::
 
     from wriftai_async.testing import Emulator
 
-    async with Emulator(style="new", cancel_delay=0.05) as emu:
+    async with Emulator(cancel_delay=0.05) as emu:
         ...  # point a client at emu.base_url with emu.access_token
 
     with Emulator().run_in_thread() as emu:  # from sync code
         ...
+
+It speaks what the official ``wriftai`` 0.34 client speaks unless built with
+``style="old"``. ``python -m wriftai_async.testing`` serves it on its own
+until Ctrl-C (see ``_serve``).
 
 Pytest users can enable the ``wriftai_emulator`` fixture with
 ``pytest_plugins = ["wriftai_async.testing.pytest_plugin"]``. Only aiohttp

@@ -13,6 +13,7 @@ import fnmatch
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,7 +22,14 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._routing import PREFIX, AsyncHandler
 
-FaultKind = Literal["status", "disconnect", "delay"]
+FaultKind = Literal["status", "disconnect", "delay", "cut"]
+#: Where a "cut" fault leaves its event count for the stream writer (a typed
+#: request key where aiohttp has them, 3.13+; a plain one before).
+STREAM_CUT: Any = (
+    web.RequestKey("wriftai_stream_cut", int)
+    if hasattr(web, "RequestKey")
+    else "wriftai_stream_cut"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     seconds: float = 0.0
+    #: For a "cut": how many events the stream sends before it breaks.
+    events: int = 0
     #: How many requests this fault has answered so far.
     hits: int = 0
 
@@ -146,30 +156,46 @@ def _parse_json(body: bytes) -> Any:
 
 
 def make_middleware(
-    requests: list[RecordedRequest], faults: FaultQueue
+    requests: list[RecordedRequest],
+    faults: FaultQueue,
+    record: Callable[[], bool] | None = None,
 ) -> Any:  # aiohttp's middleware type is not exported in a typed form
     @web.middleware
     async def record_and_inject(
         request: web.Request, handler: AsyncHandler
     ) -> web.StreamResponse:
         received_at = time.monotonic()
-        body = await request.read()
         path = strip_prefix(request.path)
-        fault = faults.take(request.method, path)
-        requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=path,
-                query=MultiDictProxy(MultiDict(request.query)),
-                headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                body=body,
-                json=_parse_json(body),
-                url=str(request.url),
-                fault=fault.kind if fault else None,
-                received_at=received_at,
+        too_large: web.StreamResponse | None = None
+        fault: Fault | None = None
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            # The API's error shape, not aiohttp's plain-text page.
+            too_large = web.json_response({"detail": exc.text}, status=exc.status)
+            body = b""
+        else:
+            fault = faults.take(request.method, path)
+        if record is None or record():
+            requests.append(
+                RecordedRequest(
+                    method=request.method,
+                    path=path,
+                    query=MultiDictProxy(MultiDict(request.query)),
+                    headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+                    body=body,
+                    json=_parse_json(body),
+                    url=str(request.url),
+                    fault=fault.kind if fault else None,
+                    received_at=received_at,
+                )
             )
-        )
+        if too_large is not None:
+            return too_large
         if fault is None:
+            return await handler(request)
+        if fault.kind == "cut":
+            request[STREAM_CUT] = fault.events
             return await handler(request)
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)

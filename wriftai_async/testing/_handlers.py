@@ -4,7 +4,9 @@ Prediction routes live in ``_predictions``. Ordering rules, documented once:
 model lists sort by ``created_at`` ascending unless asked otherwise (ties by
 insertion order); with ``sort_by=predictions_count`` only models with at least
 one prediction are listed, as the service does; versions list newest first;
-users, hardware and categories list in creation order.
+users list by ``created_at`` (``sort_by=created_at``, the only key the
+official client knows, and ``sort_direction``); hardware and categories list
+in creation order.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ from typing import Any
 
 from aiohttp import web
 
-from ._records import Model, utcnow
+from ._records import COMPATIBILITY_FLAGS, Model, utcnow
 from ._routing import Call, RouteTable, owned_model, path_int, visible_model
 from ._state import Store
 from ._validation import (
+    _INVALID,
     MODEL_FIELDS,
     NOT_NULLABLE,
     ApiError,
     Check,
     Errors,
     Loc,
+    check_hardware,
     check_optional_str,
     check_optional_url_list,
+    check_slug,
+    check_str_list,
     invalid,
     query_enum,
     validate_fields,
@@ -101,20 +107,25 @@ def search_models(call: Call) -> web.StreamResponse:
 
 @routes.route("POST", "/models", body=True)
 def create_model(call: Call) -> web.StreamResponse:
+    # Older servers required hardware_identifier. The official 0.34 client's
+    # CreateModelParams no longer has it (hardware moved to a version's
+    # configuration), so the new dialect takes it only as an option.
+    required = ("name",) if call.new_style else ("name", "hardware_identifier")
     fields = validate_fields(
         call.body,
         MODEL_FIELDS,
         call.store,
-        required=("name", "hardware_identifier"),
+        required=required,
         not_nullable=NOT_NULLABLE,
     )
     name = fields.pop("name")
     if call.store.find_model(call.user.username, name) is not None:
         raise ApiError(409, f"A model named {name!r} already exists")
+    hardware = fields.pop("hardware_identifier", None)
     model = call.store.add_model(
         call.user,
         name,
-        hardware_identifier=fields.pop("hardware_identifier"),
+        hardware_identifier=hardware or call.store.default_hardware(),
         created_at=utcnow(),
         # Not documented; private is the cautious default for a new model.
         visibility=fields.pop("visibility", "private"),
@@ -152,7 +163,7 @@ def update_model(call: Call) -> web.StreamResponse:
 def delete_model(call: Call) -> web.StreamResponse:
     model = owned_model(call, **call.request.match_info)
     call.store.delete_model(model)
-    return web.Response(status=204)
+    return call.deleted()
 
 
 # -- versions ------------------------------------------------------------------
@@ -187,10 +198,45 @@ def _check_digest(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
     return value
 
 
+def _check_compatibilities(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, dict):
+        errors.add(loc, "Input should be a valid dictionary", "dict_type")
+        return _INVALID
+    before = len(errors.items)
+    for key, flag in value.items():
+        if key not in COMPATIBILITY_FLAGS:
+            errors.add((*loc, key), "Extra inputs are not permitted", "extra_forbidden")
+        elif not isinstance(flag, bool):
+            errors.add((*loc, key), "Input should be a valid boolean", "bool_type")
+    return dict(value) if len(errors.items) == before else _INVALID
+
+
+def _check_configuration(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, dict):
+        errors.add(loc, "Input should be a valid dictionary", "dict_type")
+        return _INVALID
+    fields = validate_fields(
+        value,
+        {"hardware_identifier": check_hardware, "variable_names": check_str_list},
+        store,
+        required=("hardware_identifier", "variable_names"),
+        not_nullable=("hardware_identifier", "variable_names"),
+        loc=loc,
+        errors=errors,
+    )
+    return fields if len(fields) == 2 else _INVALID
+
+
 _VERSION_FIELDS: dict[str, Check] = {
     "release_notes": _check_release_notes,
     "schemas": _check_schemas,
     "container_image_digest": _check_digest,
+}
+# The official 0.34 client's CreateModelVersionParams adds these two.
+_NEW_VERSION_FIELDS: dict[str, Check] = {
+    **_VERSION_FIELDS,
+    "compatibilities": _check_compatibilities,
+    "configuration": _check_configuration,
 }
 
 
@@ -204,14 +250,38 @@ def list_versions(call: Call) -> web.StreamResponse:
 @routes.route("POST", "/models/{owner}/{name}/versions", body=True)
 def create_version(call: Call) -> web.StreamResponse:
     model = owned_model(call, **call.request.match_info)
+    checks = _NEW_VERSION_FIELDS if call.new_style else _VERSION_FIELDS
     fields = validate_fields(
         call.body,
-        _VERSION_FIELDS,
+        checks,
         call.store,
         required=("schemas", "container_image_digest"),
-        not_nullable=_VERSION_FIELDS.keys(),
+        not_nullable=checks.keys(),
     )
+    compatibilities = fields.pop("compatibilities", {})
+    configuration = fields.pop("configuration", None)
+    if configuration is not None:
+        variables = call.store.variables_of(call.user)
+        unknown = [n for n in configuration["variable_names"] if n not in variables]
+        if unknown:
+            raise invalid(
+                ("body", "configuration", "variable_names"),
+                f"Unknown variables {unknown!r}",
+                "value_error",
+            )
+    previous = model.latest_version
+    if configuration is None and previous is not None:
+        # The official client's CreateModelVersionParams: "Omit to inherit
+        # configuration from the previous version."
+        configuration = {
+            "hardware_identifier": previous.hardware_identifier,
+            "variable_names": previous.variable_names,
+        }
     version = call.store.add_version(model, created_at=utcnow(), **fields)
+    version.compatibilities.update(compatibilities)
+    if configuration is not None:
+        version.hardware_identifier = configuration["hardware_identifier"]
+        version.variable_names = list(configuration["variable_names"])
     model.updated_at = version.created_at
     return call.json(call.render.version(model, version, details=True), status=201)
 
@@ -237,7 +307,7 @@ def delete_version(call: Call) -> web.StreamResponse:
     info = call.request.match_info
     model = owned_model(call, info["owner"], info["name"])
     del model.versions[_version_of(call, model).number]
-    return web.Response(status=204)
+    return call.deleted()
 
 
 # -- users ---------------------------------------------------------------------
@@ -264,13 +334,20 @@ def update_me(call: Call) -> web.StreamResponse:
         "company": check_optional_str,
         "urls": check_optional_url_list,
     }
-    if call.store.settings.style == "old":
-        # In the old style "name" is the display name; in the new one it is
-        # the username, which cannot be changed here.
-        fields["name"] = check_optional_str
-    cleaned = validate_fields(call.body, fields, call.store)
+    # In the old style "name" is the display name. In the new one it is the
+    # username, and the official 0.34 client's UpdateUserParams sends it as
+    # "the new name of the user": the account is renamed.
+    fields["name"] = check_slug if call.new_style else check_optional_str
+    not_nullable = ("name",) if call.new_style else ()
+    cleaned = validate_fields(call.body, fields, call.store, not_nullable=not_nullable)
     if "name" in cleaned:
-        cleaned["display_name"] = cleaned.pop("name")
+        new_name = cleaned.pop("name")
+        if not call.new_style:
+            cleaned["display_name"] = new_name
+        elif new_name != call.user.username:
+            if new_name in call.store.users:
+                raise ApiError(409, f"The name {new_name!r} is taken")
+            call.store.rename_user(call.user, new_name)
     for key, value in cleaned.items():
         setattr(call.user, key, value)
     if call.body:
@@ -280,7 +357,13 @@ def update_me(call: Call) -> web.StreamResponse:
 
 @routes.route("GET", "/users")
 def list_users(call: Call) -> web.StreamResponse:
-    users = sorted(call.store.users.values(), key=lambda u: u.created_at)
+    query_enum(call.query, "sort_by", ("created_at",), "created_at")
+    direction = query_enum(call.query, "sort_direction", ("asc", "desc"), "asc")
+    users = sorted(
+        call.store.users.values(),
+        key=lambda u: u.created_at,
+        reverse=direction == "desc",
+    )
     return call.json(call.paginate(users, call.render.user))
 
 
@@ -315,4 +398,6 @@ def list_hardware(call: Call) -> web.StreamResponse:
 @routes.route("GET", "/model_categories")
 def list_categories(call: Call) -> web.StreamResponse:
     items = list(call.store.categories.values())
-    return call.json(call.paginate(items, call.render.category))
+    return call.json(
+        call.paginate(items, lambda c: call.render.category(c, details=True))
+    )

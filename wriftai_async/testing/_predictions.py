@@ -9,7 +9,19 @@ until it is terminal or time is up.
 prediction), ``output`` chunks as they are produced, ``error`` if it fails and
 ``done`` (the final prediction), each with an ``id`` (``1``, ``2``, ...) that
 ``after_id`` resumes after. It ends after ``done``, when the client hangs up,
-or when the emulator closes.
+when the emulator closes, or when no event came for the idle time: the
+request's ``Prefer: wait=N`` (the official 0.34 client's ``stream(wait=)``
+documents it as "the maximum time the server waits between events before
+closing an idle connection"), else ``max_prefer_wait``.
+
+New dialect: ``POST /predictions`` with ``"stream": true`` and a ``Prefer:
+wait`` header answers with that same event stream instead of JSON (the
+official client's ``create(wait=True, stream=True)`` reads it so); ``wait=N``
+is then the idle time, as above.
+
+On a failed prediction the stream sends ``error`` and then ``done``. The
+official client stops at either (its ``_TERMINAL_STREAM_EVENT_TYPES``); our
+API notes list both events, so both are sent and either reader ends well.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._faults import STREAM_CUT
 from ._records import STATUSES, Model, Prediction, Version
 from ._routing import Call, RouteTable, path_int, visible_model
 from ._state import Store
@@ -80,7 +93,20 @@ _FIELDS: dict[str, Check] = {
     "webhook_url": check_optional_url,
     "webhook": _check_webhook,
 }
+
+
+def _check_stream(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, bool):
+        errors.add(loc, "Input should be a valid boolean", "bool_type")
+    return value
+
+
 _FIELDS_WITH_MODEL: dict[str, Check] = {**_FIELDS, "model": _check_model_ref}
+# The official 0.34 client always sends "stream": true|false.
+_NEW_FIELDS_WITH_MODEL: dict[str, Check] = {
+    **_FIELDS_WITH_MODEL,
+    "stream": _check_stream,
+}
 
 
 def _pick_version(model: Model, number: int | None) -> Version:
@@ -114,7 +140,11 @@ def _prefer_wait(call: Call) -> float | None:
 
 
 def _create(
-    call: Call, model: Model, number: int | None, input_: dict[str, Any]
+    call: Call,
+    model: Model,
+    number: int | None,
+    input_: dict[str, Any],
+    stream: bool = False,
 ) -> web.StreamResponse:
     version = _pick_version(model, number)
     if call.request.headers.get("Validate-Input", "").strip().lower() == "true":
@@ -128,10 +158,14 @@ def _create(
         webhook_url=call.body.get("webhook_url")
         or (call.body.get("webhook") or {}).get("url"),
     )
+    prediction.stream = stream
     wait = _prefer_wait(call)
     if wait is not None:
-        call.wait = (prediction.id, wait, 201)
         call.extra_headers["Preference-Applied"] = f"wait={wait:g}"
+    if stream and wait is not None:
+        return _event_stream(call, prediction.id, 0, wait, status=201)
+    if wait is not None:
+        call.wait = (prediction.id, wait, 201)
     return call.json(call.render.prediction(prediction, details=True), status=201)
 
 
@@ -152,14 +186,19 @@ def create_for_version(call: Call) -> web.StreamResponse:
 
 @routes.route("POST", "/predictions", body=True)
 def create_prediction(call: Call) -> web.StreamResponse:
-    fields = validate_fields(
-        call.body, _FIELDS_WITH_MODEL, call.store, required=("input", "model")
-    )
+    checks = _NEW_FIELDS_WITH_MODEL if call.new_style else _FIELDS_WITH_MODEL
+    fields = validate_fields(call.body, checks, call.store, required=("input", "model"))
     match = _MODEL_REF.match(fields["model"])
     assert match is not None  # validated above
     owner, name, number = match.groups()
     model = visible_model(call, owner, name)
-    return _create(call, model, int(number) if number else None, fields["input"])
+    return _create(
+        call,
+        model,
+        int(number) if number else None,
+        fields["input"],
+        stream=fields.get("stream", False),
+    )
 
 
 @routes.route("GET", "/predictions")
@@ -219,18 +258,31 @@ def stream_prediction(call: Call) -> web.StreamResponse:
                     }
                 ],
             )
-    prediction_id = prediction.id
+    idle = _prefer_wait(call)
+    return _event_stream(
+        call,
+        prediction.id,
+        after,
+        call.store.settings.max_prefer_wait if idle is None else idle,
+    )
+
+
+def _event_stream(
+    call: Call, prediction_id: str, after: int, idle: float, status: int = 200
+) -> web.StreamResponse:
+    """Mark ``call`` to answer with the prediction's events after ``after``."""
 
     async def stream(call: Call, response: web.StreamResponse) -> web.StreamResponse:
-        return await send_events(call, response, prediction_id, after)
+        return await send_events(call, response, prediction_id, after, idle)
 
     call.stream = stream
     return web.StreamResponse(
+        status=status,
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             **call.extra_headers,
-        }
+        },
     )
 
 
@@ -256,15 +308,25 @@ def _encode(event_id: int, name: str, data: Any) -> bytes:
 
 
 async def send_events(
-    call: Call, response: web.StreamResponse, prediction_id: str, after: int
+    call: Call,
+    response: web.StreamResponse,
+    prediction_id: str,
+    after: int,
+    idle: float,
 ) -> web.StreamResponse:
-    """Write the prediction's events after ``after`` as they happen."""
+    """Write the prediction's events after ``after`` as they happen.
+
+    Ends after the last event, or once ``idle`` seconds pass without one
+    (an idle close: the client resumes with ``after_id``).
+    """
     store = call.store
     closing = call.request.app[STREAMS_CLOSING]
+    cut: int | None = call.request.get(STREAM_CUT)
     with store.lock:
         store.open_streams += 1
     try:
         await response.prepare(call.request)
+        last_event = time.monotonic()
         while not closing.is_set():
             with store.lock:
                 prediction = store.get_prediction(prediction_id)
@@ -273,14 +335,26 @@ async def send_events(
                 events = _pending_events(call, prediction, after)
                 ended = prediction.terminal
                 due = prediction.next_due()
-            if events:
-                await response.write(b"".join(_encode(*e) for e in events))
-                after = events[-1][0]
+            sent = events if cut is None else events[:cut]
+            if sent:
+                await response.write(b"".join(_encode(*e) for e in sent))
+                after = sent[-1][0]
+                last_event = time.monotonic()
+            if cut is not None:
+                cut -= len(sent)
+                if cut <= 0 and not (ended and len(sent) == len(events)):
+                    # An injected break: the connection drops mid-stream.
+                    if call.request.transport is not None:
+                        call.request.transport.abort()
+                    return response
             if ended:
                 break
-            pause = _WAIT_POLL
+            now = time.monotonic()
+            if now - last_event >= idle:
+                break  # idle close, before the prediction ended
+            pause = min(_WAIT_POLL, idle - (now - last_event))
             if due is not None:
-                pause = min(pause, max(due - time.monotonic(), 0.0))
+                pause = min(pause, max(due - now, 0.0))
             await asyncio.sleep(pause)
         await response.write_eof()
     except ConnectionError:

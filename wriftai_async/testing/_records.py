@@ -88,6 +88,18 @@ class Hardware:
 class Category:
     slug: str
     name: str
+    description: str
+
+
+#: The compatibility flags a version has, as the official ``wriftai`` 0.34
+#: client types them (``Compatibilities`` in its ``common_types``).
+COMPATIBILITY_FLAGS = (
+    "openai_chat_completions",
+    "openai_embeddings",
+    "openai_images_generations",
+    "openai_responses",
+    "anthropic_messages",
+)
 
 
 @dataclass
@@ -101,6 +113,9 @@ class Version:
     # The version's configuration; no hardware means the model's.
     hardware_identifier: str | None = None
     variable_names: list[str] = field(default_factory=list)
+    compatibilities: dict[str, bool] = field(
+        default_factory=lambda: dict.fromkeys(COMPATIBILITY_FLAGS, False)
+    )
 
 
 @dataclass
@@ -205,6 +220,8 @@ class Prediction:
     completed_at: datetime | None = None
     pending: list[Transition] = field(default_factory=list)
     cancel_requested: bool = False
+    #: Created with ``"stream": true`` (rendered as the prediction's ``stream``).
+    stream: bool = False
     #: What the stream serves after its ``init`` event, oldest first.
     events: list[StreamEntry] = field(default_factory=list)
 

@@ -4,6 +4,11 @@ The real service renamed fields over time (``username`` became ``name``,
 ``hardware`` left the model, hardware memory fields changed names, ...). Both
 shapes are produced here, and only here, so the rest of the emulator stays
 style-agnostic.
+
+The "new" shapes follow the official ``wriftai`` 0.34.0 client's types
+(``common_types.py``, ``hardware.py``, ``model_categories.py``,
+``predictions.py``): where they and ``/work/shared/wriftai-api.md`` disagree,
+the official client is the evidence followed, being the service's own client.
 """
 
 from __future__ import annotations
@@ -79,9 +84,12 @@ class Renderer:
             out["description"] = item.description
         return out
 
-    @staticmethod
-    def category(category: Category) -> JSONDict:
-        return {"name": category.name, "slug": category.slug}
+    def category(self, category: Category, *, details: bool = False) -> JSONDict:
+        out: JSONDict = {"name": category.name, "slug": category.slug}
+        if details and self._new:
+            # The listing's ``ModelCategoryWithDetails`` adds a description.
+            out["description"] = category.description
+        return out
 
     def version(
         self, model: Model, version: Version, *, details: bool = False
@@ -95,7 +103,7 @@ class Renderer:
         if self._new:
             out["size"] = version.size
             out["configuration"] = self.configuration(model, version)
-            out["compatibilities"] = {"streaming": False, "webhooks": True}
+            out["compatibilities"] = dict(version.compatibilities)
         if details:
             out["schemas"] = version.schemas
         return out
@@ -183,7 +191,7 @@ class Renderer:
             )
             if self._new:
                 out["metrics"] = self._metrics(prediction)
-                out["stream"] = False
+                out["stream"] = prediction.stream
         return out
 
     @staticmethod

@@ -54,6 +54,22 @@ class Call:
     def json(self, data: Any, status: int = 200) -> web.Response:
         return web.json_response(data, status=status, headers=self.extra_headers)
 
+    @property
+    def new_style(self) -> bool:
+        return self.store.settings.style == "new"
+
+    def deleted(self) -> web.Response:
+        """The answer to a successful DELETE.
+
+        The older dialect answers 204 with no body. The official ``wriftai``
+        0.34 client parses every answer as JSON (``API.request`` calls
+        ``response.json()``), so the service it talks to must send a JSON
+        body: the new dialect answers 200 with ``null``.
+        """
+        if self.new_style:
+            return self.json(None)
+        return web.Response(status=204)
+
     def paginate(
         self, records: Sequence[T], render: Callable[[T], dict[str, Any]]
     ) -> dict[str, Any]:

@@ -39,6 +39,7 @@ _HOST = "127.0.0.1"
 # In-flight handlers (a held ``Prefer: wait`` answer, an injected delay) get
 # this long to finish when the emulator closes; then they are cancelled.
 _SHUTDOWN_TIMEOUT = 0.25
+_BODY_SLACK = 64 * 1024
 
 
 class Emulator:
@@ -46,6 +47,23 @@ class Emulator:
 
     Use ``async with Emulator() as emu:`` in async code, or
     ``with Emulator().run_in_thread() as emu:`` anywhere.
+
+    Args:
+        style: the dialect. ``"new"`` (the default) is what the official
+            ``wriftai`` 0.34 client reads and sends; ``"old"`` is the older
+            servers' (``username``, ``next_url``, 204 deletes, required
+            ``hardware_identifier``, ...), for compatibility tests.
+        seed: start with the data set of ``_seed`` (users, models,
+            predictions in every status, a variable); ``False``: empty.
+        cancel_delay, prediction_duration: seconds until a cancel takes
+            effect, and that a prediction created over HTTP runs.
+        already_terminated_status: the answer to cancelling a finished one.
+        max_prefer_wait: the longest ``Prefer: wait`` hold, and the idle
+            time of event streams whose request names none.
+        upload_part_size: bytes per upload part; requests may be that large.
+        host, port: where to listen (port 0: a free one).
+        record_requests: keep every request in ``requests`` (turn off for a
+            long-running server).
     """
 
     def __init__(
@@ -53,7 +71,7 @@ class Emulator:
         *,
         access_token: str = "test-token",
         username: str = "alice",
-        style: Style = "old",
+        style: Style = "new",
         seed: bool = True,
         cancel_delay: float = 0.5,
         prediction_duration: float = 2.0,
@@ -62,6 +80,8 @@ class Emulator:
         max_prefer_wait: float = 60.0,
         upload_part_size: int = 5 * 1024 * 1024,
         port: int = 0,
+        host: str = _HOST,
+        record_requests: bool = True,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -87,6 +107,8 @@ class Emulator:
         self._render = Renderer(self._store)
         self._faults = FaultQueue()
         self._port = port
+        self._host = host
+        self.record_requests = record_requests
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._base_url: str | None = None
@@ -113,8 +135,11 @@ class Emulator:
 
     @property
     def username(self) -> str:
-        """The user that ``access_token`` authenticates as."""
-        return self._store.settings.username
+        """The user that ``access_token`` authenticates as (renames follow)."""
+        with self._store.lock:
+            return self._store.tokens.get(
+                self.access_token, self._store.settings.username
+            )
 
     @property
     def style(self) -> Style:
@@ -125,8 +150,16 @@ class Emulator:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
+        recorder = make_middleware(
+            self.requests, self._faults, lambda: self.record_requests
+        )
         app = web.Application(
-            middlewares=[make_middleware(self.requests, self._faults), error_middleware]
+            middlewares=[recorder, error_middleware],
+            # A whole upload part must fit in one request (aiohttp's default
+            # of 1 MiB refused every part of a bigger file); the slack is for
+            # JSON bodies of the same order.
+            client_max_size=max(self._store.settings.upload_part_size, 1 << 20)
+            + _BODY_SLACK,
         )
         app[STORE_KEY] = self._store
         _handlers.routes.install(app, _predictions.hold)
@@ -144,7 +177,7 @@ class Emulator:
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind((_HOST, self._port))
+            sock.bind((self._host, self._port))
             await runner.setup()
             await web.SockSite(runner, sock).start()
         except BaseException:
@@ -152,7 +185,8 @@ class Emulator:
             sock.close()
             raise
         self._runner, self._sock = runner, sock
-        self._base_url = f"http://{_HOST}:{sock.getsockname()[1]}/v1"
+        host = self._host if ":" not in self._host else f"[{self._host}]"
+        self._base_url = f"http://{host}:{sock.getsockname()[1]}/v1"
 
     async def close(self) -> None:
         """Stop serving and release the socket; safe to call twice."""
@@ -234,9 +268,12 @@ class Emulator:
             )
             return self._render.hardware(item)
 
-    def add_category(self, slug: str, name: str | None = None) -> dict[str, Any]:
+    def add_category(
+        self, slug: str, name: str | None = None, *, description: str | None = None
+    ) -> dict[str, Any]:
         with self._store.lock:
-            return self._render.category(self._store.add_category(slug, name))
+            category = self._store.add_category(slug, name, description)
+            return self._render.category(category, details=True)
 
     def add_model(
         self,
@@ -512,6 +549,34 @@ class Emulator:
         return self._faults.add(
             Fault(
                 kind="delay", remaining=times, method=method, path=path, seconds=seconds
+            )
+        )
+
+    def inject_stream_cut(
+        self,
+        after_events: int,
+        *,
+        times: int | None = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> Fault:
+        """Break the next matching event streams after ``after_events`` events.
+
+        The connection is aborted mid-stream, as a network failure would, so
+        a test can check that a client resumes without losing or repeating an
+        event. Matches the stream routes (``GET /predictions/*/stream``, and
+        ``POST /predictions`` with ``"stream": true``); other requests it
+        matches are answered normally.
+        """
+        if after_events < 0:
+            raise ValueError("after_events must be >= 0")
+        return self._faults.add(
+            Fault(
+                kind="cut",
+                remaining=times,
+                method=method,
+                path=path,
+                events=after_events,
             )
         )
 

@@ -145,6 +145,21 @@ class Store:
             self.tokens[token] = username
         return user
 
+    def rename_user(self, user: User, new_name: str) -> None:
+        """Give ``user`` a new username; their tokens and models follow."""
+        del self.users[user.username]
+        for token, name in self.tokens.items():
+            if name == user.username:
+                self.tokens[token] = new_name
+        user.username = new_name
+        self.users[new_name] = user
+
+    def default_hardware(self) -> str:
+        """The hardware of a model created without one: the first listed."""
+        for identifier in self.hardware:
+            return identifier
+        return self.ensure_hardware("cpu").identifier
+
     def ensure_user(self, username: str) -> User:
         return self.users.get(username) or self.add_user(username)
 
@@ -184,10 +199,15 @@ class Store:
     def ensure_hardware(self, identifier: str) -> Hardware:
         return self.hardware.get(identifier) or self.add_hardware(identifier)
 
-    def add_category(self, slug: str, name: str | None = None) -> Category:
+    def add_category(
+        self, slug: str, name: str | None = None, description: str | None = None
+    ) -> Category:
         if slug in self.categories:
             raise ValueError(f"category {slug!r} already exists")
-        category = Category(slug=slug, name=name or slug.replace("-", " ").title())
+        name = name or slug.replace("-", " ").title()
+        category = Category(
+            slug=slug, name=name, description=description or f"{name} models"
+        )
         self.categories[slug] = category
         return category
 

@@ -181,6 +181,13 @@ NOT_NULLABLE = frozenset(
 )
 
 
+def check_str_list(value: Any, loc: Loc, errors: Errors, store: Store) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.add(loc, "Input should be a valid list of strings", "list_type")
+        return _INVALID
+    return list(dict.fromkeys(value))
+
+
 def validate_fields(
     body: dict[str, Any],
     fields: dict[str, Check],
@@ -188,12 +195,20 @@ def validate_fields(
     *,
     required: Collection[str] = (),
     not_nullable: Collection[str] = (),
+    loc: Loc = ("body",),
+    errors: Errors | None = None,
 ) -> dict[str, Any]:
-    """Check each present field; absent fields stay absent (PATCH semantics)."""
-    errors = Errors()
+    """Check each present field; absent fields stay absent (PATCH semantics).
+
+    With ``errors`` (a nested object's check), problems are added there and
+    not raised here; ``loc`` is where the object sits in the request.
+    """
+    nested = errors is not None
+    errors = errors if errors is not None else Errors()
+    base = loc
     cleaned: dict[str, Any] = {}
     for key, value in body.items():
-        loc: Loc = ("body", key)
+        loc = (*base, key)
         check = fields.get(key)
         if check is None:
             errors.add(loc, "Extra inputs are not permitted", "extra_forbidden")
@@ -205,8 +220,9 @@ def validate_fields(
                 cleaned[key] = result
     for key in required:
         if key not in body:
-            errors.add(("body", key), "Field required", "missing")
-    errors.check()
+            errors.add((*base, key), "Field required", "missing")
+    if not nested:
+        errors.check()
     return cleaned
 
 

@@ -135,7 +135,7 @@ def update_variable(call: Call) -> web.StreamResponse:
 def delete_variable(call: Call) -> web.StreamResponse:
     variable = _own_variable(call)
     del call.store.variables_of(call.user)[variable.name]
-    return web.Response(status=204)
+    return call.deleted()
 
 
 # -- version configuration -----------------------------------------------------

@@ -13,7 +13,7 @@ for one test with a marker (marker values win)::
     def wriftai_emulator_options():
         return {"cancel_delay": 0.01}
 
-    @pytest.mark.wriftai_emulator(style="new")
+    @pytest.mark.wriftai_emulator(style="old")
     def test_something(wriftai_emulator): ...
 """
 

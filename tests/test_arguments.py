@@ -1,0 +1,311 @@
+"""Per-call arguments are checked before any request, on both clients.
+
+Every timeout, interval, concurrency and page size is a finite positive
+number of the right type; ``bool`` is not an int; ``None`` means "no limit"
+for a timeout and "the server's default" for a page size. A refused call
+raises ``ValueError``/``TypeError`` at call time and sends nothing. Before
+these checks, ``poll_interval=float("nan")`` reached ``asyncio.sleep`` and
+stopped every timer of the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from wriftai_async import AsyncClient, WaitTimeoutError
+from wriftai_async.testing import Emulator
+
+from .conftest import FAST_RETRY, make_client, new_prediction, resolve
+
+NAN, INF = math.nan, math.inf
+
+# value -> the exception it must raise
+BAD_PAGE_SIZES: list[tuple[Any, type[Exception]]] = [
+    (0, ValueError),
+    (-1, ValueError),
+    ("10", TypeError),
+    (10.5, TypeError),
+    (True, TypeError),
+    (NAN, TypeError),
+    (10.0, TypeError),
+]
+BAD_INTERVALS: list[tuple[Any, type[Exception]]] = [
+    (0, ValueError),
+    (-1, ValueError),
+    (NAN, ValueError),
+    (INF, ValueError),
+    (-INF, ValueError),
+    ("1", TypeError),
+    (True, TypeError),
+    (None, TypeError),
+]
+# None is allowed for a timeout: no limit.
+BAD_TIMEOUTS = [(v, e) for v, e in BAD_INTERVALS if v is not None]
+BAD_CONCURRENCY: list[tuple[Any, type[Exception]]] = [
+    (0, ValueError),
+    (-1, ValueError),
+    (1.5, TypeError),
+    (4.0, TypeError),
+    (True, TypeError),
+    ("4", TypeError),
+    (NAN, TypeError),
+    (None, TypeError),
+]
+
+
+def listings(page_size: Any) -> list[Callable[[Any], Any]]:
+    """Every listing call (page and iterator forms) with ``page_size``."""
+    p = page_size
+    return [
+        lambda c: c.users.list(page_size=p),
+        lambda c: c.users.list_page(page_size=p),
+        lambda c: c.users.search("a", page_size=p),
+        lambda c: c.users.search_page("a", page_size=p),
+        lambda c: c.user.models(page_size=p),
+        lambda c: c.user.models_page(page_size=p),
+        lambda c: c.models.list_for_user("alice", page_size=p),
+        lambda c: c.models.list_page("alice", page_size=p),
+        lambda c: c.models.list_all(page_size=p),
+        lambda c: c.models.list_all_page(page_size=p),
+        lambda c: c.models.list_for_users(["alice"], page_size=p),
+        lambda c: c.models.search("a", page_size=p),
+        lambda c: c.models.search_page("a", page_size=p),
+        lambda c: c.versions.list("alice/text-echo", page_size=p),
+        lambda c: c.versions.list_page("alice/text-echo", page_size=p),
+        lambda c: c.predictions.list(page_size=p),
+        lambda c: c.predictions.list_page(page_size=p),
+        lambda c: c.hardware.list(page_size=p),
+        lambda c: c.hardware.list_page(page_size=p),
+        lambda c: c.categories.list(page_size=p),
+        lambda c: c.categories.list_page(page_size=p),
+        lambda c: c.variables.list(page_size=p),
+        lambda c: c.variables.list_page(page_size=p),
+    ]
+
+
+def waits(timeout: Any = None, poll_interval: Any = 0.01) -> list[Callable[[Any], Any]]:
+    """Every call that waits for predictions, with these timing arguments."""
+    t, i = timeout, poll_interval
+    return [
+        lambda c: c.predictions.wait("p-1", timeout=t, poll_interval=i),
+        lambda c: c.predictions.cancel_and_wait("p-1", timeout=t, poll_interval=i),
+        lambda c: c.predictions.wait_many(["p-1"], timeout=t, poll_interval=i),
+        lambda c: c.predictions.create(
+            "alice/text-echo", {"text": "x"}, wait=True, timeout=t, poll_interval=i
+        ),
+    ]
+
+
+def bulk(concurrency: Any) -> list[Callable[[Any], Any]]:
+    n = concurrency
+    return [
+        lambda c: c.models.list_for_users(["alice"], concurrency=n),
+        lambda c: c.predictions.cancel_many(["p-1"], concurrency=n),
+        lambda c: c.predictions.wait_many(["p-1"], concurrency=n),
+        lambda c: c.files.upload(b"data", concurrency=n),
+    ]
+
+
+async def refused(
+    client: Any, emu: Emulator, call: Callable[[Any], Any], error: type[Exception]
+) -> None:
+    """``call(client)`` raises ``error`` at once (not at the first iteration,
+    not from the server), and no request reaches the server."""
+    before = len(emu.requests)
+    with pytest.raises(error) as caught:
+        await resolve(call(client))
+    assert type(caught.value) is error  # not a subclass such as a WriftAIError
+    assert len(emu.requests) == before
+
+
+@pytest.mark.parametrize(("value", "error"), BAD_PAGE_SIZES)
+async def test_bad_page_sizes_are_refused_everywhere(
+    client: Any, emulator: Emulator, value: Any, error: type[Exception]
+) -> None:
+    for call in listings(value):
+        await refused(client, emulator, call, error)
+
+
+async def test_good_page_sizes_are_sent(client: Any, emulator: Emulator) -> None:
+    page = await resolve(client.users.list_page(page_size=1))
+    assert len(page.items) == 1
+    assert emulator.requests[-1].query["page_size"] == "1"
+    await resolve(client.users.list_page(page_size=None))  # the server's default
+    assert "page_size" not in emulator.requests[-1].query
+
+
+@pytest.mark.parametrize(("value", "error"), BAD_INTERVALS)
+async def test_bad_poll_intervals_are_refused(
+    client: Any, emulator: Emulator, value: Any, error: type[Exception]
+) -> None:
+    for call in waits(poll_interval=value):
+        await refused(client, emulator, call, error)
+
+
+@pytest.mark.parametrize(("value", "error"), BAD_TIMEOUTS)
+async def test_bad_timeouts_are_refused(
+    client: Any, emulator: Emulator, value: Any, error: type[Exception]
+) -> None:
+    # 0 and negative timeouts used to mean "no limit"; inf raised
+    # OverflowError on the way.
+    for call in waits(timeout=value):
+        await refused(client, emulator, call, error)
+
+
+@pytest.mark.parametrize(("value", "error"), BAD_CONCURRENCY)
+async def test_bad_concurrency_is_refused(
+    client: Any, emulator: Emulator, value: Any, error: type[Exception]
+) -> None:
+    for call in bulk(value):
+        await refused(client, emulator, call, error)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.users.list_page(cursor=5),
+        lambda c: c.predictions.wait_many("p-1"),
+        lambda c: c.predictions.cancel_many("p-1"),
+        lambda c: c.models.list_for_users("alice"),
+        lambda c: c.predictions.wait_many(["p-1"], on_progress="print"),
+        lambda c: c.predictions.create("alice/text-echo", {"text": "x"}, wait="1"),
+        lambda c: c.files.upload(b"x", mime_type=b"text/plain"),
+    ],
+)
+async def test_wrong_types_are_type_errors(
+    client: Any, emulator: Emulator, call: Callable[[Any], Any]
+) -> None:
+    await refused(client, emulator, call, TypeError)
+
+
+async def test_a_timeout_of_none_waits_without_limit(
+    client: Any, emulator: Emulator
+) -> None:
+    pid = new_prediction(emulator, finish_after=0.1)
+    done = await resolve(client.predictions.wait(pid, timeout=None, poll_interval=0.01))
+    assert done.status == "succeeded"
+
+
+# -- NaN must never reach the event loop's timers ---------------------------------
+
+
+def run_in_own_loop(scenario: Callable[[], Any], seconds: float = 30.0) -> Any:
+    """Run ``scenario()`` on a fresh loop in a thread; fail if it never ends.
+
+    A NaN timer breaks the loop's timer heap: a sleep on that loop never
+    returns, so the outcome is observed from another thread.
+    """
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(asyncio.run(scenario()))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the event loop hung"
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c, pid: c.predictions.wait(pid, poll_interval=NAN),
+        lambda c, pid: c.predictions.wait(pid, timeout=NAN, poll_interval=0.01),
+        lambda c, pid: c.predictions.cancel_and_wait(pid, poll_interval=NAN),
+        lambda c, pid: c.predictions.create(
+            "alice/text-echo", {"text": "x"}, wait=True, poll_interval=NAN
+        ),
+        lambda c, pid: c.predictions.create(
+            "alice/text-echo", {"text": "x"}, wait=True, timeout=NAN
+        ),
+    ],
+)
+def test_nan_is_refused_and_the_loop_keeps_its_timers(
+    emulator: Emulator, call: Callable[[Any, str], Any]
+) -> None:
+    pid = new_prediction(emulator)  # runs until cancelled
+
+    async def scenario() -> str:
+        async with AsyncClient(
+            emulator.access_token, emulator.base_url, retry=FAST_RETRY
+        ) as client:
+            try:
+                await call(client, pid)
+            except ValueError as exc:
+                refusal = str(exc)
+            else:
+                refusal = "not refused"
+            # The loop's timers still work.
+            await asyncio.sleep(0.05)
+            return refusal
+
+    assert "finite" in run_in_own_loop(scenario)
+
+
+def test_nan_in_wait_many_is_refused_and_the_loop_keeps_its_timers(
+    emulator: Emulator,
+) -> None:
+    pid = new_prediction(emulator)
+
+    async def scenario() -> str:
+        async with AsyncClient(
+            emulator.access_token, emulator.base_url, retry=FAST_RETRY
+        ) as client:
+            try:
+                async for _ in client.predictions.wait_many([pid], poll_interval=NAN):
+                    pass
+            except ValueError as exc:
+                refusal = str(exc)
+            else:
+                refusal = "not refused"
+            await asyncio.sleep(0.05)
+            return refusal
+
+    assert "finite" in run_in_own_loop(scenario)
+
+
+def test_sync_client_refuses_nan_and_keeps_working(emulator: Emulator) -> None:
+    # The sync Client runs its calls on a loop thread of its own: a NaN timer
+    # there would hang every later call of that client.
+    pid = new_prediction(emulator)
+    client = make_client("sync", emulator)
+    try:
+        with pytest.raises(ValueError, match="finite"):
+            client.predictions.wait(pid, poll_interval=NAN)
+        with pytest.raises(ValueError, match="finite"):
+            for _ in client.predictions.wait_many([pid], timeout=NAN):
+                pass
+        # Still answers, with a real wait on its loop.
+        done = client.predictions.cancel_and_wait(pid, timeout=30, poll_interval=0.01)
+        assert done.is_terminal
+    finally:
+        client.close()
+
+
+def test_create_whose_hold_outlasts_its_timeout_is_a_wait_timeout() -> None:
+    # The server holds the answer for the second asked (Prefer: wait=1);
+    # with timeout=0.2 no time is left to poll: a WaitTimeoutError with the
+    # prediction, not a ValueError from passing wait() a timeout of 0.
+    with Emulator(prediction_duration=30).run_in_thread() as emu:
+        client = make_client("sync", emu)
+        try:
+            with pytest.raises(WaitTimeoutError) as caught:
+                client.predictions.create(
+                    "alice/text-echo", {"text": "x"}, wait=1, timeout=0.2
+                )
+        finally:
+            client.close()
+    assert caught.value.prediction is not None
+    assert not caught.value.prediction.is_terminal

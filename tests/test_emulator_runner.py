@@ -1,0 +1,129 @@
+"""``python -m wriftai_async.testing`` / ``wriftai-async emulator``, as processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._emulator_process import STOP_TIMEOUT, Served, served
+from wriftai_async import Client
+
+COMMANDS = {
+    "module": (sys.executable, "-m", "wriftai_async.testing"),
+    "cli": (sys.executable, "-m", "wriftai_async", "emulator"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_serves_a_client_and_stops_cleanly_on_sigint(command: str) -> None:
+    with served(command=COMMANDS[command]) as server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        assert server.token == "test-token"
+        with Client(server.token, server.base_url) as client:
+            assert client.user.get().username == "alice"
+            assert client.models.get("alice/text-echo").name == "text-echo"
+        assert server.stop() == 0
+        assert server.process.stderr is not None
+        assert "Traceback" not in server.process.stderr.read()
+
+
+def test_env_variables_as_printed_reach_the_emulator() -> None:
+    with served("--dialect", "old", "--token", "t0k", "--no-seed") as server:
+        env = {
+            **os.environ,
+            "WRIFTAI_API_BASE_URL": server.base_url,
+            "WRIFTAI_ACCESS_TOKEN": server.token,
+        }
+        script = (
+            "from wriftai_async import Client\n"
+            "with Client() as c:\n"
+            "    print(c.user.get().username, c.hardware.list_page().items)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STOP_TIMEOUT,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "alice []"  # --no-seed: nothing but the user
+        # --dialect old: the older shapes, raw.
+        request = urllib.request.Request(
+            server.base_url + "/user", headers={"Authorization": "Bearer t0k"}
+        )
+        with urllib.request.urlopen(request, timeout=STOP_TIMEOUT) as answer:
+            assert b'"username"' in answer.read()
+        assert server.stop() == 0
+
+
+def test_bad_arguments_and_a_taken_port() -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "wriftai_async.testing", "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert bad.returncode == 2 and "0..65535" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "wriftai_async.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=STOP_TIMEOUT,
+        )
+    assert busy.returncode == 1 and "cannot serve" in busy.stderr
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+ENV_EXAMPLES = [
+    block
+    for block in re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), re.S)
+    if "Emulator(" not in block  # the ones that read the environment variables
+]
+
+
+def test_readme_has_env_variable_examples() -> None:
+    assert len(ENV_EXAMPLES) >= 4
+
+
+@pytest.fixture(scope="module")
+def one_server() -> Iterator[Served]:
+    # One server for all the examples, in README order (as a reader would
+    # run them one after the other against the same emulator).
+    with served() as server:
+        yield server
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("index", range(len(ENV_EXAMPLES)))
+def test_readme_example_runs_against_the_standalone_emulator(
+    index: int, one_server: Served
+) -> None:
+    # As the README says: start it, export the two variables it prints, run.
+    env = {
+        **os.environ,
+        "WRIFTAI_API_BASE_URL": one_server.base_url,
+        "WRIFTAI_ACCESS_TOKEN": one_server.token,
+    }
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", ENV_EXAMPLES[index]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()

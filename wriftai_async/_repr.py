@@ -1,0 +1,174 @@
+"""Reprs and message parts of bounded length and depth, whatever the data.
+
+What the server sends ends up in reprs (a prediction's ``output``) and in
+error messages (an error's ``detail``). Python's own ``repr`` of a list nested
+a thousand deep raises ``RecursionError``, of a 10 MB string returns 10 MB,
+and of an int of 5,000 digits raises ``ValueError``. :func:`bounded_repr`
+renders any value in at most ``max_length`` characters, descending at most
+``max_depth`` containers, without recursing more than that and without
+building more text than it returns.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+__all__ = ["bounded_repr", "bounded_reprs", "install_bounded_repr", "shorten"]
+
+#: The reprs of the objects the server returns: enough to read, never megabytes.
+OBJECT_REPR_LENGTH = 2000
+OBJECT_REPR_DEPTH = 8
+
+_ELLIPSIS = "..."
+# Ints beyond this many bits are shown by size: str() of an int over 4,300
+# digits raises ValueError, and is slow well before that.
+_MAX_INT_BITS = 256
+
+C = TypeVar("C", bound=type)
+
+
+class _Full(Exception):
+    """The budget is spent: stop rendering."""
+
+
+class _Writer:
+    __slots__ = ("depth", "left", "max_depth", "parts")
+
+    def __init__(self, max_length: int, max_depth: int) -> None:
+        self.parts: list[str] = []
+        self.left = max_length
+        self.max_depth = max_depth
+        self.depth = 0
+
+    def put(self, text: str) -> None:
+        if len(text) > self.left:
+            self.parts.append(text[: self.left])
+            self.left = 0
+            raise _Full
+        self.parts.append(text)
+        self.left -= len(text)
+
+    def value(self, value: Any) -> None:
+        if isinstance(value, str) and not isinstance(value, enum.Enum):
+            # Never repr() more of a long string than can be shown.
+            self.put(repr(value[: self.left + 1]))
+        elif isinstance(value, (bytes, bytearray)):
+            self.put(repr(bytes(value[: self.left + 1])))
+        elif isinstance(value, int) and not isinstance(value, (bool, enum.Enum)):
+            if value.bit_length() > _MAX_INT_BITS:
+                self.put(f"<int of {value.bit_length()} bits>")
+            else:
+                self.put(repr(value))
+        elif attrs.has(type(value)):
+            fields = [f for f in attrs.fields(type(value)) if f.repr]
+            self.nested(
+                f"{type(value).__name__}(",
+                ")",
+                ((f"{f.name}=", getattr(value, f.name)) for f in fields),
+            )
+        elif isinstance(value, Mapping):
+            self.mapping(value)
+        elif type(value) in (list, tuple, set, frozenset):
+            self.sequence(value)
+        else:
+            self.other(value)
+
+    def mapping(self, value: Mapping[Any, Any]) -> None:
+        if self.depth >= self.max_depth:
+            self.put("{...}")
+            return
+        self.put("{")
+        self.depth += 1
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                self.put(", ")
+            self.value(key)
+            self.put(": ")
+            self.value(item)
+        self.depth -= 1
+        self.put("}")
+
+    def sequence(self, value: Iterable[Any]) -> None:
+        if isinstance(value, list):
+            opening, closing = "[", "]"
+        elif isinstance(value, tuple):
+            opening, closing = "(", ")"
+        else:
+            opening, closing = f"{type(value).__name__}({{", "})"
+        self.nested(opening, closing, (("", item) for item in value))
+
+    def nested(
+        self, opening: str, closing: str, items: Iterable[tuple[str, Any]]
+    ) -> None:
+        if self.depth >= self.max_depth:
+            self.put(f"{opening}...{closing}")
+            return
+        self.put(opening)
+        self.depth += 1
+        for index, (label, item) in enumerate(items):
+            if index:
+                self.put(", ")
+            self.put(label)
+            self.value(item)
+        self.depth -= 1
+        self.put(closing)
+
+    def other(self, value: Any) -> None:
+        # Scalars (float, None, bool, datetime, enum members) and anything
+        # a caller put there: its own repr, cut to what is left.
+        try:
+            text = repr(value)
+        except Exception:  # a broken __repr__ must not break ours
+            text = f"<{type(value).__name__}>"
+        self.put(text)
+
+
+def bounded_repr(value: Any, max_length: int = 500, max_depth: int = 6) -> str:
+    """``repr(value)``, at most ``max_length`` characters and ``max_depth`` deep.
+
+    Containers deeper than ``max_depth`` show as ``[...]``/``{...}``; text cut
+    at ``max_length`` ends with ``...`` (the result is then ``max_length + 3``
+    characters long at most).
+    """
+    writer = _Writer(max_length, max_depth)
+    try:
+        writer.value(value)
+    except _Full:
+        return "".join(writer.parts) + _ELLIPSIS
+    return "".join(writer.parts)
+
+
+def shorten(text: str, max_length: int = 500) -> str:
+    """``text`` cut to ``max_length`` characters, marked with ``...`` when cut."""
+    if len(text) <= max_length:
+        return text
+    return text[:max_length] + _ELLIPSIS
+
+
+def install_bounded_repr(
+    cls: C,
+    max_length: int = OBJECT_REPR_LENGTH,
+    max_depth: int = OBJECT_REPR_DEPTH,
+) -> C:
+    """Give an attrs class a ``__repr__`` bounded in length and depth.
+
+    It looks like the one attrs writes (``Name(field=value, ...)``, the
+    fields with ``repr=True``), and is inherited by subclasses.
+    """
+
+    def __repr__(self: Any) -> str:
+        return bounded_repr(self, max_length, max_depth)
+
+    cls.__repr__ = __repr__  # type: ignore[assignment]
+    return cls
+
+
+def bounded_reprs(classes: Iterable[Any]) -> None:
+    """:func:`install_bounded_repr` on every attrs class among ``classes``."""
+    for cls in classes:
+        if isinstance(cls, type) and attrs.has(cls):
+            install_bounded_repr(cls)

@@ -1,0 +1,36 @@
+"""A deadline for a block of code, the same on every supported Python.
+
+The library never wraps work a caller may cancel in ``asyncio.wait_for``: on
+Python <= 3.11 it drops an outside cancel that lands in the same loop iteration
+as the inner work completing (CPython gh-86296), so a cancelled task would go
+on running. A timeout context runs the work in the caller's own task, where a
+cancel cannot be lost. ``asyncio.timeout`` exists from 3.11; on 3.10 the
+``async_timeout`` package (which aiohttp itself depends on there) is the same
+thing.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractAsyncContextManager
+from typing import cast
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _timeout
+else:  # pragma: no cover - exercised by CI's Python 3.10 run
+    # Not installed beside Python 3.11+, where mypy runs: typed as Any there.
+    from async_timeout import (  # type: ignore[import-not-found, unused-ignore]
+        timeout as _timeout,
+    )
+
+__all__ = ["deadline"]
+
+
+def deadline(seconds: float | None) -> AbstractAsyncContextManager[object]:
+    """A context that raises ``TimeoutError`` once ``seconds`` have passed.
+
+    ``None`` means no deadline. On 3.10, ``async_timeout`` raises
+    ``asyncio.TimeoutError``, which is ``TimeoutError`` from 3.11 on: catch
+    ``asyncio.TimeoutError`` to cover both.
+    """
+    return cast("AbstractAsyncContextManager[object]", _timeout(seconds))

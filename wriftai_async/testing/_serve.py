@@ -1,0 +1,161 @@
+"""The emulator as a standalone server, until Ctrl-C.
+
+``python -m wriftai_async.testing`` and ``wriftai-async emulator`` both run
+:func:`main`. It prints the base URL and the token to use (as the two
+environment variables every WriftAI client reads), so any client can be
+pointed at it: ours, the official ``wriftai``, one in another language, curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._server import Emulator
+
+__all__ = ["main"]
+
+_PROG = "python -m wriftai_async.testing"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0..65535 (0: any free port)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("seconds must be >= 0")
+    return value
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument(
+        "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
+    )
+    parser.add_argument(
+        "--dialect",
+        choices=("new", "old"),
+        default="new",
+        help="new: what the official wriftai 0.34 client speaks (default); "
+        "old: the older servers' shapes",
+    )
+    parser.add_argument(
+        "--seed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start with the demo data set (users alice, bob, carol; their "
+        "models, predictions and a variable); --no-seed starts empty",
+    )
+    parser.add_argument(
+        "--token", default="test-token", help="the access token (default: test-token)"
+    )
+    parser.add_argument(
+        "--username", default="alice", help="whom the token belongs to (alice)"
+    )
+    parser.add_argument(
+        "--prediction-duration",
+        type=_seconds,
+        default=2.0,
+        help="seconds a new prediction runs (default: 2)",
+    )
+    parser.add_argument(
+        "--cancel-delay",
+        type=_seconds,
+        default=0.5,
+        help="seconds until a cancel takes effect (default: 0.5)",
+    )
+    return parser
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _serve(emulator: Emulator, dialect: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Not on Windows: Ctrl-C then arrives as KeyboardInterrupt instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+    await emulator.start()
+    try:
+        print(
+            f"WriftAI emulator ({dialect} dialect) serving at {emulator.base_url}\n"
+            f"  export WRIFTAI_API_BASE_URL={emulator.base_url}\n"
+            f"  export WRIFTAI_ACCESS_TOKEN={emulator.access_token}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        await emulator.close()
+    print("emulator stopped", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
+    """Serve the emulator until SIGINT/SIGTERM; returns the exit status.
+
+    Example (a shell)::
+
+        $ python -m wriftai_async.testing --port 8000
+        WriftAI emulator (new dialect) serving at http://127.0.0.1:8000/v1
+          export WRIFTAI_API_BASE_URL=http://127.0.0.1:8000/v1
+          export WRIFTAI_ACCESS_TOKEN=test-token
+    """
+    args = _parser(prog).parse_args(argv)
+    if not _is_loopback(args.host):
+        print(
+            f"warning: serving on {args.host}, not loopback: anyone who can reach "
+            "it can use the emulator with its well-known token",
+            file=sys.stderr,
+        )
+    emulator = Emulator(
+        access_token=args.token,
+        username=args.username,
+        style=args.dialect,
+        seed=args.seed,
+        cancel_delay=args.cancel_delay,
+        prediction_duration=args.prediction_duration,
+        port=args.port,
+        host=args.host,
+        # A long-running server must not keep every request it ever got.
+        record_requests=False,
+    )
+    try:
+        asyncio.run(_serve(emulator, args.dialect))
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # Ctrl-C where no signal handler could be installed: a clean stop
+    return 0
