@@ -47,6 +47,9 @@ BEHAVIOURS = {
     "error huge body": hostile.huge_body(status=500),
     "error endless body": hostile.endless_body(status=503),
     "error deep nesting": hostile.json_body(b"[" * 50_000 + b"]" * 50_000, 500),
+    "error many values": hostile.json_body(
+        b"[" + b",".join([b"[]"] * (LIMIT // 3)) + b"]", 500
+    ),
     "error cut body": hostile.cut_body(502),
     "error reset mid-body": hostile.cut_body(500, reset=True),
 }
