@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import logging
 import math
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 
@@ -26,6 +27,7 @@ from wriftai_async import (
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
+    _json,
 )
 
 from . import hostile
@@ -161,9 +163,11 @@ async def test_an_answer_that_is_not_a_success_is_never_decoded_as_one(status):
 async def test_switching_protocols_is_not_a_success():
     # aiohttp refuses a 101 with a body as a protocol error; either way it
     # must never come back as a decoded answer.
-    async with serve(hostile.status_only(101)) as (_, client):
-        with pytest.raises((APIStatusError, APIConnectionError)):
+    async with serve(hostile.status_only(101), headers=CUSTOM) as (_, client):
+        with pytest.raises((APIStatusError, APIConnectionError)) as caught:
             await client.request("GET", "/thing")
+    # aiohttp's ClientResponseError for it holds the request's headers.
+    assert_no_secret(caught.value)
 
 
 # -- bodies that break off -----------------------------------------------------
@@ -240,6 +244,20 @@ async def test_a_body_that_would_decode_to_too_many_values_is_refused():
 async def test_deep_nesting_is_a_decode_error():
     async with serve(hostile.deep_nesting(5000)) as (_, client):
         with pytest.raises(ResponseDecodeError, match="not JSON"):
+            await client.request("GET", "/thing")
+
+
+async def test_a_decode_that_overruns_the_deadline_fails_the_call(monkeypatch):
+    # Decoding cannot be interrupted; stand in for a slow one.
+    real = _json.loads_bounded
+
+    def slow(data, max_values):
+        time.sleep(0.6)
+        return real(data, max_values)
+
+    monkeypatch.setattr(_json, "loads_bounded", slow)
+    async with serve(hostile.json_body(b"{}"), timeout=0.3) as (_, client):
+        with pytest.raises(APITimeoutError):
             await client.request("GET", "/thing")
 
 
