@@ -51,7 +51,7 @@ def loads_bounded(data: bytes, max_values: int) -> Any:
         if values > max_values:
             raise JSONTooLargeError(
                 f"the JSON holds up to {values} values, more than the "
-                f"{max_values} allowed (max_response_size // 16)"
+                f"{max_values} allowed (max_response_size // 64)"
             )
     return orjson.loads(data)
 

@@ -137,7 +137,7 @@ class AsyncSession:
             decompression; a larger one is refused rather than held in
             memory (a success raises ResponseDecodeError, an error keeps its
             status). A JSON body may also hold at most
-            ``max_response_size // 16`` values.
+            ``max_response_size // 64`` values.
 
     Every number is checked here: a wrong type raises ``TypeError``, a value
     out of range (``nan``, 0, negative) ``ValueError``, before any request.
@@ -179,7 +179,7 @@ class AsyncSession:
         )
         self._connection_limit = _count("connection_limit", connection_limit, 1)
         self._max_body = _count("max_response_size", max_response_size, 1)
-        self._max_values = max(1, self._max_body // 16)
+        self._max_values = max(1, self._max_body // 64)
         self.retry = retry or RetryPolicy()
         self.rate_limit = RateLimitGate()
         self._token = token
