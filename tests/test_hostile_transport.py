@@ -18,6 +18,7 @@ import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from yarl import URL
 
 from wriftai_async import (
     APIConnectionError,
@@ -29,6 +30,7 @@ from wriftai_async import (
     ServerError,
     _json,
 )
+from wriftai_async._middlewares import AuthMiddleware, _origin_key
 
 from . import hostile
 from .conftest import FAST_RETRY
@@ -104,6 +106,34 @@ async def test_stream_redirect_to_another_origin_carries_no_token(status):
     [hop] = other.requests
     assert "authorization" not in hop.headers
     assert "x-api-key" not in hop.headers
+
+
+@pytest.mark.parametrize("status", REDIRECTS)
+async def test_redirect_to_another_host_on_the_same_port_carries_no_token(status):
+    # "localhost" is another origin than "127.0.0.1", though the same server.
+    async def behaviour(request: Request, writer: asyncio.StreamWriter) -> None:
+        if request.path == "/v1/old":
+            port = request.headers["host"].rsplit(":", 1)[1]
+            where = f"http://localhost:{port}/v1/new"
+            await respond(writer, status, b"", {"Location": where})
+        else:
+            await respond(writer, 200, b"{}")
+
+    async with serve(behaviour, headers=CUSTOM) as (api, client):
+        assert await client.request("GET", "/old") == {}
+    first, hop = api.requests
+    assert first.headers["authorization"] == f"Bearer {TOKEN}"
+    assert hop.headers["host"].startswith("localhost:")
+    assert "authorization" not in hop.headers
+    assert "x-api-key" not in hop.headers
+
+
+def test_an_explicit_default_port_is_the_same_origin():
+    same = AuthMiddleware(URL("https://api.example/v1"), TOKEN)
+    assert _origin_key(URL("https://API.example:443/x")) == same._origin
+    assert _origin_key(URL("http://api.example/x")) != same._origin
+    assert _origin_key(URL("https://api.example:8443/x")) != same._origin
+    assert TOKEN not in repr(same)
 
 
 async def test_redirect_on_the_same_origin_keeps_the_token():

@@ -53,24 +53,30 @@ class AuthMiddleware:
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._origin = origin
+        self._origin = _origin_key(origin)
         self._headers = dict(headers or {})
         if token:
             self._headers[hdrs.AUTHORIZATION] = f"Bearer {token}"
 
     def __repr__(self) -> str:
         auth = "token=***" if hdrs.AUTHORIZATION in self._headers else "no token"
-        return f"AuthMiddleware({str(self._origin)!r}, {auth})"
+        scheme, host, port = self._origin
+        return f"AuthMiddleware('{scheme}://{host}:{port}', {auth})"
 
     async def __call__(
         self, request: ClientRequest, handler: ClientHandlerType
     ) -> ClientResponse:
-        if request.url.origin() == self._origin:
+        if _origin_key(request.url) == self._origin:
             request.headers.update(self._headers)
         else:
             for name in (*self._headers, hdrs.AUTHORIZATION):
                 request.headers.popall(name, None)
         return await handler(request)
+
+
+def _origin_key(url: URL) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the default port spelled out (``:443`` or not)."""
+    return (url.scheme, url.host, url.port)
 
 
 class UserAgentMiddleware:
