@@ -25,6 +25,7 @@ from wriftai_async import (
     APIStatusError,
     APITimeoutError,
     AsyncClient,
+    Client,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -410,10 +411,11 @@ BAD_ARGUMENTS = [
 ]
 
 
+@pytest.mark.parametrize("cls", [AsyncClient, Client])
 @pytest.mark.parametrize(("name", "value", "error"), BAD_ARGUMENTS)
-def test_constructor_arguments_are_checked_up_front(name, value, error):
+def test_constructor_arguments_are_checked_up_front(cls, name, value, error):
     with pytest.raises(error, match=name if name != "retry" else "RetryPolicy"):
-        AsyncClient(TOKEN, "http://127.0.0.1:9/v1", **{name: value})
+        cls(TOKEN, "http://127.0.0.1:9/v1", **{name: value})
 
 
 @pytest.mark.parametrize(
