@@ -21,7 +21,7 @@ from .conftest import FAST_RETRY
 from .fault_proxy import FaultProxy
 
 USERS = 200
-MODELS_PER_USER = 12
+MODELS_PER_USER = 60
 # FAULT_SEED=n varies the faults between runs (a shell loop, not the suite).
 SEED = int(os.environ.get("FAULT_SEED", "9"))
 
@@ -42,7 +42,7 @@ async def test_listing_through_faults_yields_every_item_exactly_once():
         async with _through_proxy(emu) as (proxy, client):
             listed = Counter()
             failed = []
-            async for result in client.models.list_for_users(owners, page_size=5):
+            async for result in client.models.list_for_users(owners, page_size=20):
                 if not result.ok:
                     failed.append((result.key, result.error))
                     continue
