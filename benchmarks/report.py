@@ -59,6 +59,10 @@ COLUMNS: dict[str, list[tuple[str, Metric, str]]] = {
         ("wall s", _wall, "{:.2f}"),
     ],
     "C": [("CPU µs/model", _us_per_item, "{:.2f}")],
+    "S": [
+        ("CPU µs/req", _cpu_per_1k, "{:.0f}"),
+        ("wall ms/1k req", lambda r: _wall(r) / r["requests"] * 1e6, "{:.0f}"),
+    ],
     "D": [
         ("CPU µs/call", _cpu_us_per_call, "{:.0f}"),
         ("wall µs/call", _wall_us_per_call, "{:.0f}"),
@@ -96,7 +100,11 @@ def _ratios(key: str, row: dict[str, Any], medians: dict[str, float]) -> dict[st
         return mine / base if base else None
 
     if key == "C":
-        return {"x json.loads": ratio("json_loads")}
+        return {"x json.loads": ratio("json_loads"), "x orjson": ratio("orjson_loads")}
+    if key == "S":
+        # Against the floor at the same concurrency, CPU and wall.
+        floor_row = f"{FLOOR}@{row.get('concurrency')}"
+        return {"x floor": ratio(floor_row)}
     if key == "D":
         return {"x warm AsyncClient": ratio("d_async_warm")}
     official = OFFICIAL.get(row.get("kind", ""))
@@ -116,13 +124,11 @@ def _fmt_ratio(value: float | None) -> str:
 
 def table_rows(key: str, scenario: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     columns = COLUMNS[key]
-    ratio_names = (
-        ["x json.loads"]
-        if key == "C"
-        else ["x warm AsyncClient"]
-        if key == "D"
-        else ["x floor", "x official"]
-    )
+    ratio_names = {
+        "C": ["x json.loads", "x orjson"],
+        "D": ["x warm AsyncClient"],
+        "S": ["x floor"],
+    }.get(key, ["x floor", "x official"])
     header = [
         "contender",
         *[f"{h} median (min-max)" for h, _, _ in columns],
@@ -176,18 +182,18 @@ def _div(a: float | None, b: float | None) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target: text, measured value, limit, met (None if not measured)."""
+    """Each target of issue 10: text, value, limit, met (None: not measured)."""
     m = _median
     checks = [
         (
-            "A: AsyncClient CPU/request ≤ 1.5x floor",
+            "A: AsyncClient CPU/request ≤ 1.3x floor",
             _div(m(results, "A", "wriftai_async"), m(results, "A", FLOOR)),
-            1.5,
+            1.3,
         ),
         (
-            "A: AsyncClient CPU/request ≤ 0.25x official async",
+            "A: AsyncClient CPU/request ≤ 0.15x official async",
             _div(m(results, "A", "wriftai_async"), m(results, "A", "official_async")),
-            0.25,
+            0.15,
         ),
         (
             "A: sync Client CPU/request ≤ 0.6x official sync",
@@ -197,14 +203,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             0.6,
         ),
         (
-            "B: AsyncClient CPU/request ≤ 1.3x floor",
+            "B: AsyncClient CPU/request ≤ 1.1x floor",
             _div(m(results, "B", "wriftai_async"), m(results, "B", FLOOR)),
-            1.3,
+            1.1,
         ),
         (
-            "B: AsyncClient CPU/request ≤ 0.15x official async",
-            _div(m(results, "B", "wriftai_async"), m(results, "B", "official_async")),
-            0.15,
+            "B: sync Client CPU/request ≤ 0.5x official sync",
+            _div(
+                m(results, "B", "wriftai_async_sync"), m(results, "B", "official_sync")
+            ),
+            0.5,
         ),
         ("C: converter ≤ 8 µs/model", m(results, "C", "wriftai_structure"), 8.0),
         (
@@ -344,10 +352,105 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+# --------------------------------------------------------------------------
+# The README's tables (``run.py --readme``): paste from one run.
+# --------------------------------------------------------------------------
+
+
+def _cell(row: dict[str, Any], key: str, col: int = 0, fmt: str | None = None) -> str:
+    header, _, default = COLUMNS[key][col]
+    stat = row.get("stats", {}).get(header)
+    return _fmt_stat(stat, fmt or default) if stat else row["status"]
+
+
+def _scenario_md(results: dict[str, Any], key: str) -> list[str]:
+    scenario = results["scenarios"].get(key)
+    if not scenario:
+        return []
+    if key in ("A", "B"):
+        header = ["contender", "CPU ms/1k req", "x floor", "x official", "wall s"]
+        lines = [
+            [
+                row["label"],
+                _cell(row, key),
+                _fmt_ratio(row["ratios"].get("x floor")),
+                _fmt_ratio(row["ratios"].get("x official")),
+                _cell(row, key, 1),
+            ]
+            for row in scenario["rows"]
+        ]
+    elif key == "S":
+        header = [
+            "concurrency",
+            "floor CPU µs/req",
+            "AsyncClient CPU µs/req",
+            "x floor (CPU)",
+            "floor wall ms/1k req",
+            "AsyncClient wall ms/1k req",
+            "x floor (wall)",
+        ]
+        rows = {row["name"]: row for row in scenario["rows"]}
+        lines = []
+        for conc in sorted({row["concurrency"] for row in scenario["rows"]}):
+            floor, ours = rows.get(f"{FLOOR}@{conc}"), rows.get(f"wriftai_async@{conc}")
+            if floor is None or ours is None:
+                continue
+            ratios = [
+                _div(_stat_median(ours, key, c), _stat_median(floor, key, c))
+                for c in (0, 1)
+            ]
+            lines.append(
+                [
+                    str(conc),
+                    _cell(floor, key),
+                    _cell(ours, key),
+                    _fmt_ratio(ratios[0]),
+                    _cell(floor, key, 1),
+                    _cell(ours, key, 1),
+                    _fmt_ratio(ratios[1]),
+                ]
+            )
+    else:
+        header, lines = table_rows(key, scenario)
+    return [f"**{key}. {scenario['title']}**", "", _md_table(header, lines), ""]
+
+
+def _stat_median(row: dict[str, Any], key: str, col: int) -> float | None:
+    stat = row.get("stats", {}).get(COLUMNS[key][col][0])
+    return float(stat["median"]) if stat else None
+
+
+def render_readme(results: dict[str, Any]) -> str:
+    """The README's benchmark section body, from one run (markdown)."""
+    meta = results["meta"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    parts = [
+        f"Run: {meta['date']} (`{meta['command']}`, {meta['duration_s']} s), "
+        f"Python {meta['python']}, {versions}, os.cpu_count() = "
+        f"{meta['cpu_count']}; {meta['reps']} repetitions, median (min-max).",
+        "",
+    ]
+    for key in ("A", "B", "S", "C", "D", "E"):
+        parts += _scenario_md(results, key)
+        if key == "D" and _d_note(results):
+            parts += [_d_note(results), ""]
+    if results.get("targets"):
+        parts += [
+            _md_table(
+                ["target", "measured", "limit", "verdict"], _target_lines(results)
+            ),
+            "",
+        ]
+    return "\n".join(parts)
+
+
 if __name__ == "__main__":
-    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/latest.json"
+    paths = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = paths[0] if paths else "benchmarks/results/latest.json"
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     summarize(data)
     data["targets"] = targets(data)
     print(render_text(data))
+    if "--readme" in sys.argv:
+        print("\n" + render_readme(data))

@@ -21,10 +21,14 @@ What it does:
    floor and to the official client) and writes ``latest.json`` and
    ``latest.md`` into ``--out`` (default ``benchmarks/results/``).
 
+    python benchmarks/run.py --readme   # also print the README's tables
+
 Scenarios: A list all models of many users (5 pages x 50), concurrency 32;
 B poll predictions (10 polls each), concurrency 32; C structuring cost per
 model (no network); D sync facade overhead per call; E peak RSS growth while
-streaming 100,000 models through one listing. Sync contenders run
+streaming 100,000 models through one listing; S scenario A at concurrency
+1, 8, 32, 128 and 512 (``--sweep``), floor vs AsyncClient (at least as many
+users as the concurrency, so every level is really reached). Sync contenders run
 sequentially (no thread pool). Contenders whose packages are missing are
 reported as "not installed"; the harness needs only the project itself.
 
@@ -68,6 +72,7 @@ FULL = {
     "d_run_calls": 200,
     "sync_overhead_calls": 5000,
     "reps": 5,
+    "sweep_reps": 3,
 }
 QUICK = {
     "users": 40,
@@ -80,6 +85,7 @@ QUICK = {
     "d_run_calls": 50,
     "sync_overhead_calls": 1000,
     "reps": 5,
+    "sweep_reps": 2,
 }
 VERSIONED = [
     "aiohttp",
@@ -230,6 +236,19 @@ def child_argv(
     ]
 
 
+SWEEP = (1, 8, 32, 128, 512)
+SWEEP_CONTENDERS = ("floor", "wriftai_async")
+
+
+def sweep_rows(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        f"{name}@{conc}": (name, conc)
+        for conc in args.sweep
+        for name in SWEEP_CONTENDERS
+        if name in args.contenders
+    }
+
+
 def scenario_rows(key: str, contenders: list[str]) -> dict[str, Any]:
     if key == "C":
         return dict(C_ROWS)
@@ -250,6 +269,9 @@ def title(key: str, a: argparse.Namespace) -> str:
         "no network (µs per model)",
         "D": f"per-call cost of predictions.get: warm AsyncClient and sync Client "
         f"({a.d_calls} calls), asyncio.run per call ({a.d_run_calls} calls)",
+        "S": f"scenario A at concurrency {', '.join(map(str, a.sweep))}: "
+        f"max({a.users}, concurrency) users x {PAGES_PER_USER} pages, floor vs "
+        "AsyncClient",
         "E": f"stream {a.bulk_models:,} models ({a.bulk_models // PAGE_SIZE} pages "
         f"x {PAGE_SIZE}) through one listing: peak RSS growth",
     }[key]
@@ -264,11 +286,56 @@ def expected_items(key: str, a: argparse.Namespace) -> int | None:
     }.get(key)
 
 
+def measure_sweep(
+    args: argparse.Namespace, base_url: str, availability: dict[str, str | None]
+) -> dict[str, Any]:
+    """Scenario A at each concurrency of ``--sweep``: CPU and wall per request."""
+    rows = []
+    plan = sweep_rows(args)
+    for row_name, (name, conc) in plan.items():
+        rows.append(
+            {
+                "name": row_name,
+                "contender": name,
+                "concurrency": conc,
+                "label": f"{CONTENDERS[name].label}, concurrency {conc}",
+                "kind": "async",
+                "runs": [],
+                "status": availability.get(name) or "ok",
+            }
+        )
+    by_name = {row["name"]: row for row in rows}
+    for rep in range(args.sweep_reps):
+        for row_name, (name, conc) in plan.items():
+            row = by_name[row_name]
+            if row["status"] != "ok":
+                continue
+            users = max(args.users, conc)
+            sub = argparse.Namespace(**{**vars(args), "concurrency": conc})
+            sub.users = users
+            result = run_child(child_argv(sub, "A", name, base_url), args.timeout)
+            note = _check(result, users * PAGES_PER_USER * PAGE_SIZE)
+            if note:
+                row["status"] = note
+                continue
+            row["runs"].append(result)
+            print(
+                f"[S] rep {rep + 1}/{args.sweep_reps} {row_name:<20} "
+                f"cpu {result['cpu_s']:.3f} s  wall {result['wall_s']:.3f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return {"title": title("S", args), "rows": rows}
+
+
 def measure(
     args: argparse.Namespace, base_url: str, availability: dict[str, str | None]
 ) -> dict[str, Any]:
     scenarios: dict[str, Any] = {}
     for key in args.scenarios:
+        if key == "S":
+            scenarios[key] = measure_sweep(args, base_url, availability)
+            continue
         rows = scenario_rows(key, args.contenders)
         entries = {
             name: {
@@ -365,8 +432,8 @@ def profile(args: argparse.Namespace, base_url: str) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = {"C": ["wriftai_structure"]}
     for key in args.scenarios:
-        if key == "D":
-            continue  # the sync facade's work runs on another thread
+        if key in ("D", "S"):
+            continue  # D: the work runs on another thread; S: profile A
         for name in rows.get(key, args.contenders):
             path = args.out / f"profile_{key}_{name}.pstats"
             argv = [*child_argv(args, key, name, base_url), "--profile", str(path)]
@@ -394,7 +461,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="smaller sizes (~1-2 minutes)",
     )
     p.add_argument(
-        "--scenarios", default="A,B,C,D,E", help="comma-separated subset of A,B,C,D,E"
+        "--scenarios",
+        default="A,B,C,D,E,S",
+        help="comma-separated subset of A,B,C,D,E,S (S: the concurrency sweep)",
+    )
+    p.add_argument(
+        "--sweep",
+        default=",".join(map(str, SWEEP)),
+        help="concurrency levels of scenario S (default 1,8,32,128,512)",
+    )
+    p.add_argument(
+        "--readme",
+        action="store_true",
+        help="also print the tables in the README's markdown form",
     )
     p.add_argument(
         "--contenders",
@@ -413,6 +492,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "d_calls",
         "d_run_calls",
         "sync_overhead_calls",
+        "sweep_reps",
     ):
         p.add_argument(
             "--" + name.replace("_", "-"),
@@ -441,7 +521,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
-    if bad := [s for s in args.scenarios if s not in "ABCDE" or len(s) != 1]:
+    args.sweep = [int(c) for c in args.sweep.split(",") if c.strip()]
+    if bad := [s for s in args.scenarios if s not in "ABCDES" or len(s) != 1]:
         p.error(f"unknown scenario(s): {', '.join(bad)}")
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     if bad := [c for c in args.contenders if c not in CONTENDERS]:
@@ -491,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": versions(),
             "git": git_state(),
             "reps": args.reps,
-            "settings": {k: getattr(args, k) for k in [*FULL, "concurrency"]},
+            "settings": {k: getattr(args, k) for k in [*FULL, "concurrency", "sweep"]},
             "duration_s": round(
                 (dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1
             ),
@@ -501,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     report.summarize(results)
     results["targets"] = report.targets(results)
     print(report.render_text(results))
+    if args.readme:
+        print("\n" + report.render_readme(results))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "latest.md").write_text(report.render_markdown(results))

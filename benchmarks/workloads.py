@@ -73,6 +73,11 @@ C_ROWS: dict[str, Contender] = {
     "wriftai_structure": Contender(
         "wriftai_async structure(page, Page[Model])", "-", ("wriftai_async",)
     ),
+    "wriftai_structure_read": Contender(
+        "wriftai_async structure + read every field of every model",
+        "-",
+        ("wriftai_async",),
+    ),
     "wriftai_loads_structure": Contender(
         "wriftai_async decode + structure (client path)", "-", ("wriftai_async",)
     ),
@@ -459,6 +464,10 @@ def run_c(args: argparse.Namespace, prof: Any) -> dict[str, Any]:
         def work() -> int:
             return sum(len(json.loads(b)["items"]) for b in pages)
     else:
+        from operator import attrgetter
+
+        import attrs
+
         from wriftai_async import Model, Page, structure
 
         if row == "wriftai_structure":
@@ -466,6 +475,19 @@ def run_c(args: argparse.Namespace, prof: Any) -> dict[str, Any]:
 
             def work() -> int:
                 return sum(len(structure(d, Page[Model]).items) for d in decoded)
+        elif row == "wriftai_structure_read":
+            # Fields are built on first read: this is what reading them all
+            # costs (each model's own fields, nested objects built).
+            decoded = [json.loads(b) for b in pages]
+            read = attrgetter(*(f.name for f in attrs.fields(Model)))
+
+            def work() -> int:
+                n = 0
+                for d in decoded:
+                    for model in structure(d, Page[Model]).items:
+                        read(model)
+                        n += 1
+                return n
         else:  # wriftai_loads_structure: what the client does per page
             loads: Callable[[bytes], Any] = json.loads
             try:  # the library's own decoder (orjson since 0.1), else json

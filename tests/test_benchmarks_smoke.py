@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,3 +49,30 @@ def test_harness_quickest_run(tmp_path: Path) -> None:
     assert wriftai_row["status"] == "ok"
     assert wriftai_row["runs"][0]["items"] == 4 * 5 * 50
     assert (tmp_path / "latest.md").read_text().startswith("# wriftai_async")
+
+
+@pytest.mark.timeout(200)  # nine child processes; slow on a loaded machine
+def test_sweep_and_readme_tables(tmp_path: Path) -> None:
+    args = (
+        "--scenarios S,C --sweep 1,2 --users 2 --sweep-reps 1 --reps 1 "
+        "--c-models 100 --c-rounds 1 --contenders floor,wriftai_async --readme"
+    )
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "run.py"), *args.split()]
+    cmd += ["--out", str(tmp_path)]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "Scenario S: scenario A at concurrency 1, 2" in out
+    # The README form: one markdown row per concurrency, ours against the floor.
+    header = "| concurrency | floor CPU µs/req | AsyncClient CPU µs/req |"
+    assert header in out
+    rows = [line for line in out.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(rows) == 2
+    if importlib.util.find_spec("orjson") is not None:
+        assert all(row.count("x") >= 2 for row in rows)  # both ratios shown
+    assert "| wriftai_async structure(page, Page[Model]) |" in out
+    results = json.loads((tmp_path / "latest.json").read_text())
+    sweep = {r["name"]: r for r in results["scenarios"]["S"]["rows"]}
+    assert sweep["wriftai_async@2"]["runs"][0]["items"] == 2 * 5 * 50

@@ -1,11 +1,13 @@
 """Structuring what the server sends: forward compatible, and never a raw crash."""
 
 from datetime import datetime, timezone
+from types import MappingProxyType
 
 import pytest
 
 from wriftai_async import (
     Category,
+    Hardware,
     Model,
     ModelDetails,
     Page,
@@ -89,8 +91,10 @@ def test_missing_optional_fields_become_none():
     ],
 )
 def test_malformed_responses_raise_decode_error(data):
+    # At once, or (fields built on first read) when the field is read:
+    # unstructure reads every field.
     with pytest.raises(ResponseDecodeError):
-        structure(data, Page[Model])
+        unstructure(structure(data, Page[Model]))
 
 
 def test_user_older_and_newer_spellings_agree():
@@ -184,3 +188,159 @@ def test_objects_built_without_init_are_still_frozen():
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         model.name = "other"  # type: ignore[misc]
     assert attrs.evolve(model, name="other").name == "other"
+
+
+# --- fields built on first read: nothing a user does can tell ---
+
+
+def _fresh():
+    return structure({**MODEL, "brand_new": [1]}, Model)
+
+
+def test_fields_built_on_read_equal_an_eagerly_built_object():
+    import attrs
+
+    eager = Model(
+        id=MODEL["id"],
+        name="upscaler",
+        owner=User(id="u-1", username="alice", avatar_url="https://a/x.png"),
+        created_at=datetime(2024, 8, 24, 14, 15, 22, tzinfo=timezone.utc),
+        visibility=Visibility.PUBLIC,
+        description="4x",
+        predictions_count=3,
+        categories=[Category(name="Image", slug="image")],
+        hardware=Hardware(identifier="gpu-t4", name="T4"),
+        license_url="https://example.org/license",
+        extra=MappingProxyType({"brand_new": [1]}),
+    )
+    assert _fresh() == eager and eager == _fresh()
+    assert repr(_fresh()) == repr(eager)
+    assert attrs.asdict(_fresh()) == attrs.asdict(eager)
+    built = _fresh()
+    assert built.owner is built.owner  # built once, then stored
+    assert dict(built.extra) == {"brand_new": [1]}
+
+
+def test_pickle_copy_and_hash_work_on_unread_objects():
+    import copy
+    import pickle
+
+    model = _fresh()
+    again = pickle.loads(pickle.dumps(_fresh()))
+    assert again == model and dict(again.extra) == {"brand_new": [1]}
+    assert copy.copy(_fresh()) == model and copy.deepcopy(_fresh()) == model
+    category = structure({"name": "Image", "slug": "image"}, Category)
+    unread = structure({"name": "Image", "slug": "image", "x": 1}, Category)
+    assert hash(unread) == hash(category) == hash(Category(name="Image", slug="image"))
+    assert unstructure(_fresh())["brand_new"] == [1]
+
+
+def test_unknown_attributes_still_raise_attribute_error():
+    model = _fresh()
+    with pytest.raises(AttributeError, match="'Model' object has no attribute 'nmae'"):
+        model.nmae  # type: ignore[attr-defined] # noqa: B018
+    assert not hasattr(model, "nmae") and not hasattr(model, "_wire_x")
+    assert getattr(Model(id="m", name="n"), "nmae", 1) == 1
+
+
+def test_a_malformed_field_raises_on_read_and_leaves_the_rest_readable():
+    model = structure({**MODEL, "created_at": "yesterday", "owner": 3}, Model)
+    assert model.name == "upscaler" and model.categories[0].slug == "image"
+    for _ in range(2):  # every read, not only the first
+        with pytest.raises(ResponseDecodeError, match="created_at"):
+            model.created_at  # noqa: B018
+    with pytest.raises(ResponseDecodeError, match="owner"):
+        model.owner  # noqa: B018
+    with pytest.raises(ResponseDecodeError):
+        model == model  # noqa: B015
+    # A repr never raises: it is what logs and tracebacks show.
+    text = repr(model)
+    assert "created_at=<malformed>" in text and "owner=<malformed>" in text
+
+
+def test_identifying_fields_are_checked_when_structuring_the_rest_on_read():
+    with pytest.raises(ResponseDecodeError):
+        structure({**MODEL, "name": None}, Model)
+    with pytest.raises(ResponseDecodeError):
+        structure({"name": "no id"}, Model)
+    model = structure({**MODEL, "description": 4}, Model)
+    with pytest.raises(ResponseDecodeError, match="description"):
+        model.description  # noqa: B018
+    # The other scalars of its group are still readable, each on its own.
+    assert model.predictions_count == 3 and model.visibility is Visibility.PUBLIC
+
+
+def test_reading_a_scalar_builds_the_scalars_only():
+    from wriftai_async._objects import _BuiltOnRead
+
+    model = _fresh()
+    assert isinstance(model, _BuiltOnRead)
+    built = Model.__dict__  # the slot descriptors: set slots read without hooks
+
+    def is_set(name: str) -> bool:
+        try:
+            built[name].__get__(model)
+        except AttributeError:
+            return False
+        return True
+
+    assert is_set("id") and is_set("name") and not is_set("description")
+    assert model.description == "4x"
+    assert is_set("predictions_count") and not is_set("owner")
+    assert model.owner is not None
+    assert is_set("created_at") and is_set("categories") and is_set("extra")
+
+
+def test_once_every_field_is_built_the_json_object_is_let_go():
+    from wriftai_async._objects import _WIRE_OF
+
+    data = {**MODEL}
+    model = structure(data, Model)
+    assert _WIRE_OF(model) is data
+    model.description  # noqa: B018 # the scalars only: still needed
+    assert _WIRE_OF(model) is data
+    model.owner  # noqa: B018
+    assert _WIRE_OF(model) is None
+    assert model == structure(MODEL, Model)
+
+
+def test_a_read_racing_the_last_build_gets_the_built_value():
+    # Thread A's first read builds every field and lets the JSON go while
+    # thread B, which found a slot empty a moment earlier, is on its way
+    # into __getattr__: B must get the value, not a decode error.
+    model = _fresh()
+    model.owner  # noqa: B018 # everything built, the JSON let go
+    assert model.__getattr__("description") == "4x"  # what B then runs
+    assert model.__getattr__("owner") is model.owner
+
+
+def test_many_threads_reading_fresh_objects_agree():
+    import sys
+    import threading
+
+    models = [_fresh() for _ in range(300)]
+    expected = (_fresh().owner, "4x", _fresh().created_at, _fresh().categories)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def read(order: int) -> None:
+        barrier.wait(10)
+        for model in models if order % 2 else reversed(models):
+            try:
+                got = (model.owner, model.description, model.created_at)
+                assert got == expected[:3] and model.categories == expected[3]
+            except BaseException as exc:  # collected, asserted below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import os
 import signal
 import subprocess
 import sys
@@ -235,11 +236,13 @@ def test_break_closes_the_async_generator(
             break
     assert seen == ["model-0000", "model-0001", "model-0002"]
     (pager,) = generators
-    # aclose()d, not merely abandoned: it will not fetch page 2 any more.
+    # aclose()d, not merely abandoned: it will not fetch page 3 any more, and
+    # the page 2 prefetch was cancelled (or had finished): nothing is left.
     assert client._portal.call(pager.next_batch) == []
-    time.sleep(0.05)
-    assert _requests(emu, "/models/zed") == 1  # no request for page 2
     assert client._portal.call(_other_tasks) == []
+    sent = _requests(emu, "/models/zed")
+    time.sleep(0.05)
+    assert sent == _requests(emu, "/models/zed") <= 2  # at most one page ahead
     # Exhausting a listing needs no aclose() and leaves nothing behind.
     assert len(list(client.models.list_for_user("zed", page_size=4))) == 10
     assert client._portal.call(_other_tasks) == []
@@ -390,3 +393,189 @@ def test_unclosed_client_at_exit(emu: Emulator) -> None:
     assert "Traceback" not in done.stderr
     assert "Exception ignored" not in done.stderr
     assert "Unclosed client session" not in done.stderr  # aiohttp was closed
+
+
+def test_listing_fetches_one_page_ahead_while_the_caller_works(
+    emu: Emulator, client: Client
+) -> None:
+    emu.add_many_models("zed", 10)
+    models = client.models.list_for_user("zed", page_size=3)
+    assert next(models).name == "model-0000"
+    # While the caller holds page 1, page 2 is fetched: and only page 2.
+    deadline = time.monotonic() + 5
+    while _requests(emu, "/models/zed") < 2:
+        assert time.monotonic() < deadline, "page 2 was never prefetched"
+        time.sleep(0.005)
+    time.sleep(0.05)
+    assert _requests(emu, "/models/zed") == 2
+    rest = [m.name for m in models]
+    assert rest == [f"model-{i:04d}" for i in range(1, 10)]
+    assert _requests(emu, "/models/zed") == 4  # 4 pages, nothing more
+    assert client._portal.call(_other_tasks) == []
+
+
+class _PageGone(Exception):
+    pass
+
+
+def test_a_failing_prefetch_raises_when_its_page_is_reached() -> None:
+    from wriftai_async._objects import Page
+    from wriftai_async._pagination import Pager
+
+    portal = Portal(owner="Test")
+    fetched: list[str | None] = []
+
+    async def fetch(cursor: str | None) -> Page[int]:
+        fetched.append(cursor)
+        if cursor is None:
+            return Page(items=[1, 2], next_cursor="2")
+        raise _PageGone
+
+    items = portal.iterate(Pager(fetch))
+    assert next(items) == 1
+    # Page 2 was fetched (and failed) ahead, but page 1 is still all there.
+    assert next(items) == 2
+    with pytest.raises(_PageGone):
+        next(items)
+    assert fetched == [None, "2"]
+    assert portal.call(_other_tasks) == []
+    portal.close()
+
+
+# -- fork ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_a_client_used_before_fork_raises_in_the_child(emu: Emulator) -> None:
+    # In a subprocess: forking the multi-threaded pytest process itself is
+    # not safe. The child arms an alarm so that a hang fails instead of
+    # blocking; the parent bounds everything with the subprocess timeout.
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from wriftai_async import Client
+
+        used = Client({emu.access_token!r}, {emu.base_url!r})
+        unused = Client({emu.access_token!r}, {emu.base_url!r})
+        used.models.get("alice/text-echo")
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)  # a hang becomes a failure
+            try:
+                used.models.get("alice/text-echo")
+            except RuntimeError as exc:
+                print("child refused:", exc, flush=True)
+            try:
+                list(used.models.list_for_user("alice"))
+            except RuntimeError:
+                print("child refused the listing too", flush=True)
+            used.close()  # must not touch the parent's loop or hang
+            with unused:  # never used before the fork: it starts its own loop
+                print("child fresh:", unused.models.get("alice/text-echo").name)
+            with Client({emu.access_token!r}, {emu.base_url!r}) as new:
+                print("child new:", new.models.get("alice/text-echo").name)
+            sys.stdout.flush()
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+        print("parent:", used.models.get("alice/text-echo").name)
+        used.close()
+        unused.close()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("child refused: this Client was used before os.fork()")
+    assert lines[1:] == [
+        "child refused the listing too",
+        "child fresh: text-echo",
+        "child new: text-echo",
+        "child exit 0",
+        "parent: text-echo",
+    ], done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_an_unclosed_client_in_a_forked_child_exits_quietly(emu: Emulator) -> None:
+    # The child exits through the interpreter (atexit, finalizers): it must
+    # neither hang on the parent's loop thread nor warn about it.
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from wriftai_async import Client
+
+        client = Client({emu.access_token!r}, {emu.base_url!r})
+        client.models.get("alice/text-echo")
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)
+            raise SystemExit(0)
+        _, status = os.waitpid(pid, 0)
+        print("child exit", os.waitstatus_to_exitcode(status))
+        client.close()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child exit 0"
+    assert "ResourceWarning" not in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX only")
+def test_interrupt_while_waiting_for_the_prefetched_page() -> None:
+    from wriftai_async._objects import Page
+    from wriftai_async._pagination import Pager
+
+    portal = Portal(owner="Test")
+    page2_started = threading.Event()
+    outcomes: list[str] = []
+
+    async def fetch(cursor: str | None) -> Page[int]:
+        if cursor is None:
+            return Page(items=[1, 2], next_cursor="2")
+        page2_started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            outcomes.append("page 2 cancelled")
+            raise
+        return Page(items=[3])
+
+    main = threading.main_thread().ident
+    assert main is not None and threading.current_thread() is threading.main_thread()
+
+    def interrupt_once_waiting() -> None:
+        assert page2_started.wait(10)
+        time.sleep(0.05)  # the caller is now blocked waiting for page 2
+        signal.pthread_kill(main, signal.SIGINT)
+
+    items = portal.iterate(Pager(fetch))
+    assert [next(items), next(items)] == [1, 2]
+    interrupter = threading.Thread(target=interrupt_once_waiting)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            next(items)
+    finally:
+        interrupter.join()
+        signal.signal(signal.SIGINT, previous)
+    assert outcomes == ["page 2 cancelled"]
+    assert portal.call(_other_tasks) == []
+    portal.close()

@@ -429,6 +429,10 @@ def test_hostile_json_raises_only_response_decode_error(cls):
     @given(hostile)
     def check(data):
         with contextlib.suppress(ResponseDecodeError):
-            structure(data, cls)
+            obj = structure(data, cls)
+            # Fields built on first read are checked then: read them all.
+            unstructure(obj)
+            repr(obj)
+            assert obj == obj
 
     check()

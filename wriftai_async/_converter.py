@@ -22,8 +22,14 @@ Every wire decision lives in :func:`configure_converter`:
   ``id``) raises :class:`~wriftai_async.ResponseDecodeError` from
   :func:`structure`, never ``KeyError`` or ``TypeError``.
 
-Structuring functions are generated once per class by cattrs; the per-object
-cost is the generated function plus one set difference for ``extra``.
+- **Built on first read**: structuring checks and stores the identifying
+  fields and keeps the JSON object; every other field is built, checked and
+  stored when first read (see ``_objects._BuiltOnRead``), so a malformed one
+  raises ``ResponseDecodeError`` then. Reading a scalar builds the scalars,
+  reading anything else builds every field.
+
+Structuring functions are generated once per class (``_structgen.py``) and
+registered as cattrs hooks on the converter they were made for.
 """
 
 from __future__ import annotations
@@ -252,7 +258,11 @@ converter = make_converter()
 
 
 def structure(data: Any, cls: type[T] | Any) -> T:
-    """Structure decoded JSON into ``cls``; any mismatch is a ResponseDecodeError."""
+    """Structure decoded JSON into ``cls``; any mismatch is a ResponseDecodeError.
+
+    The objects keep ``data`` until their fields are read: do not change it
+    afterwards. A mismatch in a field built on first read is raised then.
+    """
     try:
         return converter.structure(data, cls)  # type: ignore[no-any-return]
     except Exception as exc:  # anything the data can provoke is a decode error

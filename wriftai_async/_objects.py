@@ -13,10 +13,11 @@ import enum
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
+from ._errors import ResponseDecodeError
 from ._repr import bounded_reprs
 
 __all__ = [
@@ -47,6 +48,82 @@ T = TypeVar("T")
 #: Shared, read-only default for ``extra``: most objects have no unknown
 #: fields, and one empty mapping for all of them costs no allocation.
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class _BuiltOnRead:
+    """Base of the response classes: some fields are built when first read.
+
+    Structuring checks and stores the identifying fields (a model's ``id``
+    and ``name``) and keeps the decoded JSON object; every other field is
+    built from it on first read (``__getattr__`` runs only while its slot is
+    still empty), then stored like any other field. Reading a scalar
+    (string, number, enum, free-form JSON) builds all the scalars; reading
+    any other field (timestamp, nested object, list, ``extra``) builds every
+    field. A listing whose items are only counted or picked by name pays for
+    neither. Until every field is built, the object holds on to its decoded
+    JSON object (so do not change a dict after passing it to ``structure``).
+
+    Everything that reads fields (``==``, ``hash``, ``repr``, pickling,
+    ``attrs.asdict``, ``unstructure``) builds them first, so none of it can
+    tell the difference. A field the server sent malformed raises
+    :class:`~wriftai_async.ResponseDecodeError` on that first read.
+    """
+
+    __slots__ = ("_build", "_wire")
+
+    if not TYPE_CHECKING:  # mypy would otherwise accept any attribute name
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                groups, builders = _BUILD_OF(self)
+                build_group = groups[name]
+            except (AttributeError, KeyError):
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}"
+                ) from None
+            wire = _WIRE_OF(self)
+            if wire is None:  # another thread built every field meanwhile
+                return object.__getattribute__(self, name)
+            try:
+                # The field's whole group at once: reaching here costs more
+                # than building one field, and a caller who reads one field
+                # usually reads its neighbours.
+                build_group(self, wire)
+                return object.__getattribute__(self, name)  # set now
+            except Exception:
+                pass  # one is malformed: build this one alone, say which
+            try:
+                return builders[name](self, wire)
+            except ResponseDecodeError:
+                raise
+            except Exception as exc:  # anything the data can provoke
+                raise ResponseDecodeError(
+                    f"the response does not describe a {type(self).__name__}: "
+                    f"field {name!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # attrs' own pickling would copy ``extra``, a mappingproxy, which
+        # pickle refuses: hand it over as a dict. Reading every field here
+        # builds the ones not read yet.
+        fields = attrs.fields(type(self))  # type: ignore[arg-type]
+        state = {a.name: getattr(self, a.name) for a in fields}
+        if "extra" in state:
+            state["extra"] = dict(state["extra"])
+        return (_unpickle, (type(self), state))
+
+
+def _unpickle(cls: type[Any], state: dict[str, Any]) -> Any:
+    obj = object.__new__(cls)
+    if "extra" in state:
+        state["extra"] = MappingProxyType(state["extra"]) if state["extra"] else EMPTY
+    for name, value in state.items():
+        object.__setattr__(obj, name, value)  # frozen: bypass its __setattr__
+    return obj
+
+
+_BUILD_OF = _BuiltOnRead._build.__get__  # type: ignore[attr-defined]
+_WIRE_OF = _BuiltOnRead._wire.__get__  # type: ignore[attr-defined]
 
 
 def _extra() -> Any:
@@ -113,7 +190,7 @@ class SortDirection(str, enum.Enum):
 
 
 @attrs.frozen(kw_only=True)
-class Category:
+class Category(_BuiltOnRead):
     """A model category, such as ``{"name": "Text to image", "slug": ...}``."""
 
     name: str
@@ -122,7 +199,7 @@ class Category:
 
 
 @attrs.frozen(kw_only=True)
-class User:
+class User(_BuiltOnRead):
     """A WriftAI user.
 
     Embedded in a model as its owner with only ``id``, ``username`` and
@@ -145,7 +222,7 @@ class User:
 
 
 @attrs.frozen(kw_only=True)
-class Hardware:
+class Hardware(_BuiltOnRead):
     """Hardware a model runs on.
 
     Older servers spell ``vram_gb``/``ram_gib`` as ``ram_per_gpu_gb``/
@@ -164,7 +241,7 @@ class Hardware:
 
 
 @attrs.frozen(kw_only=True)
-class ModelVersion:
+class ModelVersion(_BuiltOnRead):
     """A version of a model, as listed."""
 
     number: int
@@ -176,7 +253,7 @@ class ModelVersion:
 
 
 @attrs.frozen(kw_only=True)
-class VersionConfiguration:
+class VersionConfiguration(_BuiltOnRead):
     """How a version runs (newer servers): its hardware and variables."""
 
     hardware_identifier: str | None = None
@@ -185,7 +262,7 @@ class VersionConfiguration:
 
 
 @attrs.frozen(kw_only=True)
-class Variable:
+class Variable(_BuiltOnRead):
     """A named variable of your account, attached to versions by name.
 
     ``key`` is the environment variable name the model sees and ``value`` its
@@ -233,7 +310,7 @@ def _schema_part(schemas: dict[str, Any] | None, key: str) -> dict[str, Any] | N
 
 
 @attrs.frozen(kw_only=True)
-class Model:
+class Model(_BuiltOnRead):
     """A model, as it appears in listings."""
 
     id: str
@@ -268,7 +345,7 @@ class ModelDetails(Model):
 
 
 @attrs.frozen(kw_only=True)
-class PredictionModel:
+class PredictionModel(_BuiltOnRead):
     """Which model (and version) a prediction ran on."""
 
     owner: str | None = None
@@ -278,7 +355,7 @@ class PredictionModel:
 
 
 @attrs.frozen(kw_only=True)
-class PredictionError:
+class PredictionError(_BuiltOnRead):
     """Why a prediction failed: ``source`` is ``internal`` or ``external``."""
 
     source: str | None = None
@@ -288,7 +365,7 @@ class PredictionError:
 
 
 @attrs.frozen(kw_only=True)
-class Prediction:
+class Prediction(_BuiltOnRead):
     """A prediction, as listed."""
 
     id: str

@@ -30,6 +30,12 @@ generators and the ``AsyncClient`` (through the ``aclose`` callback), then
 stops and joins the thread. A portal that is garbage-collected or still open
 at interpreter exit is closed by a ``weakref.finalize`` hook, which emits a
 ``ResourceWarning`` as an unclosed file does.
+
+Fork: the loop thread does not survive ``os.fork()`` and the connections
+belong to the parent, so a portal started before the fork refuses every call
+in the child with a ``RuntimeError`` saying so (instead of waiting forever for
+a thread that is gone); closing it there is a no-op. One never started before
+the fork starts its own loop in the child.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import os
 import threading
 import warnings
 import weakref
@@ -119,6 +126,9 @@ class _Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
+        # The process that started the loop thread: after os.fork() the child
+        # has neither that thread nor its own connections (see `forked`).
+        self._pid: int | None = None
         self._background: set[asyncio.Future[None]] = set()
         self.closed = False
 
@@ -126,8 +136,22 @@ class _Runner:
     def started(self) -> bool:
         return self._loop is not None
 
+    @property
+    def forked(self) -> bool:
+        """Whether this is a child of the process that started the loop."""
+        return self._pid is not None and self._pid != os.getpid()
+
     def _closed_error(self) -> RuntimeError:
         return RuntimeError(f"this {self.owner} is closed; create a new one")
+
+    def _forked_error(self) -> RuntimeError:
+        # The loop thread did not survive the fork and the open connections
+        # belong to the parent: waiting would hang, sharing sockets would mix
+        # two processes' bytes. Refuse, and say what to do instead.
+        return RuntimeError(
+            f"this {self.owner} was used before os.fork() and cannot be used in "
+            f"the child process; create a new {self.owner} there"
+        )
 
     def _start(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
@@ -136,6 +160,7 @@ class _Runner:
         )
         thread.start()  # returns once the thread runs, so `ident` is set
         self._loop, self._thread, self._thread_id = loop, thread, thread.ident
+        self._pid = os.getpid()
         return loop
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -181,6 +206,8 @@ class _Runner:
             )
         future = _CallFuture()
         with self._lock:
+            if self.forked:
+                raise self._forked_error()
             if self.closed:
                 raise self._closed_error()
             loop = self._loop or self._start()
@@ -212,9 +239,18 @@ class _Runner:
         task.add_done_callback(lambda t: _copy_outcome(future, t))
 
     def call(self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
-        future = self._submit(fn, args, kwargs)
+        return self.wait(self._submit(fn, args, kwargs))  # type: ignore[no-any-return]
+
+    def submit(
+        self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+    ) -> _CallFuture:
+        """Start ``fn`` on the loop without waiting (see :meth:`wait`)."""
+        return self._submit(fn, args, kwargs)
+
+    def wait(self, future: _CallFuture) -> Any:
+        """The outcome of a submitted call; an interrupt cancels it."""
         try:
-            result: T = future.result()
+            result = future.result()
         except concurrent.futures.CancelledError:
             if self.closed:
                 raise RuntimeError(
@@ -229,6 +265,12 @@ class _Runner:
 
     def _cancel(self, future: _CallFuture) -> None:
         """Cancel the loop-side task of an interrupted call and wait a little."""
+        if threading.get_ident() == self._thread_id:
+            # Garbage collection on the loop thread: cancel, never block it.
+            future.cancel()
+            if future.task is not None:
+                future.task.cancel()
+            return
         finished = threading.Event()
 
         def cancel_task() -> None:
@@ -248,7 +290,7 @@ class _Runner:
 
     def aclose_iterator(self, iterator: AsyncIterator[Any]) -> None:
         """Close an async generator on the loop, waiting unless on the loop."""
-        if self.closed:  # the loop's shutdown_asyncgens() took care of it
+        if self.closed or self.forked:  # shutdown_asyncgens() took care of it
             return
         if threading.get_ident() == self._thread_id:
             # Garbage collection ran the sync generator's cleanup on the loop
@@ -269,8 +311,8 @@ class _Runner:
                 return
             self.closed = True
             loop, thread = self._loop, self._thread
-            if loop is None:
-                return
+            if loop is None or self.forked:
+                return  # a forked child owns no thread to stop
             loop.call_soon_threadsafe(loop.stop)
         if thread is not None and threading.get_ident() != self._thread_id:
             thread.join(_JOIN_TIMEOUT)
@@ -279,6 +321,9 @@ class _Runner:
 def _finalize(runner: _Runner) -> None:
     # Runs when the Portal is garbage-collected or at interpreter exit.
     if runner.closed:
+        return
+    if runner.forked:  # the parent process closes (or warns about) it
+        runner.closed = True
         return
     try:
         # A portal never used holds no thread, loop or connection: closing it
@@ -345,7 +390,10 @@ class Portal:
         """Iterate ``iterator`` from sync code.
 
         A :class:`~wriftai_async._pagination.Pager` crosses to the loop once
-        per page (its ``next_batch``), any other async iterator once per item.
+        per page (its ``next_batch``) and fetches one page ahead: the next
+        page is requested when the current one is handed over, so it arrives
+        while the caller works. Any other async iterator crosses once per
+        item.
 
         Closing the returned generator early (``break``, ``close()``, garbage
         collection) ``aclose()``-s the async generator on the loop.
@@ -359,10 +407,16 @@ class Portal:
         # A pager hands over a page per call: one thread hop per page, not
         # per item (measured: about 60 µs of CPU per hop).
         next_batch = getattr(iterator, "next_batch", None)
+        ahead: _CallFuture | None = None
         try:
             if next_batch is not None:
-                while batch := runner.call(next_batch, (), {}):
+                ahead = runner.submit(next_batch, (), {})
+                while batch := runner.wait(ahead):
+                    # One page ahead: the loop fetches the next page while the
+                    # caller works through this one.
+                    ahead = runner.submit(next_batch, (), {})
                     yield from batch
+                ahead = None
                 return
             while True:
                 item = runner.call(_anext, (iterator,), {})
@@ -370,14 +424,22 @@ class Portal:
                     return
                 yield item
         except GeneratorExit:
+            self._stop_ahead(ahead)
             runner.aclose_iterator(iterator)
             raise
         except BaseException:
             # The async generator has usually finished already; never let its
             # cleanup hide the exception (or KeyboardInterrupt) being raised.
             with contextlib.suppress(Exception):
+                self._stop_ahead(ahead)
                 runner.aclose_iterator(iterator)
             raise
+
+    def _stop_ahead(self, ahead: _CallFuture | None) -> None:
+        # The caller stopped (break, close, error) with a page still being
+        # fetched: cancel it, so no task or connection outlives the loop.
+        if ahead is not None and not ahead.done() and not self._runner.forked:
+            self._runner._cancel(ahead)
 
     def close(self) -> None:
         """Cancel what is running, close the owner, stop the thread.

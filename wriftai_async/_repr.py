@@ -68,7 +68,7 @@ class _Writer:
             self.nested(
                 f"{type(value).__name__}(",
                 ")",
-                ((f"{f.name}=", getattr(value, f.name)) for f in fields),
+                ((f"{f.name}=", _field(value, f.name)) for f in fields),
             )
         elif isinstance(value, Mapping):
             self.mapping(value)
@@ -125,6 +125,22 @@ class _Writer:
         except Exception:  # a broken __repr__ must not break ours
             text = f"<{type(value).__name__}>"
         self.put(text)
+
+
+class _Malformed:
+    """Stands for a field that could not be built (see ``_BuiltOnRead``)."""
+
+    def __repr__(self) -> str:
+        return "<malformed>"
+
+
+def _field(obj: Any, name: str) -> Any:
+    # Fields of response objects are built on first read, and a malformed one
+    # raises then: a repr must still work (it is what logs and tracebacks show).
+    try:
+        return getattr(obj, name)
+    except Exception:
+        return _Malformed()
 
 
 def bounded_repr(value: Any, max_length: int = 500, max_depth: int = 6) -> str:

@@ -11,6 +11,13 @@ not handled inline falls back to the converter's own hook for it.
 The rules are the converter's (see ``_converter.py``): unknown keys go to
 ``extra``, missing keys take the default, values of the wrong JSON type raise
 ``TypeError`` (turned into ``ResponseDecodeError`` by ``structure``).
+
+For the response classes (``_objects._BuiltOnRead``) the function reads only
+the required fields and keeps the JSON object; two more generated functions
+build the rest on first read: one the scalars, one every field. Measured on a
+50-model page (Python 3.11): 1.0 µs per model against 3.4 µs when every
+field was built here, and 0.7x the orjson decode instead of 2.4x; reading
+every field afterwards costs ~20% more than building it all up front.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any, Union
 
 import attrs
 
-from ._objects import EMPTY
+from ._objects import EMPTY, _BuiltOnRead
 
 __all__ = ["make_structure_fn"]
 
@@ -143,6 +150,58 @@ def _can_skip_init(cls: type[Any]) -> bool:
     return True
 
 
+# Field types whose check is a constant-time look at the value: on first read
+# of one, all such fields of the object are built together; the others
+# (timestamps, nested objects, lists, extra) form a second group.
+_CHEAP = (str, int, bool, float, Any)
+
+
+def _is_cheap(type_: Any) -> bool:
+    if type_ in _CHEAP or typing.get_origin(type_) is dict:
+        return True
+    return _Builder._enum_or_str(type_) is not None
+
+
+def _read_field(b: _Builder, cls: type[Any], field: Any, hint: Any) -> None:
+    """Emit code that reads ``o[field]`` into ``v_<name>``, checked/converted."""
+    add = b.lines.append
+    var = f"v_{field.name}"
+    type_, optional = _split_optional(hint)
+    label = f"{cls.__name__}.{field.name}"
+    default = field.default
+    if default is _NOTHING and not optional:
+        add(f"    {var} = o[{field.name!r}]")
+        b.check(var, type_, label)
+        return
+    # A required-but-nullable field must be present; others may be missing,
+    # and a null or missing value takes the default.
+    getter = f"o[{field.name!r}]" if default is _NOTHING else f"o.get({field.name!r})"
+    add(f"    {var} = {getter}")
+    if default is _NOTHING or default is None:
+        fallback = "None"
+    elif isinstance(default, _Factory):
+        fallback = b.name("factory", default.factory) + "()"
+    else:
+        fallback = b.name("default", default)
+    if fallback != "None":
+        add(f"    if {var} is None: {var} = {fallback}")
+        add("    else:")
+    else:
+        add(f"    if {var} is not None:")
+    body_start = len(b.lines)
+    b.check(var, type_, label)
+    if len(b.lines) == body_start:
+        b.lines.append("        pass")
+    else:
+        b.lines[body_start:] = [
+            "    " + line.replace("\n", "\n    ") for line in b.lines[body_start:]
+        ]
+
+
+def _builds_on_read(cls: type[Any]) -> bool:
+    return _can_skip_init(cls) and issubclass(cls, _BuiltOnRead)
+
+
 def make_structure_fn(
     cls: type[Any],
     get_hook: Callable[[Any], Hook],
@@ -154,6 +213,10 @@ def make_structure_fn(
     ``get_hook(type)`` returns the converter's hook for a type (used for
     nested classes and anything not checked inline); ``normalize`` rewrites
     older field spellings before the fields are read.
+
+    For a ``_BuiltOnRead`` class, only the required (identifying) fields are
+    read here; the function stores the JSON object and the generated
+    builders of the other fields, run on first read (see ``_BuiltOnRead``).
 
     With ``share``, equal inputs made only of hashable JSON values give the
     same (frozen) instance, from a bounded cache: a listing page repeats the
@@ -170,6 +233,47 @@ def make_structure_fn(
         MappingProxyType=MappingProxyType,
         EMPTY=EMPTY,
     )
+    on_read = _builds_on_read(cls)
+    builders: dict[str, str] = {}  # field name -> name of its builder
+    groups: dict[str, str] = {}  # field name -> name of its group's builder
+    if on_read:
+        # Two groups, each built whole on the first read of one of its
+        # fields: the cheap scalars (a type check each), and the rest
+        # (timestamps, nested objects, lists, extra), which cost more.
+        scalars: list[Any] = []
+        built: list[Any] = []
+        for field in fields:
+            if field.default is _NOTHING:
+                continue  # identifying fields: always read at once
+            type_ = _split_optional(hints[field.name])[0]
+            cheap = field.name != "extra" and _is_cheap(type_)
+            (scalars if cheap else built).append(field)
+        # The second group builds the scalars too: reading everything (as
+        # ==, repr, asdict and unstructure do, in field order) then takes one
+        # slow first read, not two. Building a scalar twice is harmless.
+        for group_name, members, group in (
+            ("scalars", scalars, scalars),
+            ("all", built, [*scalars, *built]),
+        ):
+            if not members:
+                continue
+            group_fn = f"build_{group_name}"
+            b.lines.append(f"def {group_fn}(obj, o):")
+            for field in group:
+                _emit_build(b, cls, field, hints[field.name])
+            if group_name == "all":
+                # Every field is built: let the JSON object go.
+                b.lines.append("    _set_wire(obj, None)")
+            for field in members:
+                groups[field.name] = group_fn
+            b.lines.append("")
+        for field in (*scalars, *built):
+            fn_name = f"build_{field.name}"
+            b.lines.append(f"def {fn_name}(obj, o):")
+            _emit_build(b, cls, field, hints[field.name])
+            b.lines.append(f"    return v_{field.name}")
+            b.lines.append("")
+            builders[field.name] = fn_name
     add = b.lines.append
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
@@ -185,49 +289,13 @@ def make_structure_fn(
         add("    o = normalize(o)")
     args: list[str] = []
     for field in fields:
-        if field.name == "extra":
+        if field.name in builders:
             continue
-        var = f"v_{field.name}"
-        type_, optional = _split_optional(hints[field.name])
-        label = f"{cls.__name__}.{field.name}"
-        default = field.default
-        if default is _NOTHING and not optional:
-            add(f"    {var} = o[{field.name!r}]")
-            b.check(var, type_, label)
+        if field.name == "extra":
+            _read_extra(b)
         else:
-            # A required-but-nullable field must be present; others may be
-            # missing, and a null or missing value takes the default.
-            getter = (
-                f"o[{field.name!r}]"
-                if default is _NOTHING
-                else f"o.get({field.name!r})"
-            )
-            add(f"    {var} = {getter}")
-            if default is _NOTHING or default is None:
-                fallback = "None"
-            elif isinstance(default, _Factory):
-                fallback = b.name("factory", default.factory) + "()"
-            else:
-                fallback = b.name("default", default)
-            if fallback != "None":
-                add(f"    if {var} is None: {var} = {fallback}")
-                add("    else:")
-            else:
-                add(f"    if {var} is not None:")
-            body_start = len(b.lines)
-            b.check(var, type_, label)
-            if len(b.lines) == body_start:
-                b.lines.append("        pass")
-            else:
-                b.lines[body_start:] = [
-                    "    " + line.replace("\n", "\n    ")
-                    for line in b.lines[body_start:]
-                ]
-        args.append(f"{field.name}={var}")
-    # The subset test allocates nothing; most objects have no unknown keys.
-    add("    if o.keys() <= known: extra = EMPTY")
-    add("    else: extra = MappingProxyType({k: o[k] for k in o.keys() - known})")
-    args.append("extra=extra")
+            _read_field(b, cls, field, hints[field.name])
+        args.append(f"{field.name}=v_{field.name}")
     if _can_skip_init(cls):
         # Every field is checked above and none has a validator, converter or
         # post-init hook, so fill the slots directly: a frozen attrs __init__
@@ -238,6 +306,11 @@ def make_structure_fn(
             setter = b.name("set", getattr(cls, name).__set__)
             add(f"    {setter}(obj, {value})")
         b.globals["_new"] = object.__new__
+        if on_read:
+            add("    _set_wire(obj, o)")
+            add("    _set_build(obj, _builders)")
+            b.globals["_set_wire"] = _BuiltOnRead._wire.__set__  # type: ignore[attr-defined]
+            b.globals["_set_build"] = _BuiltOnRead._build.__set__  # type: ignore[attr-defined]
     else:
         add(f"    obj = cls({', '.join(args)})")
     if share:
@@ -251,5 +324,28 @@ def make_structure_fn(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(b.globals)
     exec(compile(source, filename, "exec"), namespace)
+    if on_read:
+        namespace["_builders"] = (
+            MappingProxyType({f: namespace[fn] for f, fn in groups.items()}),
+            MappingProxyType({f: namespace[fn] for f, fn in builders.items()}),
+        )
     fn: Hook = namespace[f"structure_{cls.__name__}"]
     return fn
+
+
+def _emit_build(b: _Builder, cls: type[Any], field: Any, hint: Any) -> None:
+    """Emit code that reads one field and stores it in its slot."""
+    if field.name == "extra":
+        _read_extra(b)
+    else:
+        _read_field(b, cls, field, hint)
+    setter = b.name("set", getattr(cls, field.name).__set__)
+    b.lines.append(f"    {setter}(obj, v_{field.name})")
+
+
+def _read_extra(b: _Builder) -> None:
+    # The subset test allocates nothing; most objects have no unknown keys.
+    b.lines.append("    if o.keys() <= known: v_extra = EMPTY")
+    b.lines.append(
+        "    else: v_extra = MappingProxyType({k: o[k] for k in o.keys() - known})"
+    )
