@@ -206,3 +206,8 @@ async def test_a_cancel_during_the_backoff_wait_still_pairs_every_signal(emulato
     kinds = [kind for kind, _ in recorder.events]
     assert kinds == ["start", "end", "start", "exception"]
     assert recorder.events[-1] == ("exception", "CancelledError")
+
+
+def test_trace_configs_must_be_trace_configs():
+    with pytest.raises(TypeError, match="trace_configs"):
+        AsyncClient("t", "http://127.0.0.1:9/v1", trace_configs=[object()])

@@ -232,7 +232,8 @@ def error_from_response(
     """
     detail: Any = None
     try:
-        decoded = _json.loads(body) if body else None
+        # An error body decodes to a bounded number of values (64 Ki).
+        decoded = _json.loads_bounded(body, 1 << 16) if body else None
     except ValueError:
         decoded = None
     if isinstance(decoded, dict):

@@ -10,38 +10,71 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
+from yarl import URL
 
 from ._logging import between_attempts
 from ._retry import RetryPolicy, parse_rate_limit_reset
 
 __all__ = [
     "AuthMiddleware",
+    "BodyReader",
     "RateLimitGate",
     "RetryMiddleware",
     "UserAgentMiddleware",
 ]
 
+_DEFAULT_LIMIT = 64 * 1024 * 1024
+
 
 class AuthMiddleware:
-    """Adds ``Authorization: Bearer <token>``; the token never shows in a repr."""
+    """Adds the token and the caller's headers, only on the API's own origin.
 
-    __slots__ = ("_header",)
+    aiohttp runs the middlewares again for every redirect hop. It drops
+    ``Authorization`` when a hop leaves the origin, but a middleware that
+    re-added it would hand the token to whatever host the server pointed at
+    (as ``requests``' ``should_strip_auth`` and httpx guard against). So the
+    origin (scheme, host, port) of each hop is compared with the API's: the
+    token and ``headers`` (the client's ``headers=`` and the call's own) go
+    only there, and are removed from a hop anywhere else. The token never
+    shows in a repr.
+    """
 
-    def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
+    __slots__ = ("_headers", "_origin")
+
+    def __init__(
+        self,
+        origin: URL,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._origin = _origin_key(origin)
+        self._headers = dict(headers or {})
+        if token:
+            self._headers[hdrs.AUTHORIZATION] = f"Bearer {token}"
 
     def __repr__(self) -> str:
-        return "AuthMiddleware(token=***)"
+        auth = "token=***" if hdrs.AUTHORIZATION in self._headers else "no token"
+        scheme, host, port = self._origin
+        return f"AuthMiddleware('{scheme}://{host}:{port}', {auth})"
 
     async def __call__(
         self, request: ClientRequest, handler: ClientHandlerType
     ) -> ClientResponse:
-        request.headers[hdrs.AUTHORIZATION] = self._header
+        if _origin_key(request.url) == self._origin:
+            request.headers.update(self._headers)
+        else:
+            for name in (*self._headers, hdrs.AUTHORIZATION):
+                request.headers.popall(name, None)
         return await handler(request)
+
+
+def _origin_key(url: URL) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the default port spelled out (``:443`` or not)."""
+    return (url.scheme, url.host, url.port)
 
 
 class UserAgentMiddleware:
@@ -100,10 +133,54 @@ class RateLimitGate:
             await self._sleep(delay)
 
 
-class RetryMiddleware:
-    """Re-sends a request as :class:`RetryPolicy` decides, at most N times."""
+class BodyReader:
+    """What one call reads of each answer, and what it read of the last.
 
-    __slots__ = ("gate", "max_retries", "policy", "sleep")
+    ``whole``: read every body to its end (``request``, upload PUTs); else
+    only the body of an answer that is not a 2xx (``stream``: a success is
+    handed over at the headers and read as it arrives). A body is counted
+    after decompression, so ``limit`` bounds the memory a gzip or deflate
+    bomb can take; past it the read stops and the answer is closed.
+    """
+
+    __slots__ = ("body", "limit", "response", "whole")
+
+    def __init__(self, limit: int, *, whole: bool) -> None:
+        self.limit = limit
+        self.whole = whole
+        self.response: ClientResponse | None = None
+        # The body of ``response``: ``None`` if not read or past ``limit``.
+        self.body: bytes | None = None
+
+    def wants(self, status: int) -> bool:
+        return self.whole or not 200 <= status < 300
+
+    async def read(self, response: ClientResponse) -> bytes | None:
+        """The decoded body, or ``None`` (answer closed) past the limit."""
+        self.response, self.body = response, None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > self.limit:
+                response.close()
+                return None
+            chunks.append(chunk)
+        self.body = b"".join(chunks)
+        return self.body
+
+
+class RetryMiddleware:
+    """Re-sends a request as :class:`RetryPolicy` decides, at most N times.
+
+    With a :class:`BodyReader` an attempt is the whole exchange: status,
+    headers and the body read to its end, so a body that breaks off is a
+    failed attempt like a dropped connection, decided by the same policy.
+    Without one, an attempt ends at the headers of a success and an error
+    body is read up to 64 MiB.
+    """
+
+    __slots__ = ("gate", "max_retries", "policy", "reader", "sleep")
 
     def __init__(
         self,
@@ -111,6 +188,7 @@ class RetryMiddleware:
         max_retries: int,
         gate: RateLimitGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        reader: BodyReader | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -118,6 +196,8 @@ class RetryMiddleware:
         self.max_retries = max_retries
         self.gate = gate
         self.sleep = sleep
+        # Without a reader of its own, error bodies are still read bounded.
+        self.reader = reader or BodyReader(_DEFAULT_LIMIT, whole=False)
 
     def __repr__(self) -> str:
         return f"RetryMiddleware({self.policy!r}, max_retries={self.max_retries})"
@@ -130,14 +210,25 @@ class RetryMiddleware:
         while True:
             if self.gate is not None:
                 await self.gate.wait()
+            response: ClientResponse | None = None
             try:
                 response = await handler(request)
+                try:
+                    body = await self._read(response)
+                except BaseException:
+                    response.close()  # cancelled mid-body: no half-read reuse
+                    raise
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if attempt >= self.max_retries:
-                    raise
-                delay = self.policy.after_exception(method, attempt, exc)
+                if response is not None:
+                    response.close()
+                delay = self._after_broken(method, attempt, response, exc)
                 if delay is None:
-                    raise
+                    if response is None or response.status < 400:
+                        raise
+                    # An error whose body broke off: its status still says
+                    # what happened, with an empty body.
+                    self._note(response, b"")
+                    return response
                 failed: ClientResponse | BaseException = exc
             else:
                 status = response.status
@@ -152,7 +243,7 @@ class RetryMiddleware:
                         self.gate.close_for(reset)
                 if attempt >= self.max_retries:
                     return response
-                body_empty = await _body_is_empty(response)
+                body_empty = body is not None and not body.strip()
                 delay = self.policy.after_response(
                     method, attempt, status, headers, body_empty
                 )
@@ -164,11 +255,45 @@ class RetryMiddleware:
             await between_attempts(request, failed, attempt, delay, self.sleep)
             attempt += 1
 
+    def _after_broken(
+        self,
+        method: str,
+        attempt: int,
+        response: ClientResponse | None,
+        exc: BaseException,
+    ) -> float | None:
+        """The delay before re-sending after ``exc``, or ``None`` to give up.
 
-async def _body_is_empty(response: ClientResponse) -> bool:
-    if response.content_length == 0:
-        return True
-    if response.content_length is not None and response.content_length > 65536:
-        return False
-    # Reading caches the body on the response, so the caller can still read it.
-    return not (await response.read()).strip()
+        Per case, why a re-send is (not) safe:
+
+        - nothing sent (connection refused): any method, the server saw
+          nothing;
+        - the connection broke, or a 2xx/3xx/4xx body broke off: GET, HEAD
+          and OPTIONS change nothing; PUT and our PATCHes carry absolute
+          values and DELETE removes one named thing, so a second send ends in
+          the same state (a DELETE re-sent after its answer broke off may
+          then say 404). A POST is *not* re-sent: the service may have
+          created the prediction, model or version already, and a second
+          send would create another;
+        - a 429 whose body broke off: the server refused the request unseen,
+          so any method is re-sent, as for a whole 429;
+        - a 5xx whose body broke off: as for that 5xx with a body that is not
+          empty (for a POST only a 503 with an empty body is safe, and this
+          one had a body).
+        """
+        if attempt >= self.max_retries:
+            return None
+        if response is not None and response.status >= 429:
+            return self.policy.after_response(
+                method, attempt, response.status, response.headers, False
+            )
+        return self.policy.after_exception(method, attempt, exc)
+
+    async def _read(self, response: ClientResponse) -> bytes | None:
+        if self.reader.wants(response.status):
+            return await self.reader.read(response)
+        self._note(response, None)
+        return None
+
+    def _note(self, response: ClientResponse, body: bytes | None) -> None:
+        self.reader.response, self.reader.body = response, body

@@ -23,9 +23,11 @@ the server:
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import attrs
@@ -33,6 +35,16 @@ import attrs
 __all__ = ["RetryPolicy", "parse_rate_limit_reset"]
 
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def _seconds(instance: Any, attribute: attrs.Attribute[float], value: Any) -> None:
+    """A finite number of seconds >= 0; ``bool`` is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{attribute.name} must be a number of seconds, got {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{attribute.name} must be finite and >= 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -47,14 +59,16 @@ class RetryPolicy:
         max_rate_limit_wait: the longest a 429 is waited out, in seconds. A
             reset further away than this raises ``RateLimitError`` at once.
 
+    Each is a finite number >= 0 (``TypeError``/``ValueError`` otherwise).
+
     Example, for tests that must not sleep::
 
         AsyncClient(retry=RetryPolicy(backoff_base=0.001, backoff_max=0.01))
     """
 
-    backoff_base: float = 0.5
-    backoff_max: float = 8.0
-    max_rate_limit_wait: float = 60.0
+    backoff_base: float = attrs.field(default=0.5, validator=_seconds)
+    backoff_max: float = attrs.field(default=8.0, validator=_seconds)
+    max_rate_limit_wait: float = attrs.field(default=60.0, validator=_seconds)
 
     def backoff(self, attempt: int) -> float:
         """The jittered delay before retry number ``attempt + 1``."""

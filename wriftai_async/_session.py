@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -23,6 +24,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
+from aiohttp.client_reqrep import RequestInfo
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _json
@@ -35,6 +38,7 @@ from ._errors import (
 from ._logging import wanted_trace_configs
 from ._middlewares import (
     AuthMiddleware,
+    BodyReader,
     RateLimitGate,
     RetryMiddleware,
     UserAgentMiddleware,
@@ -46,8 +50,9 @@ from ._version import __version__
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
 
 
-def _timed_out(method: str, url: str, exc: BaseException) -> APITimeoutError:
-    return APITimeoutError(f"{method} {url} timed out ({type(exc).__name__})")
+def _timed_out(method: str, url: str, exc: BaseException | None) -> APITimeoutError:
+    why = f" ({type(exc).__name__})" if exc is not None else ""
+    return APITimeoutError(f"{method} {url} timed out{why}")
 
 
 def _failed(
@@ -58,24 +63,46 @@ def _failed(
     return APIConnectionError(f"{method} {url} failed: {type(exc).__name__}: {text}")
 
 
-async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body, or ``None`` when it is larger than ``limit`` bytes.
+def _scrub(exc: BaseException) -> BaseException:
+    """Remove request headers from an aiohttp error kept as a cause.
 
-    A declared length is trusted for the fast path (one read); a chunked or
-    undeclared body is read piece by piece and given up on past the limit, so
-    a hostile server cannot make the client buffer without bound.
+    ``ClientResponseError`` and its kin (``TooManyRedirects``...) hold the
+    ``request_info`` of the request, whose headers carry ``Authorization``,
+    and a ``history`` of responses holding the same. The error stays the
+    ``__cause__`` (its type and message help debugging), without those.
     """
-    length = response.content_length
-    if length is not None:
-        return await response.read() if length <= limit else None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        info = getattr(error, "request_info", None)
+        if isinstance(info, RequestInfo):
+            error.request_info = RequestInfo(  # type: ignore[attr-defined]
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+        if isinstance(getattr(error, "history", None), tuple):
+            error.history = ()  # type: ignore[attr-defined]
+        error = error.__cause__ or error.__context__
+    return exc
+
+
+def _seconds(name: str, value: object) -> float | None:
+    """A timeout in seconds: ``None`` or ``inf`` mean no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be > 0 (None for no limit), got {value!r}")
+    return None if math.isinf(value) else float(value)
+
+
+def _count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
@@ -84,8 +111,8 @@ USER_AGENT = f"wriftai-async/{__version__}"
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
-# A compressed stream is buffered by the decompressor: events would arrive late.
 _STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
+_JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 
 
 class AsyncSession:
@@ -97,19 +124,27 @@ class AsyncSession:
         base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
             ``https://api.wrift.ai/v1``.
         max_retries: how many times a failed request may be re-sent (see
-            ``RetryPolicy`` for which failures qualify).
-        timeout: seconds one call may take in all, retries and their waits
-            included; ``None`` for no limit.
-        connect_timeout: seconds to open a connection.
-        headers: extra headers sent with every request.
+            ``RetryPolicy`` for which failures qualify); an int >= 0.
+        timeout: seconds one call may take in all: waiting for a pooled
+            connection, connecting, retries and their waits, reading the
+            body and decoding it. ``None`` (or ``math.inf``) for no limit.
+        connect_timeout: seconds to open one TCP connection (``None``: no
+            limit of its own; ``timeout`` still applies).
+        headers: extra headers sent with every request to the API's origin
+            (never to another host a redirect points at).
         retry: the backoff timing; tests shrink it.
-        connection_limit: the most connections open at once.
-        max_response_size: the largest response body read, in bytes; a
-            larger one is refused rather than held in memory (a success
-            raises ResponseDecodeError, an error keeps its status).
+        connection_limit: the most connections open at once (an int >= 1).
+        max_response_size: the largest response body read, in bytes after
+            decompression; a larger one is refused rather than held in
+            memory (a success raises ResponseDecodeError, an error keeps its
+            status). A JSON body may also hold at most
+            ``max_response_size // 64`` values.
         trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
             tracing; every attempt (retries included) is reported as its
             own request start and end.
+
+    Every number is checked here: a wrong type raises ``TypeError``, a value
+    out of range (``nan``, 0, negative) ``ValueError``, before any request.
 
     Usable as ``async with AsyncSession() as session:``; otherwise call
     :meth:`aclose` when done.
@@ -133,30 +168,31 @@ class AsyncSession:
         url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
         self.base_url = url.rstrip("/")
-        self.max_retries = max_retries
+        self._origin = URL(self.base_url).origin()
+        self.max_retries = _count("max_retries", max_retries, 0)
+        self._total = _seconds("timeout", timeout)
+        # The pool wait is not a connect: aiohttp's ``connect`` would count
+        # it, so only ``sock_connect`` is set and the call's own deadline
+        # bounds the wait for a free connection.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=None,
+            sock_connect=_seconds("connect_timeout", connect_timeout),
+        )
+        self._connection_limit = _count("connection_limit", connection_limit, 1)
+        self._max_body = _count("max_response_size", max_response_size, 1)
+        self._max_values = max(1, self._max_body // 64)
         self.retry = retry or RetryPolicy()
         self.rate_limit = RateLimitGate()
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self._token = token
         self._headers = dict(headers or {})
-        self._connection_limit = connection_limit
-        if max_response_size < 1:
-            raise ValueError("max_response_size must be >= 1")
-        self._max_body = max_response_size
         self._trace_configs = tuple(trace_configs)
-        self._middlewares: tuple[Any, ...] = (
-            UserAgentMiddleware(USER_AGENT),
-            *((AuthMiddleware(token),) if token else ()),
-            RetryMiddleware(self.retry, max_retries, self.rate_limit),
-        )
-        # For URLs on other hosts (presigned upload URLs): no token, no extra
-        # headers, and a 429 there does not hold the API's rate-limit gate.
-        self._external_middlewares: tuple[Any, ...] = (
-            UserAgentMiddleware(USER_AGENT),
-            RetryMiddleware(self.retry, max_retries),
-        )
+        if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
+            raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
+        self._user_agent = UserAgentMiddleware(USER_AGENT)
         self._external: aiohttp.ClientSession | None = None
         self.has_token = token is not None
         self._session: aiohttp.ClientSession | None = None
@@ -204,12 +240,13 @@ class AsyncSession:
         connector = aiohttp.TCPConnector(
             limit=self._connection_limit, limit_per_host=self._connection_limit
         )
+        # No session-wide middlewares or caller headers: each call builds its
+        # chain (see _chain), so the token follows the origin rule per hop.
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
-            headers={hdrs.ACCEPT: "application/json", **self._headers},
+            headers={hdrs.ACCEPT: "application/json"},
             skip_auto_headers=(hdrs.USER_AGENT,),
-            middlewares=self._middlewares,
             raise_for_status=False,
             trace_configs=wanted_trace_configs(self._trace_configs),
         )
@@ -227,6 +264,65 @@ class AsyncSession:
             raise ValueError(f"path must start with '/', got {path!r}")
         return session
 
+    def _chain(
+        self, reader: BodyReader, headers: Mapping[str, str] | None
+    ) -> tuple[Any, ...]:
+        """The middlewares of one API call: agent, origin-bound auth, retry."""
+        own = {**self._headers, **headers} if headers else self._headers
+        return (
+            self._user_agent,
+            AuthMiddleware(self._origin, self._token, own),
+            RetryMiddleware(
+                self.retry, self.max_retries, self.rate_limit, reader=reader
+            ),
+        )
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str | URL,
+        middlewares: tuple[Any, ...],
+        reader: BodyReader,
+        **kwargs: Any,
+    ) -> tuple[aiohttp.ClientResponse, bytes | None]:
+        """One exchange, retried as a whole by the retry middleware.
+
+        Returns the final answer and its body (``None`` when larger than
+        ``max_response_size``, or a 2xx that ``reader`` leaves unread). An
+        answer that is not a 2xx raises its ``APIStatusError``: a redirect
+        left unfollowed (no ``Location``), a 1xx or a 399 is never taken for
+        a success.
+        """
+        response = await session.request(method, url, middlewares=middlewares, **kwargs)
+        body = reader.body if reader.response is response else None
+        status = response.status
+        if not 200 <= status < 300:
+            response.release()
+            shown = str(url).split("?", 1)[0]
+            raise error_from_response(
+                status, body or b"", response.headers, method=method, url=shown
+            )
+        return response, body
+
+    def _decode(self, method: str, url: str, status: int, body: bytes) -> Any:
+        try:
+            return _json.loads_bounded(body, self._max_values)
+        except _json.JSONTooLargeError as exc:
+            raise ResponseDecodeError(
+                f"{method} {url} answered {status} with a body too large to "
+                f"decode: {exc}",
+                method=method,
+                url=url,
+            ) from exc
+        except ValueError as exc:
+            raise ResponseDecodeError(
+                f"{method} {url} answered {status} with a body that is not JSON "
+                f"({str(exc)[:80]}): {body[:80]!r}",
+                method=method,
+                url=url,
+            ) from exc
+
     async def request(
         self,
         method: str,
@@ -240,7 +336,8 @@ class AsyncSession:
         """Send a request and return its decoded JSON body (``None`` if empty).
 
         The escape hatch for endpoints the library does not wrap: same auth,
-        retries and errors as every wrapped method.
+        retries and errors as every wrapped method. ``timeout`` replaces the
+        session's for this call (``None``: the session's).
 
         Example::
 
@@ -251,55 +348,44 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed.
             ResponseDecodeError: a success whose body is not JSON.
         """
+        limit = self._total if timeout is None else _seconds("timeout", timeout)
         session = self._checked_session(path)
         url = self.base_url + path
-        data = None
-        if json is not None:
-            data = _json.dumps(json)
-            headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
-        kwargs: dict[str, Any] = {}
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(
-                total=timeout, connect=self._timeout.connect
-            )
+        data = None if json is None else _json.dumps(json)
+        reader = BodyReader(self._max_body, whole=True)
+        loop = asyncio.get_running_loop()
+        ends_at = math.inf if limit is None else loop.time() + limit
         try:
-            async with session.request(
-                method, url, params=params, data=data, headers=headers, **kwargs
-            ) as response:
+            # A timeout context, not asyncio.wait_for: see _timeouts.
+            async with deadline(limit):
+                response, body = await self._exchange(
+                    session,
+                    method,
+                    url,
+                    self._chain(reader, headers),
+                    reader,
+                    params=params,
+                    data=data,
+                    headers=_JSON_HEADERS if data is not None else None,
+                )
                 status = response.status
-                body = await _read_body(response, self._max_body)
-                if body is None:  # larger than max_response_size
-                    if status < 400:
-                        raise ResponseDecodeError(
-                            f"{method} {url} answered {status} with a body larger "
-                            f"than max_response_size ({self._max_body} bytes)",
-                            method=method,
-                            url=url,
-                        )
-                    body = b""
-                if status >= 400:
-                    raise error_from_response(
-                        status,
-                        body,
-                        response.headers,
+                if body is None:
+                    raise ResponseDecodeError(
+                        f"{method} {url} answered {status} with a body larger "
+                        f"than max_response_size ({self._max_body} bytes)",
                         method=method,
                         url=url,
                     )
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise _timed_out(method, url, exc) from exc
+                value = self._decode(method, url, status, body) if body else None
+                # Decoding cannot be interrupted; a deadline it overran still
+                # fails the call, as if the decoding had been cut short.
+                if loop.time() > ends_at:
+                    raise asyncio.TimeoutError
+                return value
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
+            raise _timed_out(method, url, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
-            raise _failed(method, url, exc) from exc
-        if not body:
-            return None
-        try:
-            return _json.loads(body)
-        except ValueError as exc:
-            raise ResponseDecodeError(
-                f"{method} {url} answered {status} with a body that is not JSON: "
-                f"{body[:80]!r}",
-                method=method,
-                url=url,
-            ) from exc
+            raise _failed(method, url, exc) from _scrub(exc)
 
     def _external_session(self) -> aiohttp.ClientSession:
         api = self._checked_session("/")
@@ -312,7 +398,6 @@ class AsyncSession:
                 connector_owner=False,
                 timeout=self._timeout,
                 skip_auto_headers=(hdrs.USER_AGENT,),
-                middlewares=self._external_middlewares,
                 raise_for_status=False,
                 trace_configs=wanted_trace_configs(self._trace_configs),
             )
@@ -332,9 +417,10 @@ class AsyncSession:
         given (its signature is not re-encoded), **without** the
         ``Authorization`` header or the client's extra ``headers``, with the
         same user agent, timeout and retries as :meth:`request` (a PUT is
-        idempotent, so 5xx and broken connections are retried; ``data`` must
-        be re-sendable: bytes or a re-readable payload). The query string,
-        which holds the signature, is left out of error messages.
+        idempotent, so 5xx, broken connections and answers that break off
+        are retried; ``data`` must be re-sendable: bytes or a re-readable
+        payload). The answer is read under ``max_response_size``. The query
+        string, which holds the signature, is left out of error messages.
 
         Raises:
             APIStatusError: a subclass for each error status.
@@ -344,25 +430,30 @@ class AsyncSession:
             raise ValueError(f"url must be an absolute http(s) URL, got {url[:40]!r}")
         session = self._external_session()
         shown = url.split("?", 1)[0]
+        reader = BodyReader(self._max_body, whole=True)
+        # No token, no extra headers, and a 429 there does not hold the API's
+        # rate-limit gate.
+        chain = (
+            self._user_agent,
+            RetryMiddleware(self.retry, self.max_retries, reader=reader),
+        )
         try:
-            async with session.put(
-                URL(url, encoded=True), data=data, headers=headers
-            ) as response:
-                # Only an error's text is of use here; never hold more.
-                body = await _read_body(response, self._max_body) or b""
-                if response.status >= 400:
-                    raise error_from_response(
-                        response.status,
-                        body,
-                        response.headers,
-                        method="PUT",
-                        url=shown,
-                    )
+            async with deadline(self._total):
+                response, _ = await self._exchange(
+                    session,
+                    "PUT",
+                    URL(url, encoded=True),
+                    chain,
+                    reader,
+                    data=data,
+                    headers=headers,
+                )
+                response.release()
                 return response.headers
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise _timed_out("PUT", shown, exc) from exc
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
+            raise _timed_out("PUT", shown, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
-            raise _failed("PUT", shown, exc, hide=url) from exc  # no signature
+            raise _failed("PUT", shown, exc, hide=url) from _scrub(exc)  # no signature
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -382,11 +473,13 @@ class AsyncSession:
         The request goes through the same auth, user agent and retries as
         :meth:`request`; retries can only happen before the response starts,
         never once the body is being read. An error status raises the same
-        typed errors. The session's ``timeout`` bounds getting the response
-        (retries included), not reading it: a stream may stay open for as
-        long as the server sends it. Leaving the block (normally, by an
-        exception, or by cancellation) releases the connection; one left
-        before the end of the body is closed rather than reused.
+        typed errors, its body read under ``max_response_size``. The
+        session's ``timeout`` bounds getting the response and reading an
+        error's body (retries included), not reading a success: a stream may
+        stay open for as long as the server sends it. Leaving the block
+        (normally, by an exception, or by cancellation) releases the
+        connection; one left before the end of the body is closed rather
+        than reused.
 
         Example::
 
@@ -401,52 +494,37 @@ class AsyncSession:
         """
         session = self._checked_session(path)
         url = self.base_url + path
-        merged = {**_STREAM_HEADERS, **headers} if headers else _STREAM_HEADERS
-        data = None
-        if json is not None:
-            data = _json.dumps(json)
-            merged = {**_JSON_HEADERS, **merged}
-        # No total or read timeout on the body: events may be minutes apart.
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect)
-
+        reader = BodyReader(self._max_body, whole=False)
+        data = None if json is None else _json.dumps(json)
+        # A compressed stream is buffered by the decompressor: events would
+        # arrive late, hence identity.
+        fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
         try:
-            # A timeout context, not asyncio.wait_for: see _timeouts.
-            async with deadline(self._timeout.total):
-                response = await session.request(
+            async with deadline(self._total):
+                response, _ = await self._exchange(
+                    session,
                     method,
                     url,
+                    self._chain(reader, headers),
+                    reader,
                     params=params,
-                    headers=merged,
-                    timeout=timeout,
                     data=data,
+                    headers=fixed,
                 )
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-            raise _timed_out(method, url, exc) from exc
+        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
+            raise _timed_out(method, url, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
-            raise _failed(method, url, exc) from exc
+            raise _failed(method, url, exc) from _scrub(exc)
         try:
-            if response.status >= 400:
-                try:
-                    body = await response.read()
-                except aiohttp.ClientError:
-                    body = b""
-                raise error_from_response(
-                    response.status,
-                    body,
-                    response.headers,
-                    method=method,
-                    url=url,
-                )
-            try:
-                yield response
-            except aiohttp.ServerTimeoutError as exc:
-                raise APITimeoutError(
-                    f"{method} {url} timed out while streaming ({type(exc).__name__})"
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise APIConnectionError(
-                    f"{method} {url} broke while streaming: {type(exc).__name__}: {exc}"
-                ) from exc
+            yield response
+        except aiohttp.ServerTimeoutError as exc:
+            raise APITimeoutError(
+                f"{method} {url} timed out while streaming ({type(exc).__name__})"
+            ) from _scrub(exc)
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(
+                f"{method} {url} broke while streaming: {type(exc).__name__}: {exc}"
+            ) from _scrub(exc)
         finally:
             if response.content.at_eof():
                 response.release()  # the connection can serve another request

@@ -39,14 +39,20 @@ class Client:
         base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
             ``https://api.wrift.ai/v1``.
         max_retries: re-sends of a failed request (429, 5xx, connection
-            errors; POST only where a second send cannot duplicate work).
-        timeout: seconds one call may take in all, retries included.
-        connect_timeout: seconds to open a connection.
-        headers: extra headers for every request.
+            errors, bodies that break off; POST only where a second send
+            cannot duplicate work); an int >= 0.
+        timeout: seconds one call may take in all: the wait for a pooled
+            connection, connecting, retries and their waits, reading and
+            decoding the body. ``None`` (or ``math.inf``): no limit.
+        connect_timeout: seconds to open one connection (``None``: no limit
+            of its own).
+        headers: extra headers for every request to the API's origin (never
+            sent to another host a redirect points at, like the token).
         retry: backoff timing (:class:`RetryPolicy`).
-        connection_limit: the most connections open at once.
-        max_response_size: the largest response body read, in bytes (64 MiB);
-            a larger one is refused, never buffered.
+        connection_limit: the most connections open at once (an int >= 1).
+        max_response_size: the largest response body read, in bytes after
+            decompression (64 MiB); a larger one is refused, never buffered.
+            A JSON body may hold at most ``max_response_size // 64`` values.
         trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
             tracing (each attempt, retries included, is its own request
             start and end); OpenTelemetry's aiohttp instrumentation needs
