@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
+
+import aiohttp
 
 from ._resources.catalog import AsyncCategories, AsyncHardware
 from ._resources.files import AsyncFiles
@@ -41,6 +43,10 @@ class AsyncClient:
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing (each attempt, retries included, is its own request
+            start and end); OpenTelemetry's aiohttp instrumentation needs
+            none of this: it sees every attempt once enabled.
 
     Each number is checked here, before any request: ``TypeError`` for a
     wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
@@ -84,6 +90,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.session = AsyncSession(
             access_token,
@@ -95,6 +102,7 @@ class AsyncClient:
             retry=retry,
             connection_limit=connection_limit,
             max_response_size=max_response_size,
+            trace_configs=trace_configs,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)

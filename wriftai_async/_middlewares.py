@@ -9,7 +9,6 @@ how long to wait is :class:`~wriftai_async._retry.RetryPolicy`'s decision.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -17,6 +16,7 @@ import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
+from ._logging import between_attempts
 from ._retry import RetryPolicy, parse_rate_limit_reset
 
 __all__ = [
@@ -26,8 +26,6 @@ __all__ = [
     "RetryMiddleware",
     "UserAgentMiddleware",
 ]
-
-logger = logging.getLogger("wriftai_async")
 
 _DEFAULT_LIMIT = 64 * 1024 * 1024
 
@@ -231,7 +229,7 @@ class RetryMiddleware:
                     # what happened, with an empty body.
                     self._note(response, b"")
                     return response
-                cause = type(exc).__name__
+                failed: ClientResponse | BaseException = exc
             else:
                 status = response.status
                 if status < 429 or (status > 429 and status < 500):
@@ -252,16 +250,10 @@ class RetryMiddleware:
                 if delay is None:
                     return response
                 response.release()
-                cause = f"status {status}"
-            logger.debug(
-                "retrying %s %s in %.3fs after %s",
-                method,
-                request.url.path,
-                delay,
-                cause,
-            )
+                failed = response
+            # Logs the retry; each attempt is its own span for TraceConfigs.
+            await between_attempts(request, failed, attempt, delay, self.sleep)
             attempt += 1
-            await self.sleep(delay)
 
     def _after_broken(
         self,

@@ -35,6 +35,7 @@ from ._errors import (
     ResponseDecodeError,
     error_from_response,
 )
+from ._logging import wanted_trace_configs
 from ._middlewares import (
     AuthMiddleware,
     BodyReader,
@@ -138,6 +139,9 @@ class AsyncSession:
             memory (a success raises ResponseDecodeError, an error keeps its
             status). A JSON body may also hold at most
             ``max_response_size // 64`` values.
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing; every attempt (retries included) is reported as its
+            own request start and end.
 
     Every number is checked here: a wrong type raises ``TypeError``, a value
     out of range (``nan``, 0, negative) ``ValueError``, before any request.
@@ -158,6 +162,7 @@ class AsyncSession:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
@@ -184,6 +189,9 @@ class AsyncSession:
         self.rate_limit = RateLimitGate()
         self._token = token
         self._headers = dict(headers or {})
+        self._trace_configs = tuple(trace_configs)
+        if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
+            raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
         self._user_agent = UserAgentMiddleware(USER_AGENT)
         self._external: aiohttp.ClientSession | None = None
         self.has_token = token is not None
@@ -240,6 +248,7 @@ class AsyncSession:
             headers={hdrs.ACCEPT: "application/json"},
             skip_auto_headers=(hdrs.USER_AGENT,),
             raise_for_status=False,
+            trace_configs=wanted_trace_configs(self._trace_configs),
         )
         self._session = session
         return session
@@ -390,6 +399,7 @@ class AsyncSession:
                 timeout=self._timeout,
                 skip_auto_headers=(hdrs.USER_AGENT,),
                 raise_for_status=False,
+                trace_configs=wanted_trace_configs(self._trace_configs),
             )
             self._external = session
         return session

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
+
+import aiohttp
 
 from .._client import AsyncClient
 from .._portal import Portal
@@ -51,6 +53,10 @@ class Client:
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
+        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
+            tracing (each attempt, retries included, is its own request
+            start and end); OpenTelemetry's aiohttp instrumentation needs
+            none of this: it sees every attempt once enabled.
 
     Example::
 
@@ -90,6 +96,7 @@ class Client:
         retry: RetryPolicy | None = None,
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self._async_client = AsyncClient(
             access_token,
@@ -101,6 +108,7 @@ class Client:
             retry=retry,
             connection_limit=connection_limit,
             max_response_size=max_response_size,
+            trace_configs=trace_configs,
         )
         self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
