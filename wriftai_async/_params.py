@@ -152,6 +152,13 @@ def check_interval(value: float, what: str = "poll_interval") -> None:
         raise ValueError(f"{what} must be > 0, not {value}")
 
 
+def check_seconds(value: float, what: str) -> float:
+    """A finite number of seconds >= 0 (0 allowed), returned as given."""
+    if _require_finite(value, what) < 0:
+        raise ValueError(f"{what} must be >= 0 seconds, not {value}")
+    return value
+
+
 def check_timeout(timeout: float | None, what: str = "timeout") -> None:
     """``None`` (no limit) or a finite number of seconds > 0."""
     if timeout is None:

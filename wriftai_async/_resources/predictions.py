@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
@@ -33,6 +32,7 @@ from .._params import (
     check_concurrency,
     check_interval,
     check_page_size,
+    check_seconds,
     check_timeout,
     join_path,
     page_query,
@@ -61,26 +61,13 @@ _HELD_ANSWER_MAX = 3600.0
 _HELD_ANSWER_MARGIN = 30.0
 
 
-def _seconds_ok(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
-
-
 def _prefer_wait(wait: bool | float) -> str | None:
     """The ``Prefer`` header for ``create(wait=...)``, or ``None``."""
     if wait is False:
         return None
     if wait is True:
         return "wait"
-    if not isinstance(wait, (int, float)):
-        raise TypeError(f"wait must be a bool or seconds, not {type(wait).__name__}")
-    if not _seconds_ok(wait):
-        raise ValueError(f"wait must be a bool or seconds >= 0, not {wait!r}")
-    return f"wait={format_seconds(wait)}"
+    return f"wait={format_seconds(check_seconds(wait, 'wait'))}"
 
 
 def _prediction_id_of(event: StreamEvent) -> str | None:
@@ -437,8 +424,8 @@ class AsyncPredictions(AsyncResource):
                 )
             if not after_id:
                 raise ValueError("after_id must not be empty")
-        if wait is not None and (isinstance(wait, bool) or not _seconds_ok(wait)):
-            raise ValueError(f"wait must be a number of seconds >= 0, not {wait!r}")
+        if wait is not None:
+            check_seconds(wait, "wait")
         return follow_stream(self._session, path, after_id, wait)
 
     async def cancel(self, prediction_id: str) -> None:
