@@ -2,8 +2,9 @@
 
 import pytest
 
-from wriftai_async import UNSET, Visibility
+from wriftai_async import UNSET, ResponseDecodeError, Visibility
 from wriftai_async._params import (
+    join_path,
     parse_id,
     parse_model,
     parse_model_ref,
@@ -11,6 +12,7 @@ from wriftai_async._params import (
     parse_version,
     patch_body,
     query,
+    server_segment,
 )
 
 
@@ -72,3 +74,38 @@ def test_query_repeats_sequences_and_drops_none():
         ("d", "public"),
     ]
     assert query(a=None) is None
+
+
+@pytest.mark.parametrize(
+    ("segment", "encoded"),
+    [
+        (
+            "../../../admin/delete?confirm=yes#",
+            "..%2F..%2F..%2Fadmin%2Fdelete%3Fconfirm%3Dyes%23",
+        ),
+        ("a b", "a%20b"),
+        ("%0A", "%250A"),
+        ("x\x1b[31m", "x%1B%5B31m"),
+        ("pred:123", "pred%3A123"),
+        (
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        ),
+    ],
+)
+def test_join_path_keeps_each_segment_one_segment(segment: str, encoded: str) -> None:
+    assert join_path("predictions", segment, "stream") == (
+        f"/predictions/{encoded}/stream"
+    )
+
+
+@pytest.mark.parametrize("segment", ["", ".", ".."])
+def test_join_path_refuses_segments_that_cannot_be_encoded(segment: str) -> None:
+    with pytest.raises(ValueError, match="path segment"):
+        join_path("uploads", segment, "complete")
+
+
+@pytest.mark.parametrize("value", ["", "..", None, 5, ["id"]])
+def test_server_segment_refuses_with_a_decode_error(value: object) -> None:
+    with pytest.raises(ResponseDecodeError, match="cannot be used in a URL"):
+        server_segment(value, "prediction id", method="POST", url="/predictions")

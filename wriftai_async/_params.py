@@ -11,7 +11,12 @@ import enum
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any, Final, Literal
+from urllib.parse import quote
+
+from ._errors import ResponseDecodeError
+from ._repr import bounded_repr
 
 __all__ = [
     "UNSET",
@@ -27,6 +32,7 @@ __all__ = [
     "parse_version",
     "patch_body",
     "query",
+    "server_segment",
 ]
 
 
@@ -55,6 +61,10 @@ _SEGMENT = r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*"
 _MODEL_RE = re.compile(rf"({_SEGMENT})/({_SEGMENT})")
 _REF_RE = re.compile(rf"({_SEGMENT})/({_SEGMENT})(?::([0-9]+))?")
 _NAME_RE = re.compile(_SEGMENT)
+# What join_path passes through as it is (everything else is percent-encoded).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.\-~]+")
+_NOT_SEGMENTS = frozenset({"", ".", ".."})
+_quote = partial(quote, safe="")
 
 
 def _require_str(value: object, what: str) -> str:
@@ -183,8 +193,42 @@ def page_query(
 
 
 def join_path(*segments: str) -> str:
-    """Join already-validated segments into an absolute API path."""
-    return "/" + "/".join(segments)
+    """An absolute API path of ``segments``, each one path segment whatever it holds.
+
+    Caller arguments are checked before they get here, but ids and cursors
+    also come from the server (an ``init`` event, an upload plan): each
+    segment is percent-encoded whole, so ``/``, ``?``, ``#``, ``%`` or a
+    control character in it can neither add a segment, start a query nor
+    forge a log line. ``""``, ``"."`` and ``".."`` cannot be made harmless
+    and raise ``ValueError``.
+
+    Example::
+
+        join_path("predictions", "a/b", "stream")  # "/predictions/a%2Fb/stream"
+    """
+    parts = []
+    for segment in segments:
+        if segment in _NOT_SEGMENTS:
+            raise ValueError(f"{segment!r} cannot be a URL path segment")
+        parts.append(segment if _PLAIN_SEGMENT.fullmatch(segment) else _quote(segment))
+    return "/" + "/".join(parts)
+
+
+def server_segment(value: object, what: str, *, method: str, url: str) -> str:
+    """An id the server sent, checked before it goes into a path.
+
+    Any text but ``""``, ``"."`` and ``".."`` is taken (:func:`join_path`
+    encodes it); anything else is the server's mistake, a
+    :class:`ResponseDecodeError` with a bounded message.
+    """
+    if not isinstance(value, str) or value in _NOT_SEGMENTS:
+        raise ResponseDecodeError(
+            f"{method} {url} answered a {what} that cannot be used in a URL: "
+            f"{bounded_repr(value, 80)}",
+            method=method,
+            url=url,
+        )
+    return value
 
 
 def patch_body(fields: Mapping[str, Any]) -> dict[str, Any]:
