@@ -58,6 +58,10 @@ class Client:
             start and end); OpenTelemetry's aiohttp instrumentation needs
             none of this: it sees every attempt once enabled.
 
+    Each number is checked here, before any request: ``TypeError`` for a
+    wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
+    or a negative.
+
     Example::
 
         with Client() as client:
@@ -153,7 +157,7 @@ class Client:
 
         Example::
 
-            hardware = await client.request("GET", "/hardware")
+            hardware = client.request("GET", "/hardware")
         """
         return self._portal.call(
             self._async_client.request,

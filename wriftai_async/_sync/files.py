@@ -54,8 +54,8 @@ class Files:
 
         Example::
 
-            url = await client.files.upload(Path("cat.png"))
-            prediction = await client.predictions.create(
+            url = client.files.upload(Path("cat.png"))
+            prediction = client.predictions.create(
                 "alice/upscaler", {"image": url}
             )
 

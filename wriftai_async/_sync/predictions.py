@@ -117,7 +117,7 @@ class Predictions:
                 the seconds are instead the longest the server may stay idle
                 between two events before it closes the stream (which is
                 then resumed).
-            stream: return an async iterator of the prediction's
+            stream: return an iterator of the prediction's
                 :class:`StreamEvent` objects (``init``, ``output``...,
                 ``done``), read from the create request's own answer. If that
                 stream ends before ``done`` (an idle close, a broken
@@ -130,15 +130,15 @@ class Predictions:
 
         Example::
 
-            prediction = await client.predictions.create(
+            prediction = client.predictions.create(
                 "alice/upscaler", {"image": "https://..."}, wait=True
             )
             print(prediction.status, prediction.output)
 
-            events = await client.predictions.create(
+            events = client.predictions.create(
                 "alice/llm", {"prompt": "Hi"}, stream=True
             )
-            async for event in events:
+            for event in events:
                 if event.event == "output":
                     print(event.data, end="")
         """
@@ -163,7 +163,7 @@ class Predictions:
 
         Example::
 
-            prediction = await client.predictions.get("3fa85f64-...")
+            prediction = client.predictions.get("3fa85f64-...")
         """
         return self._portal.call(self._async.get, prediction_id)
 
@@ -193,7 +193,7 @@ class Predictions:
 
         Example::
 
-            async for p in client.predictions.list(statuses=["started"]):
+            for p in client.predictions.list(statuses=["started"]):
                 print(p.id, p.status)
         """
         return self._portal.iterate(
@@ -226,7 +226,7 @@ class Predictions:
         arrives as its raw text.
 
         Breaking out of the loop closes the connection when the iterator is
-        closed: wrap it in ``contextlib.aclosing`` to close it at once.
+        closed: wrap it in ``contextlib.closing`` to close it at once.
 
         Args:
             prediction_id: the prediction to follow.
@@ -238,10 +238,10 @@ class Predictions:
 
         Example::
 
-            from contextlib import aclosing
+            from contextlib import closing
 
-            async with aclosing(client.predictions.stream(pid)) as events:
-                async for event in events:
+            with closing(client.predictions.stream(pid)) as events:
+                for event in events:
                     if event.event == "output":
                         print(event.data, end="", flush=True)
 
@@ -314,7 +314,7 @@ class Predictions:
 
         Example::
 
-            final = await client.predictions.cancel_and_wait(pid, timeout=30)
+            final = client.predictions.cancel_and_wait(pid, timeout=30)
             assert final.is_terminal
         """
         return self._portal.call(
@@ -367,9 +367,9 @@ class Predictions:
 
         Example::
 
-            async for _ in client.predictions.cancel_many(ids):
+            for _ in client.predictions.cancel_many(ids):
                 pass
-            async for result in client.predictions.wait_many(ids, timeout=60):
+            for result in client.predictions.wait_many(ids, timeout=60):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         return self._portal.iterate(
