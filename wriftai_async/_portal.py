@@ -31,8 +31,9 @@ code, and the loop thread never waits for anything a caller holds: a call is
 a :class:`_Call` whose outcome the loop thread hands over by releasing a
 plain lock (``concurrent.futures.Future`` would make the loop thread take the
 future's condition lock, which an interrupted caller may be holding). The one
-lock, taken to start the loop thread, is re-entrant and refuses with a clear
-``RuntimeError`` a handler that interrupts that start in its own thread. An
+lock, taken to start the loop thread, is re-entrant: a handler or finalizer
+interrupting the start in its own thread starts the loop itself (or, inside
+``Thread.start()``, where it cannot, gets a clear ``RuntimeError``). An
 exception raised in the caller at any point after the call was handed over
 (``KeyboardInterrupt``) cancels it, and is raised once the task has ended.
 
