@@ -10,8 +10,10 @@ sees: a listing yields at most ``max_items`` items (the client's
 ``max_listing_items``, :data:`DEFAULT_MAX_LISTING_ITEMS` unless set); an item
 past it raises :class:`ListingLimitError` instead, after the items before it.
 Since a listing may also hold at most :data:`MAX_EMPTY_PAGES` empty pages that
-name a next page, it requests at most ``max_items + MAX_EMPTY_PAGES + 1``
-pages, whatever the server's cursors: fresh cursors forever end too.
+name a next page, it requests at most ``max_items + MAX_EMPTY_PAGES + 2``
+pages (each page with items brings one at least, the one past the bound
+included; one more empty page is the last or the one refused), whatever the
+server's cursors: fresh cursors forever end too.
 
 A server bug is also caught early, before the bound: a ``next_cursor``
 already seen in the same listing (``A → B → A`` as well as ``A → A``) raises
