@@ -150,7 +150,36 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    """401: the access token is missing or invalid."""
+    """401: the access token is missing or invalid.
+
+    The message says how to give a token and, when the client had none at
+    all, that none was given (``token_given``: ``False``; ``True`` when one
+    was sent and refused; ``None`` when unknown, as for another host's 401).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any = None,
+        *,
+        token_given: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.token_given = token_given
+        super().__init__(status, detail, **kwargs)
+
+    def _message(self) -> str:
+        message = super()._message()
+        given = self.__dict__.get("token_given")
+        if given is None:
+            return message
+        where = "$WRIFTAI_ACCESS_TOKEN, access_token= or --token"
+        if given:
+            return f"{message} (the access token was refused; check {where})"
+        return (
+            f"{message} (no access token was given: set $WRIFTAI_ACCESS_TOKEN, "
+            "pass access_token= or use --token)"
+        )
 
 
 class PermissionDeniedError(APIStatusError):
@@ -224,11 +253,14 @@ def error_from_response(
     *,
     method: str,
     url: str,
+    token_given: bool | None = None,
 ) -> APIStatusError:
     """Build the exception for an error response.
 
     ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
     page from a proxy, or nothing. The result is always an ``APIStatusError``.
+    ``token_given`` is whether the API call carried a token (``None``: not an
+    API call); a 401's message then says how to give one.
     """
     detail: Any = None
     try:
@@ -246,7 +278,11 @@ def error_from_response(
         if name in headers:
             request_id = headers[name]
             break
-    return error_class_for(status)(
+    cls = error_class_for(status)
+    extra: dict[str, Any] = {}
+    if issubclass(cls, AuthenticationError):
+        extra["token_given"] = token_given
+    return cls(
         status,
         detail,
         method=method,
@@ -254,4 +290,5 @@ def error_from_response(
         request_id=request_id,
         headers=headers,
         body=text,
+        **extra,
     )
