@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests._emulator_process import served
 from tests.conftest import new_prediction
 from wriftai_async._cli import main
 from wriftai_async._cli._console import Output, Progress
@@ -424,31 +423,6 @@ def test_the_emulator_command_hands_its_arguments_on(emulator):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: wriftai-async emulator")
     assert "--port" in result.stdout and "--dialect" in result.stdout
-
-
-def test_a_session_against_wriftai_async_emulator():
-    # The README's session: start the emulator command, export what it
-    # prints, run the other commands against it.
-    with served(command=_command("emulator")) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WRIFTAI_")}
-        env.pop("PYTHONWARNINGS", None)
-        env["WRIFTAI_API_BASE_URL"] = server.base_url
-        env["WRIFTAI_ACCESS_TOKEN"] = server.token
-        listing = subprocess.run(
-            _command("models", "list", "alice", "bob", "nobody"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-        assert server.stop() == 0
-    assert listing.returncode == 1, listing.stderr
-    names = {
-        m["owner"]["username"] + "/" + m["name"] for m in json_lines(listing.stdout)
-    }
-    assert {"alice/text-echo", "bob/bob-llm"} <= names
-    assert "error: nobody: 404" in listing.stderr
 
 
 def test_demo_shows_counts_before_and_after_and_no_dead_url():

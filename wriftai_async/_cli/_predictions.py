@@ -155,7 +155,7 @@ class _Watched(AsyncPredictions):
     """The client's predictions, noting the status each poll saw.
 
     ``wait_many`` polls through ``get``; the progress line shows what the
-    server last said of each prediction still running.
+    server last said of each prediction still running (``2 started``).
     """
 
     __slots__ = ("seen",)
@@ -166,8 +166,11 @@ class _Watched(AsyncPredictions):
 
     async def get(self, prediction_id: str) -> PredictionDetails:
         prediction = await super().get(prediction_id)
-        # The server's text: bounded, whatever it sends.
-        self.seen[prediction_id] = shorten(str(prediction.status), 20)
+        if prediction.is_terminal:
+            self.seen.pop(prediction_id, None)  # ended: no longer "running"
+        else:
+            # The server's text: bounded, whatever it sends.
+            self.seen[prediction_id] = shorten(str(prediction.status), 20)
         return prediction
 
     def states(self) -> str:
