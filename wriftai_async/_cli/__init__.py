@@ -84,6 +84,12 @@ def _dispatch(argv: list[str]) -> int:
         # Started with >&-: refuse before a request (an update would happen
         # and its result be lost).
         raise OutputError(None, "stdout is closed")
+    prepare = getattr(args, "prepare", None)
+    if prepare is not None:
+        # Items from a file or stdin are read (and options checked) before
+        # the event loop starts: a blocking read of a terminal still ends
+        # with Ctrl-C there.
+        prepare(args)
     return run(lambda: args.run(args))
 
 

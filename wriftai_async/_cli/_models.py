@@ -115,7 +115,7 @@ def add_parsers(
         "--page-size", type=whole(1), metavar="N", help="models per page request"
     )
     _format_option(listing)
-    listing.set_defaults(run=list_models)
+    listing.set_defaults(run=list_models, prepare=_read_owners)
 
     get = sub.add_parser("get", parents=[common], help="one model in full")
     get.add_argument("model", metavar="OWNER/NAME")
@@ -178,8 +178,12 @@ def _add_update(
     update.set_defaults(run=update_model)
 
 
+def _read_owners(args: argparse.Namespace) -> None:
+    args.owners = read_keys(args.owners, args.from_file, "owners")
+
+
 async def list_models(args: argparse.Namespace) -> int:
-    owners = read_keys(args.owners, args.from_file, "owners")
+    owners = args.owners
     counter = RequestCounter()
     models = failed = 0
     output = Output(args.format, MODEL_COLUMNS)

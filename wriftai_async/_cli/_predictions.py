@@ -111,7 +111,7 @@ def add_parsers(
     _many_ids(wait)
     _wait_options(wait, "waiting")
     _format_option(wait)
-    wait.set_defaults(run=wait_predictions, wait=True)
+    wait.set_defaults(run=wait_predictions, prepare=_check_many, wait=True)
 
     cancel = sub.add_parser(
         "cancel",
@@ -129,11 +129,11 @@ def add_parsers(
     )
     _wait_options(cancel, "waiting")
     _format_option(cancel)
-    cancel.set_defaults(run=cancel_predictions)
+    cancel.set_defaults(run=cancel_predictions, prepare=_check_many)
 
 
-def _check_many(args: argparse.Namespace) -> list[str]:
-    ids = read_keys(args.ids, args.from_file, "prediction ids")
+def _check_many(args: argparse.Namespace) -> None:
+    args.ids = read_keys(args.ids, args.from_file, "prediction ids")
     if not args.wait:
         for option, value in (
             ("--max-wait", args.max_wait),
@@ -141,7 +141,6 @@ def _check_many(args: argparse.Namespace) -> list[str]:
         ):
             if value is not None:
                 raise UsageError(f"{option} applies only with --wait")
-    return ids
 
 
 async def get_prediction(args: argparse.Namespace) -> int:
@@ -224,7 +223,7 @@ async def _wait_all(
 
 
 async def wait_predictions(args: argparse.Namespace) -> int:
-    ids = _check_many(args)
+    ids = args.ids
     counter = RequestCounter()
     async with make_client(args, counter) as client:
         failed = await _wait_all(client, ids, args, counter)
@@ -232,7 +231,7 @@ async def wait_predictions(args: argparse.Namespace) -> int:
 
 
 async def cancel_predictions(args: argparse.Namespace) -> int:
-    ids = _check_many(args)
+    ids = args.ids
     counter = RequestCounter()
     failed = ended_before = 0
     to_wait: list[str] = []
