@@ -392,12 +392,13 @@ class _Terminal(io.StringIO):
 def test_a_long_wait_shows_it_is_alive_before_anything_ends(run, emulator, monkeypatch):
     from wriftai_async._cli._console import Progress
 
-    # Time-driven: lines come while no prediction has ended (every 50 ms here
-    # instead of every second, to keep the test short).
-    monkeypatch.setattr(Progress, "_PLAIN_EVERY", 0.05)
+    # Time-driven: lines come while no prediction has ended (every 30 ms here
+    # instead of every second, to keep the test short; a second of waiting
+    # leaves room for a loaded machine).
+    monkeypatch.setattr(Progress, "_PLAIN_EVERY", 0.03)
     pid = new_prediction(emulator)  # runs until cancelled
     code, _, err = run(
-        "predictions", "wait", pid, "--max-wait", "0.6", "--poll-interval", "0.05"
+        "predictions", "wait", pid, "--max-wait", "1", "--poll-interval", "0.05"
     )
     assert code == 1  # it did not end in time
     ticks = re.findall(
@@ -413,11 +414,16 @@ def test_a_long_wait_shows_it_is_alive_before_anything_ends(run, emulator, monke
 def test_a_wait_on_a_terminal_redraws_the_bar_while_nothing_ends(
     run, emulator, monkeypatch
 ):
+    from wriftai_async._cli._console import Progress
+
+    # Redrawn every 30 ms here (ten times a second for a person); a second
+    # of waiting leaves room for a loaded machine to draw it twice or more.
+    monkeypatch.setattr(Progress, "_BAR_EVERY", 0.03)
     screen = _Terminal()
     monkeypatch.setattr(sys, "stderr", screen)
     pid = new_prediction(emulator)  # runs until cancelled
     code, out, _ = run(
-        "predictions", "wait", pid, "--max-wait", "0.4", "--poll-interval", "0.05"
+        "predictions", "wait", pid, "--max-wait", "1", "--poll-interval", "0.05"
     )
     assert code == 1 and out == ""
     text = screen.getvalue()
