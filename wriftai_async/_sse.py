@@ -20,7 +20,7 @@ not an ever-growing buffer).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 from ._errors import ResponseDecodeError
 from ._repr import bounded_repr
@@ -45,6 +45,8 @@ MAX_RETRY_MS = 24 * 3600 * 1000
 _MAX_RETRY_DIGITS = len(str(MAX_RETRY_MS))
 
 _BOM = b"\xef\xbb\xbf"
+# :meth:`SSEDecoder.messages` parses a chunk this much at a time.
+_PIECE = 16 * 1024
 _COLON = 0x3A  # b":"[0]
 _EOL = (b"\n", b"\r")
 
@@ -179,6 +181,20 @@ class SSEDecoder:
             elif line[0] != _COLON:  # a line starting with ":" is a comment
                 self._process(line)
         return messages
+
+    def messages(self, chunk: bytes) -> Iterator[SSEMessage]:
+        """The events ``chunk`` completes, parsed a piece at a time.
+
+        Like :meth:`feed`, but the events parsed ahead of the consumer stay
+        few (those of 16 KiB), however large the chunk aiohttp buffered: a
+        256 KiB chunk of tiny events would otherwise be thousands of objects
+        at once.
+        """
+        if len(chunk) <= _PIECE:
+            yield from self.feed(chunk)
+            return
+        for start in range(0, len(chunk), _PIECE):
+            yield from self.feed(chunk[start : start + _PIECE])
 
     def _check_size(self, size: int) -> None:
         if size + self._data_size > self._max:

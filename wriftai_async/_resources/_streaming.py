@@ -161,7 +161,9 @@ class _Follower:
         "closed",
         "create",
         "idle",
+        "misses",
         "prediction_id",
+        "retry_ms",
         "session",
     )
 
@@ -179,6 +181,8 @@ class _Follower:
         self.idle = idle
         self.create = create
         self.closed = False
+        self.misses = 0  # connections in a row that brought no new event
+        self.retry_ms = 0  # the server's ``retry:`` hint
 
     def connect(self, first: bool) -> AbstractAsyncContextManager[Any]:
         session = self.session
@@ -221,88 +225,90 @@ class _Follower:
             )
 
     async def run(self) -> AsyncGenerator[StreamEvent, None]:
-        try:
-            async for event in self._follow():
-                yield event
-        finally:
-            self.closed = True
-
-    async def _follow(self) -> AsyncIterator[StreamEvent]:
         session = self.session
-        policy = session.retry
         loop = asyncio.get_running_loop()
         seen = _Seen(self.after_id)
         threshold = self.idle or _IDLE_FLOOR  # wait=0 is no idle time
-        misses = 0  # connections in a row that brought no new event
-        retry_ms = 0  # the server's ``retry:`` hint
         first = True
-        while True:
-            progressed = opened = False
-            failure: WriftAIError | None = None
-            quiet_since = loop.time()
-            decoder = SSEDecoder(max_event_size=session.max_response_size)
-            try:
-                async with self.connect(first) as response:
-                    opened = True
-                    _check_event_stream(response)
-                    async for chunk in response.content.iter_any():
-                        for message in decoder.feed(chunk):
-                            quiet_since = loop.time()
-                            event_id = message.id if message.own_id else None
-                            if event_id and not seen.add(event_id):
-                                continue  # a replay: yielded already
-                            event = self.to_event(message)
-                            if self.prediction_id is None:
-                                self.learn_prediction_id(event)
-                            if event_id:
-                                self.after_id = event_id
-                            progressed = True
-                            yield event
-                            if event.event in TERMINAL_EVENTS:
-                                return
-            except APIConnectionError as exc:  # a drop, or no connection
-                if first and not opened:
-                    raise  # the session retried it already, as any call
-                failure = exc
-            except (ServerError, RateLimitError) as exc:  # on a resume
-                if first:
-                    raise
-                failure = exc
-            first = False
-            if decoder.retry is not None:
-                retry_ms = decoder.retry
-            if self.prediction_id is None:
-                raise StreamInterruptedError(
-                    "the event stream of POST /predictions ended before it said "
-                    "which prediction it created: it cannot be resumed",
-                ) from failure
-            idle_close = (
-                opened and not progressed and loop.time() - quiet_since >= threshold
-            )
-            if progressed:
-                misses = 0
-            elif not idle_close:
-                misses += 1
-            if misses > session.max_retries:
-                raise self._interrupted(misses, failure) from failure
-            delay = 0.0
-            if not idle_close:
-                delay = policy.backoff(min(misses, _MAX_BACKOFF_ATTEMPT))
-            delay = min(max(delay, retry_ms / 1000), _MAX_RESUME_DELAY)
-            logger.info(
-                "stream of prediction %s ended before its terminal event "
-                "(%s); resuming after event %s in %.3fs",
-                bounded_repr(self.prediction_id, 80),
-                "idle close" if idle_close else _reason(failure),
-                bounded_repr(self.after_id, 80),
-                delay,
-            )
-            await asyncio.sleep(delay)
+        try:
+            while True:
+                progressed = opened = False
+                failure: WriftAIError | None = None
+                quiet_since = loop.time()
+                decoder = SSEDecoder(max_event_size=session.max_response_size)
+                try:
+                    async with self.connect(first) as response:
+                        opened = True
+                        _check_event_stream(response)
+                        async for chunk in response.content.iter_any():
+                            for message in decoder.messages(chunk):
+                                quiet_since = loop.time()
+                                event_id = message.id if message.own_id else None
+                                if event_id and not seen.add(event_id):
+                                    continue  # a replay: yielded already
+                                event = self.to_event(message)
+                                if self.prediction_id is None:
+                                    self.learn_prediction_id(event)
+                                if event_id:
+                                    self.after_id = event_id
+                                progressed = True
+                                yield event
+                                if event.event in TERMINAL_EVENTS:
+                                    return
+                except APIConnectionError as exc:  # a drop, or no connection
+                    if first and not opened:
+                        raise  # the session retried it already, as any call
+                    failure = exc
+                except (ServerError, RateLimitError) as exc:  # on a resume
+                    if first:
+                        raise
+                    failure = exc
+                first = False
+                if decoder.retry is not None:
+                    self.retry_ms = decoder.retry
+                idle = opened and loop.time() - quiet_since >= threshold
+                await asyncio.sleep(self._resume_delay(progressed, idle, failure))
+        finally:
+            self.closed = True
 
-    def _interrupted(
-        self, misses: int, failure: WriftAIError | None
-    ) -> StreamInterruptedError:
+    def _resume_delay(
+        self, progressed: bool, idle: bool, failure: WriftAIError | None
+    ) -> float:
+        """How long to wait before resuming; raises when it is time to give up.
+
+        ``idle``: the connection stayed quiet at least the idle time before
+        it ended.
+        """
+        if self.prediction_id is None:
+            raise StreamInterruptedError(
+                "the event stream of POST /predictions ended before it said "
+                "which prediction it created: it cannot be resumed",
+            ) from failure
+        idle_close = idle and not progressed
+        if progressed:
+            self.misses = 0
+        elif not idle_close:
+            self.misses += 1
+        if self.misses > self.session.max_retries:
+            raise self._interrupted(failure) from failure
+        delay = 0.0
+        if not idle_close:
+            attempt = min(self.misses, _MAX_BACKOFF_ATTEMPT)
+            delay = self.session.retry.backoff(attempt)
+        delay = min(max(delay, self.retry_ms / 1000), _MAX_RESUME_DELAY)
+        logger.info(
+            "stream of prediction %s ended before its terminal event (%s); "
+            "resuming after event %s in %.3fs",
+            bounded_repr(self.prediction_id, 80),
+            "idle close" if idle_close else _reason(failure),
+            bounded_repr(self.after_id, 80),
+            delay,
+        )
+        return delay
+
+    def _interrupted(self, failure: WriftAIError | None) -> StreamInterruptedError:
         last = self.after_id
+        misses = self.misses
         return StreamInterruptedError(
             f"the event stream of prediction {bounded_repr(self.prediction_id, 80)} "
             f"was interrupted after event {bounded_repr(last, 80)}: "
@@ -369,7 +375,8 @@ class AsyncEventStream:
         return self._follower.closed
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self
+        # The generator itself: ``async for`` then skips a call per event.
+        return self._events
 
     async def __anext__(self) -> StreamEvent:
         return await self._events.__anext__()
