@@ -25,6 +25,7 @@ from wriftai_async import (
     StreamInterruptedError,
     ValidationError,
 )
+from wriftai_async._resources._streaming import _Seen
 from wriftai_async._sse import SSEDecoder
 from wriftai_async.testing import Emulator
 
@@ -282,6 +283,45 @@ async def test_early_break_closes_the_connection(emu: Emulator) -> None:
             await task
         await eventually(lambda: emu.open_streams == 0)
         await asyncio.wait_for(client.predictions.get(running), 2)
+
+
+async def test_emulator_faults_cut_at_any_byte_refuse_and_replay(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    done = emu.add_prediction("alice/text-echo", output={"text": "a b c"})["id"]
+    clean = await collect(client.predictions.stream(done))
+    assert [e.event for e in clean] == ["init", "output", "done"]
+    size = sum(len(f"id: {e.id}\nevent: {e.event}\ndata: ") for e in clean)
+    for offset in (0, 1, 4, 9, 17, 40, size // 2, size):
+        before = len(emu.requests)
+        emu.inject_stream_cut(after_bytes=offset, path="/predictions/*/stream")
+        emu.inject(503, path="/predictions/*/stream")
+        emu.inject(429, path="/predictions/*/stream", headers={"Retry-After": "0"})
+        emu.inject_stream_replay()  # this resume starts over from id 1
+        assert await collect(client.predictions.stream(done)) == clean, offset
+        faults = [r.fault for r in emu.requests[before:]]
+        assert faults == ["cut", "status", "status", "replay"], offset
+    with pytest.raises(ValueError):
+        emu.inject_stream_cut(3, after_bytes=3)
+    with pytest.raises(ValueError):
+        emu.inject_stream_cut()
+    emu.clear_faults()
+
+
+def test_seen_event_ids_take_bounded_memory() -> None:
+    seen = _Seen("5")
+    ids = ["3", "5", "6", "006", "0007", "10", "9", "a", "a", "b", "11"]
+    assert [seen.add(i) for i in ids] == [
+        *(False, False, True, False, True, True, False),
+        *(True, False, True, True),
+    ]
+    # Integers of any length, compared without int(): 5,000 digits is fine.
+    assert seen.add("1" + "0" * 5000) and not seen.add("9" * 4999)
+    # Other ids: the latest 1,024 are remembered, older ones forgotten.
+    seen = _Seen(None)
+    assert all(seen.add(f"e{i}") for i in range(5000))
+    assert not seen.add("e4999") and not seen.add(f"e{5000 - 1024}")
+    assert seen.add(f"e{5000 - 1025}")
 
 
 async def test_unknown_prediction_is_404(client: AsyncClient) -> None:

@@ -48,6 +48,9 @@ _BOM = b"\xef\xbb\xbf"
 # :meth:`SSEDecoder.messages` parses a chunk this much at a time.
 _PIECE = 16 * 1024
 _COLON = 0x3A  # b":"[0]
+_SPACE = 0x20
+# Event names decoded once each, up to this many distinct ones.
+_MAX_NAMES = 64
 _EOL = (b"\n", b"\r")
 
 
@@ -111,6 +114,7 @@ class SSEDecoder:
         "_has_id",
         "_line",
         "_max",
+        "_names",
         "_skip_lf",
         "_started",
         "last_id",
@@ -135,6 +139,7 @@ class SSEDecoder:
         self._has_id = False  # the unfinished event had an id line
         self._skip_lf = False  # the previous chunk ended with a CR
         self._started = False  # whether the BOM check was done
+        self._names: dict[bytes, str] = {}
 
     def feed(self, chunk: bytes) -> list[SSEMessage]:
         """Consume ``chunk``; return the events it completed, in order."""
@@ -172,14 +177,37 @@ class SSEDecoder:
         else:
             self._line = bytearray(lines.pop())
             self._check_size(len(self._line))
+        # The field handling is inline (not a method per line): it is the
+        # parser's hot loop, three or four lines per event.
         messages: list[SSEMessage] = []
         for line in lines:
-            if not line:
-                message = self._dispatch()
-                if message is not None:
-                    messages.append(message)
-            elif line[0] != _COLON:  # a line starting with ":" is a comment
-                self._process(line)
+            if not line:  # a blank line: dispatch the event
+                if self._data:
+                    messages.append(self._dispatch())
+                else:
+                    self._event, self._has_id = "", False
+                continue
+            if line[0] == _COLON:  # a comment, typically a keep-alive
+                continue
+            name, colon, value = line.partition(b":")
+            if colon and value and value[0] == _SPACE:
+                value = value[1:]
+            if name == b"data":
+                self._data.append(value)
+                self._data_size += len(value) + 1
+                if self._data_size > self._max:
+                    self._check_size(0)
+            elif name == b"id":
+                if len(value) > self._max:
+                    self._check_size(len(value))
+                if b"\0" not in value:
+                    self.last_id = value.decode("utf-8", "replace")
+                    self._has_id = True
+            elif name == b"event":
+                self._event = self._name(value)
+            elif name == b"retry":
+                self._retry(value)
+            # Any other field is ignored, as the specification says.
         return messages
 
     def messages(self, chunk: bytes) -> Iterator[SSEMessage]:
@@ -202,37 +230,29 @@ class SSEDecoder:
                 f"an event stream event exceeded {self._max} bytes"
             )
 
-    def _process(self, line: bytes) -> None:
-        name, colon, value = line.partition(b":")
-        if colon and value[:1] == b" ":
-            value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-            self._data_size += len(value) + 1
-            self._check_size(0)
-        elif name == b"event":
-            self._check_size(len(value))
-            self._event = value.decode("utf-8", "replace")
-        elif name == b"id":
-            self._check_size(len(value))
-            if b"\0" not in value:
-                self.last_id = value.decode("utf-8", "replace")
-                self._has_id = True
-        elif name == b"retry" and value.isdigit():  # bytes: ASCII digits only
-            # Leading zeros aside, more digits than the cap's is over it.
-            digits = value.lstrip(b"0") or b"0"
-            if len(digits) > _MAX_RETRY_DIGITS:
-                self.retry = MAX_RETRY_MS
-            else:
-                self.retry = min(int(digits), MAX_RETRY_MS)
-        # Any other field is ignored, as the specification says.
+    def _name(self, value: bytes) -> str:
+        # Event names repeat ("output" thousands of times): decoded once.
+        name = self._names.get(value)
+        if name is None:
+            if len(value) > self._max:
+                self._check_size(len(value))
+            name = value.decode("utf-8", "replace")
+            if len(self._names) < _MAX_NAMES:
+                self._names[value] = name
+        return name
 
-    def _dispatch(self) -> SSEMessage | None:
+    def _retry(self, value: bytes) -> None:
+        if not value.isdigit():  # bytes: ASCII digits only
+            return
+        # Leading zeros aside, more digits than the cap's is over it.
+        digits = value.lstrip(b"0") or b"0"
+        if len(digits) > _MAX_RETRY_DIGITS:
+            self.retry = MAX_RETRY_MS
+        else:
+            self.retry = min(int(digits), MAX_RETRY_MS)
+
+    def _dispatch(self) -> SSEMessage:
         data, event, own_id = self._data, self._event, self._has_id
-        if not data:
-            self._event = ""
-            self._has_id = False
-            return None
         self._data, self._data_size, self._event = [], 0, ""
         self._has_id = False
         raw = data[0] if len(data) == 1 else b"\n".join(data)

@@ -104,10 +104,11 @@ class _Seen:
     no ``int()`` conversion.
     """
 
-    __slots__ = ("_greatest", "_order", "_window")
+    __slots__ = ("_greatest", "_length", "_order", "_window")
 
     def __init__(self, after_id: str | None) -> None:
-        self._greatest: str | None = None
+        self._greatest = ""  # the greatest integer id, without leading zeros
+        self._length = -1  # its length; -1 while there is none
         self._window: set[bytes] = set()
         self._order: deque[bytes] = deque()
         if after_id:
@@ -116,14 +117,13 @@ class _Seen:
     def add(self, event_id: str) -> bool:
         """Remember ``event_id``; ``False`` if it was seen already."""
         if event_id.isdigit() and event_id.isascii():
-            number = event_id.lstrip("0") or "0"
-            greatest = self._greatest
-            if greatest is not None and (len(number), number) <= (
-                len(greatest),
-                greatest,
+            number = event_id.lstrip("0") or "0" if event_id[0] == "0" else event_id
+            length = len(number)
+            if length < self._length or (
+                length == self._length and number <= self._greatest
             ):
                 return False
-            self._greatest = number
+            self._greatest, self._length = number, length
             return True
         key = hashlib.blake2b(
             event_id.encode("utf-8", "surrogatepass"), digest_size=16
@@ -241,8 +241,8 @@ class _Follower:
                         opened = True
                         _check_event_stream(response)
                         async for chunk in response.content.iter_any():
+                            quiet_since = loop.time()  # bytes came: not idle
                             for message in decoder.messages(chunk):
-                                quiet_since = loop.time()
                                 event_id = message.id if message.own_id else None
                                 if event_id and not seen.add(event_id):
                                     continue  # a replay: yielded already
