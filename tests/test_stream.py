@@ -146,6 +146,10 @@ async def eventually(check: Callable[[], bool], seconds: float = 2.0) -> None:
 
 async def test_full_stream_in_order(emu: Emulator, client: AsyncClient) -> None:
     prediction_id = await created(client, "hello world")
+    # create(stream=True, wait=False) sends what the official client's does:
+    # "stream": true and no Prefer, answered with the prediction's JSON.
+    [post] = [r for r in emu.requests if r.method == "POST"]
+    assert post.json["stream"] is True and "Prefer" not in post.headers
     started = time.monotonic()
     arrived: list[float] = []
     events = []
