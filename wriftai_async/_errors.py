@@ -30,6 +30,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
+    "StreamInterruptedError",
     "ValidationError",
     "WaitTimeoutError",
     "WriftAIError",
@@ -70,6 +71,45 @@ class WaitTimeoutError(WriftAIError, TimeoutError):
     def __init__(self, message: str, *, prediction: Any = None) -> None:
         super().__init__(message)
         self.prediction = prediction
+
+
+class StreamInterruptedError(WriftAIError):
+    """A prediction's event stream ended before its terminal event, for good.
+
+    Raised when the client gives up resuming (the rules are in
+    ``predictions.stream``'s docstring): every event before it was delivered
+    once, in order. Resume later with
+    ``stream(error.prediction_id, after_id=error.last_event_id)``. The error
+    that ended the last attempt, if any, is the ``__cause__``.
+
+    Attributes:
+        prediction_id: the prediction, or ``None`` when the stream of
+            ``create(stream=True)`` broke before the server said which
+            prediction it created.
+        last_event_id: the id of the last event delivered (or the
+            ``after_id`` the stream started from), ``None`` if none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        last_event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+        self.last_event_id = last_event_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments do not survive the default pickling protocol.
+        return (_rebuild_interrupted, (self.args[0], self.__dict__))
+
+
+def _rebuild_interrupted(message: str, state: dict[str, Any]) -> Any:
+    error = StreamInterruptedError(message)
+    error.__dict__.update(state)
+    return error
 
 
 class ResponseDecodeError(WriftAIError):

@@ -221,6 +221,16 @@ class AsyncSession:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    @property
+    def max_response_size(self) -> int:
+        """The largest body (or event of an event stream) read, in bytes."""
+        return self._max_body
+
+    @property
+    def max_json_values(self) -> int:
+        """The most values one JSON body (or event) may decode to."""
+        return self._max_values
+
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
         self._closed = True
