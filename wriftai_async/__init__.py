@@ -29,6 +29,7 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    StreamInterruptedError,
     ValidationError,
     WaitTimeoutError,
     WriftAIError,
@@ -57,6 +58,7 @@ from ._objects import (
     Visibility,
 )
 from ._params import UNSET, UnsetType
+from ._resources._streaming import AsyncEventStream, EventStream
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._sync import Client
@@ -70,6 +72,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncEventStream",
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
@@ -77,6 +80,7 @@ __all__ = [
     "Category",
     "Client",
     "ConflictError",
+    "EventStream",
     "File",
     "Hardware",
     "ListingLimitError",
@@ -99,6 +103,7 @@ __all__ = [
     "SortBy",
     "SortDirection",
     "StreamEvent",
+    "StreamInterruptedError",
     "UnsetType",
     "User",
     "ValidationError",

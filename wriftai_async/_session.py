@@ -46,10 +46,16 @@ from ._middlewares import (
     UserAgentMiddleware,
 )
 from ._pagination import DEFAULT_MAX_LISTING_ITEMS, check_max_items
-from ._repr import shorten
+from ._repr import display_url, shorten
 from ._retry import RetryPolicy
 from ._timeouts import deadline
-from ._urls import origin_key, scrub_text, shown_url, url_problem
+from ._urls import (
+    DEFAULT_BASE_URL,
+    origin_key,
+    resolve_base_url,
+    scrub_text,
+    url_problem,
+)
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession", "refuse_pickling"]
@@ -59,7 +65,7 @@ def _timed_out(
     method: str, url: str | URL, exc: BaseException | None
 ) -> APITimeoutError:
     why = f" ({type(exc).__name__})" if exc is not None else ""
-    return APITimeoutError(f"{method} {shown_url(url)} timed out{why}")
+    return APITimeoutError(f"{method} {display_url(url)} timed out{why}")
 
 
 # The most characters of a transport error's own text a message keeps (an
@@ -75,7 +81,7 @@ def _failed(method: str, url: str | URL, exc: BaseException) -> APIConnectionErr
     """
     text = shorten(scrub_text(str(exc)), _MAX_CAUSE_TEXT)
     return APIConnectionError(
-        f"{method} {shown_url(url)} failed: {type(exc).__name__}: {text}"
+        f"{method} {display_url(url)} failed: {type(exc).__name__}: {text}"
     )
 
 
@@ -112,7 +118,7 @@ def _external_url(url: object) -> URL:
         target = None
     problem = "it is not a URL" if target is None else url_problem(target)
     if target is None or problem is not None:
-        raise ValueError(f"url {shown_url(url, 60)!r} cannot be used: {problem}")
+        raise ValueError(f"url {display_url(url, 60)!r} cannot be used: {problem}")
     return target
 
 
@@ -148,7 +154,6 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 USER_AGENT = f"wriftai-async/{__version__}"
 
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
@@ -168,8 +173,10 @@ class AsyncSession:
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
             Without a token requests are sent unauthenticated.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
-            ``https://api.wrift.ai/v1``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
+            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
+            or variable), user info, a query or a fragment raise
+            ``ValueError`` naming where the value came from.
         max_retries: how many times a failed request may be re-sent (see
             ``RetryPolicy`` for which failures qualify); an int >= 0.
         timeout: seconds one call may take in all: waiting for a pooled
@@ -215,12 +222,11 @@ class AsyncSession:
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        # Checked once, naming its source; "" never means the default.
+        url = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.base_url = url.rstrip("/")
+        self.base_url = url
         self._origin = URL(self.base_url).origin()
         self._origin_key = origin_key(self._origin)
         self.max_retries = _count("max_retries", max_retries, 0)
@@ -273,6 +279,16 @@ class AsyncSession:
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def max_response_size(self) -> int:
+        """The largest body (or event of an event stream) read, in bytes."""
+        return self._max_body
+
+    @property
+    def max_json_values(self) -> int:
+        """The most values one JSON body (or event) may decode to."""
+        return self._max_values
 
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
@@ -359,6 +375,10 @@ class AsyncSession:
         of its own through the whole middleware chain, sent only where
         :meth:`_redirect_target` allows (``follow=False``: nowhere).
         """
+        # Only an API call (the chain with auth) can say whether a token was
+        # given: a 401's message then says how to give one.
+        api = any(isinstance(m, AuthMiddleware) for m in middlewares)
+        token_given = self.has_token if api else None
         hops = 0
         while True:
             response = await session.request(
@@ -372,7 +392,12 @@ class AsyncSession:
             location = response.headers.get(hdrs.LOCATION)
             if status not in _REDIRECTS or location is None:
                 raise error_from_response(
-                    status, body or b"", response.headers, method=method, url=url
+                    status,
+                    body or b"",
+                    response.headers,
+                    method=method,
+                    url=url,
+                    token_given=token_given,
                 )
             refused, target = self._redirect_target(method, url, location, follow)
             if refused is not None:
@@ -382,12 +407,13 @@ class AsyncSession:
                     response.headers,
                     method=method,
                     url=url,
+                    token_given=token_given,
                     detail=refused,
                 )
             hops += 1
             if hops > MAX_REDIRECTS:
                 raise APIConnectionError(
-                    f"{method} {shown_url(url)} failed: TooManyRedirects: more "
+                    f"{method} {display_url(url)} failed: TooManyRedirects: more "
                     f"than {MAX_REDIRECTS} redirects"
                 )
             url = target
@@ -425,7 +451,7 @@ class AsyncSession:
             if problem is None and origin_key(target) != self._origin_key:
                 problem = f"it leaves the API's origin ({self._origin})"
         if target is None or problem is not None:
-            where = "" if target is None else f" to {shown_url(target)}"
+            where = "" if target is None else f" to {display_url(target)}"
             return f"redirect{where} not followed: {problem}", current
         return None, target
 
@@ -476,7 +502,7 @@ class AsyncSession:
         limit = self._total if timeout is None else _seconds("timeout", timeout)
         session = self._checked_session(path)
         url = self.base_url + path
-        shown = shown_url(url)
+        shown = display_url(url)
         data = None if json is None else _json.dumps(json)
         reader = BodyReader(self._max_body, whole=True)
         loop = asyncio.get_running_loop()
@@ -563,7 +589,7 @@ class AsyncSession:
         """
         target = _external_url(url)
         session = self._external_session()
-        shown = shown_url(target)
+        shown = display_url(target)
         reader = BodyReader(self._max_body, whole=True)
         # No token, no extra headers, and a 429 there does not hold the API's
         # rate-limit gate.
@@ -629,7 +655,7 @@ class AsyncSession:
         """
         session = self._checked_session(path)
         url = self.base_url + path
-        shown = shown_url(url)
+        shown = display_url(url)
         reader = BodyReader(self._max_body, whole=False)
         data = None if json is None else _json.dumps(json)
         # A compressed stream is buffered by the decompressor: events would

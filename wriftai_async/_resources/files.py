@@ -21,8 +21,8 @@ from yarl import URL
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._params import check_concurrency, join_path
-from .._repr import bounded_repr
-from .._urls import shown_url, url_problem
+from .._repr import bounded_repr, display_url
+from .._urls import url_problem
 from ._base import AsyncResource
 
 __all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
@@ -108,7 +108,7 @@ class AsyncFiles(AsyncResource):
                     f"PUT of upload part {index + 1}/{len(urls)} answered "
                     "without an ETag header",
                     method="PUT",
-                    url=shown_url(url),
+                    url=display_url(url),
                 )
             return etag
 
@@ -178,8 +178,9 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
             raise bad(f"part URL {index + 1} is a {type(url).__name__}, not a str")
         why = _check_part_url(url)
         if why is not None:
-            # The query string of a presigned URL is a credential: not shown.
-            raise bad(f"part URL {index + 1} ({shown_url(url, 80)}): {why}")
+            # The query string of a presigned URL is a credential, and so is
+            # a password in it: neither is shown.
+            raise bad(f"part URL {index + 1} ({display_url(url, 80)}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")
     expected = max(1, -(-size // part_size))
