@@ -125,11 +125,6 @@ BAD_PLANS = {
         "urls": ["/relative/key?X-Amz-Signature=abcdef"],
         "part_size": 64,
     },
-    "a part URL has user info": {
-        "id": "u1",
-        "urls": ["https://me:X-Amz-Signature@bucket.example/k"],
-        "part_size": 64,
-    },
     "xn--a host": {
         "id": "u1",
         "urls": ["http://xn--a/k?X-Amz-Signature=a"],

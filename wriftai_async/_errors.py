@@ -344,6 +344,13 @@ def error_from_response(
         if name in headers:
             request_id = headers[name]
             break
+    if "location" in (name.lower() for name in headers):
+        # A redirect's target, as messages show URLs: its user info or query
+        # (a password, a signature) is nobody's business in an exception.
+        headers = {
+            name: display_url(value) if name.lower() == "location" else value
+            for name, value in headers.items()
+        }
     cls = error_class_for(status)
     extra: dict[str, Any] = {}
     if issubclass(cls, AuthenticationError):

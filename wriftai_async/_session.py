@@ -116,7 +116,9 @@ def _external_url(url: object) -> URL:
         target = URL(url, encoded=True)
     except (ValueError, TypeError):
         target = None
-    problem = "it is not a URL" if target is None else url_problem(target)
+    problem = (
+        "it is not a URL" if target is None else url_problem(target, user_info=True)
+    )
     if target is None or problem is not None:
         raise ValueError(f"url {display_url(url, 60)!r} cannot be used: {problem}")
     return target
@@ -583,7 +585,7 @@ class AsyncSession:
 
         Raises:
             ValueError: ``url`` is not an absolute http(s) URL with a valid
-                host name and no user info.
+                host name.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
         """

@@ -11,8 +11,9 @@ no message here ever shows the user info or the query (see ``display_url``).
 
 **URLs from the network.** A redirect's ``Location`` and an upload part's
 URL come from a server. Before the client sends anything there it checks the
-URL (:func:`url_problem`: an absolute http(s) URL, no user info, a host name
-the resolver can encode), so a bad one is the server's mistake reported as a
+URL (:func:`url_problem`: an absolute http(s) URL with a host name the
+resolver can encode; no user info on a redirect), so a bad one is the
+server's mistake reported as a
 ``WriftAIError``, never a ``UnicodeError`` from deep inside the resolver.
 Messages show URLs through ``_repr.display_url`` (no query, user info or
 fragment); :func:`scrub_text` does the same to every URL inside a free text
@@ -129,17 +130,20 @@ def origin_key(url: URL) -> tuple[str, str | None, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-def url_problem(url: URL) -> str | None:
+def url_problem(url: URL, *, user_info: bool = False) -> str | None:
     """Why the client must not send a request to ``url``, or ``None``.
 
-    ``url`` must be absolute http(s), without user info (``user:pass@``),
-    with a host that decodes (``xn--a`` does not) and encodes for the
-    resolver (no empty label, none over 63 characters).
+    ``url`` must be absolute http(s), with a host that decodes (``xn--a``
+    does not) and encodes for the resolver (no empty label, none over 63
+    characters), and without user info (``user:pass@``) unless
+    ``user_info``: on a redirect it would make aiohttp send its own
+    ``Authorization`` beside the token's; a presigned upload URL may carry
+    one for its storage host (messages never show it).
     """
     try:
         if url.scheme not in ("http", "https") or not url.raw_host:
             return "it is not an absolute http(s) URL"
-        if url.raw_user is not None or url.raw_password is not None:
+        if not user_info and (url.raw_user is not None or url.raw_password is not None):
             return "it holds user info"
         host = url.host  # decodes xn-- labels: UnicodeError when invalid
         if host is None:

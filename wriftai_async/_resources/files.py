@@ -151,9 +151,9 @@ def _check_part_url(url: str) -> str | None:
         parsed = URL(url, encoded=True)
     except (ValueError, TypeError):
         return "it is not a URL"
-    # file:, ftp:, a relative path, user info, a host the resolver cannot
-    # encode (xn--a, a 64-character label): nothing we may PUT a file to.
-    return url_problem(parsed)
+    # file:, ftp:, a relative path, a host the resolver cannot encode (xn--a,
+    # a 64-character label): nothing we may PUT a file to.
+    return url_problem(parsed, user_info=True)
 
 
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
