@@ -9,6 +9,7 @@ user with ``urls`` (hashable) and a 5 MB timestamp (a short message).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,19 @@ async def test_a_5_mb_timestamp_makes_a_short_message(server, kind):
     with pytest.raises(ResponseDecodeError) as caught:
         _ = prediction.created_at
     assert len(str(caught.value)) < 1000
+
+
+def test_the_command_line_prints_big_integers_exactly(server, monkeypatch, capsys):
+    # Decoded exactly, they must be written exactly too: orjson alone refuses
+    # an integer beyond 64 bits (a TypeError, a traceback in the command).
+    from wriftai_async._cli import main
+
+    answer(server, prediction_with_big_numbers())
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "tok")
+    monkeypatch.setenv("WRIFTAI_API_BASE_URL", server.url)
+    code = main(["predictions", "get", UUID, "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    printed = json.loads(out)
+    assert printed["output"][:2] == [BIG, NEGATIVE]
+    assert printed["trace_id"] == BIG

@@ -29,7 +29,10 @@ models that orjson decodes in 50 µs (``benchmarks/exact_json.py``).
 
 from __future__ import annotations
 
+import datetime
+import enum
 import json
+import uuid
 from typing import Any, NoReturn
 
 import orjson
@@ -102,6 +105,28 @@ def loads_bounded(data: bytes, max_values: int) -> Any:
 def dumps(value: Any) -> bytes:
     """Encode ``value`` as compact UTF-8 JSON.
 
-    Enums become their values, datetimes ISO 8601 strings.
+    Enums become their values, datetimes ISO 8601 strings. An integer beyond
+    64 bits (which orjson refuses; :func:`loads` returns them exactly) is
+    written exactly by the standard library's encoder instead.
     """
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as exc:
+        try:
+            text = json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False, default=_plain
+            )
+        except (TypeError, ValueError):
+            raise exc from None  # not a big integer: orjson's own error
+        return text.encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """What orjson writes natively and the standard library does not."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
