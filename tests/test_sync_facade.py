@@ -440,6 +440,7 @@ def test_after_close_a_thread_reusing_the_loop_threads_ident_is_told_closed(
     client.close()
     assert not loop_thread.is_alive()
     messages: list[tuple[bool, str]] = []
+    done = threading.Event()
 
     def call() -> None:
         reused = threading.get_ident() == loop_thread.ident
@@ -447,14 +448,21 @@ def test_after_close_a_thread_reusing_the_loop_threads_ident_is_told_closed(
             client.models.get("alice/text-echo")
         except RuntimeError as exc:
             messages.append((reused, str(exc)))
+        done.wait(10)  # alive till the end: its stack is not handed out again
 
-    for _ in range(20):  # glibc hands a freed thread stack (and ident) out again
-        thread = threading.Thread(target=call)
-        thread.start()
-        thread.join()
-        if messages[-1][0]:
+    # glibc hands the most recently freed thread stack (and with it the
+    # ident) to the next new thread: let the loop thread's be freed first.
+    time.sleep(0.05)
+    threads = []
+    for _ in range(10):
+        threads.append(threading.Thread(target=call))
+        threads[-1].start()
+        if any(reused for reused, _ in messages):
             break
-    assert messages[-1][0], "no thread reused the ident: nothing was checked"
+    done.set()
+    for thread in threads:
+        thread.join()
+    assert any(reused for reused, _ in messages), "no reused ident: nothing checked"
     assert {m for _, m in messages} == {"this Client is closed; create a new one"}
 
 
