@@ -43,6 +43,7 @@ from ._middlewares import (
     RetryMiddleware,
     UserAgentMiddleware,
 )
+from ._rate_limit import make_limiter
 from ._retry import RetryPolicy
 from ._timeouts import deadline
 from ._version import __version__
@@ -142,6 +143,12 @@ class AsyncSession:
         trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
             tracing; every attempt (retries included) is reported as its
             own request start and end.
+        rate_limit: at most this many requests per second (a number > 0):
+            for this process alone, or with a store for every process that
+            shares it and the token. ``None``: no pacing.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``): a 429's reset and ``rate_limit``
+            are shared through it. Needs ``wriftai-async[redis]``.
 
     Every number is checked here: a wrong type raises ``TypeError``, a value
     out of range (``nan``, 0, negative) ``ValueError``, before any request.
@@ -163,6 +170,8 @@ class AsyncSession:
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
@@ -186,7 +195,14 @@ class AsyncSession:
         self._max_body = _count("max_response_size", max_response_size, 1)
         self._max_values = max(1, self._max_body // 64)
         self.retry = retry or RetryPolicy()
-        self.rate_limit = RateLimitGate()
+        self._limiter = make_limiter(
+            rate_limit,
+            rate_limit_store,
+            token=token,
+            origin=str(self._origin),
+            max_hold=self.retry.max_rate_limit_wait,
+        )
+        self.rate_limit = RateLimitGate(limiter=self._limiter)
         self._token = token
         self._headers = dict(headers or {})
         self._trace_configs = tuple(trace_configs)
@@ -228,6 +244,8 @@ class AsyncSession:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+        if self._limiter is not None:
+            await self._limiter.aclose()
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -70,6 +70,20 @@ def client_options() -> argparse.ArgumentParser:
         "--max-retries", type=int, default=2, help="re-sends of a failed request"
     )
     group.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="N",
+        help="send at most N requests per second (with --rate-limit-store: "
+        "across every process sharing the store and the token)",
+    )
+    group.add_argument(
+        "--rate-limit-store",
+        metavar="URL",
+        help="a redis://host:port/db URL: 429 resets and --rate-limit are "
+        "shared through it (default: $WRIFTAI_RATE_LIMIT_STORE; needs "
+        "wriftai-async[redis])",
+    )
+    group.add_argument(
         "--quiet", "-q", action="store_true", help="no progress or summary on stderr"
     )
     return parent
@@ -118,8 +132,10 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
             args.base_url,
             max_retries=args.max_retries,
             trace_configs=[counter.trace_config()],
+            rate_limit=args.rate_limit,
+            rate_limit_store=args.rate_limit_store,
         )
-    except ValueError as exc:  # a base URL that is not http(s)
+    except (ValueError, ImportError) as exc:  # a bad URL or rate; no redis
         raise UsageError(str(exc)) from None
 
 
