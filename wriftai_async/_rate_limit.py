@@ -126,6 +126,11 @@ class Pacer:
                     RuntimeError("this client is closed; create a new one")
                 )
 
+    @property
+    def remaining(self) -> float:
+        """Seconds until a hold ends (0 when nothing holds requests)."""
+        return max(0.0, self._hold_until - time.monotonic())
+
     # -- for subclasses --------------------------------------------------------
 
     def _hold(self, seconds: float) -> None:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 __all__ = ["RedisServer"]
@@ -37,11 +38,13 @@ def _free_port(host: str) -> int:
         return port
 
 
-def _answers_ping(host: str, port: int) -> bool:
+def _answers(host: str, port: int) -> bool:
+    """Whether a Redis answers there (``+PONG``, or ``-NOAUTH`` if it wants a
+    password)."""
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -49,13 +52,18 @@ def _answers_ping(host: str, port: int) -> bool:
 class RedisServer:
     """A ``redis-server`` process on ``127.0.0.1`` for as long as it is needed.
 
+    ``args`` are more options for the server (``["--requirepass", "pw"]``).
+
     ``url`` (``redis://127.0.0.1:<port>/0``) is known once started. Raises
     ``FileNotFoundError`` saying how to install it when there is no
     ``redis-server`` on ``PATH``.
     """
 
-    def __init__(self, *, executable: str = "redis-server") -> None:
+    def __init__(
+        self, *, executable: str = "redis-server", args: Sequence[str] = ()
+    ) -> None:
         self.executable = executable
+        self.args = tuple(args)
         self.host = "127.0.0.1"
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -92,22 +100,24 @@ class RedisServer:
                     *(found, "--port", str(port), "--bind", self.host),
                     *("--save", "", "--appendonly", "no", "--dir", self._dir),
                     *("--daemonize", "no", "--loglevel", "warning"),
+                    *self.args,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             deadline = time.monotonic() + _START_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers_ping(self.host, port):
+            while process.poll() is None:
+                if _answers(self.host, port):
                     self._process, self.port = process, port
                     return self
+                if time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    raise RuntimeError(f"{self.executable} does not answer")
                 time.sleep(0.02)
-            with contextlib.suppress(OSError):
-                process.kill()
-            process.wait()
-            if restart:  # the port of a restart is not ours to change
-                time.sleep(0.2)
-        raise RuntimeError(f"{self.executable} did not start on {self.host}")
+            # It exited: the port was taken (a restart's may be free soon).
+            time.sleep(0.2 if restart else 0)
+        raise RuntimeError(f"{self.executable} could not bind a port on {self.host}")
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""

@@ -68,6 +68,7 @@ class Emulator:
         budget: N requests per second per token; past it a 429 with
             ``x-ratelimit-reset`` (the end of the one-second window), as the
             service does. ``self.budget`` counts what it accepted and refused.
+            A :class:`Budget` may be given instead (a test's own clock);
             ``None`` (the default): no limit.
     """
 
@@ -87,7 +88,7 @@ class Emulator:
         port: int = 0,
         host: str = _HOST,
         record_requests: bool = True,
-        budget: int | None = None,
+        budget: int | Budget | None = None,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -116,7 +117,9 @@ class Emulator:
         self._host = host
         self.record_requests = record_requests
         #: The budget mode's counters (``None`` without a budget).
-        self.budget = None if budget is None else Budget(budget)
+        self.budget = (
+            budget if budget is None or isinstance(budget, Budget) else Budget(budget)
+        )
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._base_url: str | None = None
