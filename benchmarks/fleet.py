@@ -12,7 +12,8 @@ processes. Each worker runs one ``AsyncClient`` per phase with
 
 - ``none``: today's client: each process has its own 429 gate;
 - ``split``: ``rate_limit=N/processes`` in each process, no store (a fixed
-  split, the best one can do without sharing);
+  split, the best one can do without sharing; ``--busy K`` shows what it
+  leaves unused when only K processes have work);
 - ``store``: ``rate_limit_store`` only (a 429's reset is shared);
 - ``rate``: ``rate_limit_store`` and ``rate_limit=N`` (the shared budget);
 - ``kill``: as ``rate``, with Redis killed (SIGKILL) halfway through the phase
@@ -95,7 +96,8 @@ async def _phase(spec: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
 
     cpu = time.process_time()
     async with client:
-        await asyncio.gather(*(task() for _ in range(spec["concurrency"])))
+        calls = spec["concurrency"] if spec["busy"] else 0  # idle: none at all
+        await asyncio.gather(*(task() for _ in range(calls)))
     return {
         "mode": phase["mode"],
         "ok": counts["ok"],
@@ -199,12 +201,15 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
             workers = [
                 subprocess.Popen(
-                    [sys.executable, __file__, "--worker", json.dumps(spec)],
+                    [
+                        *(sys.executable, __file__, "--worker"),
+                        json.dumps({**spec, "busy": i < args.busy}),
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
                 )
-                for _ in range(args.processes)
+                for i in range(args.processes)
             ]
             try:
                 for worker in workers:
@@ -273,9 +278,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _print(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    busy = "" if args.busy == args.processes else f" ({args.busy} of them busy)"
     print(
-        f"{args.processes} processes x {args.concurrency} calls in flight, one "
-        f"token, budget {args.budget}/s, {args.seconds:g} s per mode"
+        f"{args.processes} processes{busy} x {args.concurrency} calls in flight, "
+        f"one token, budget {args.budget}/s, {args.seconds:g} s per mode"
     )
     print(LOG_HEADER)
     for r in results:
@@ -295,6 +301,12 @@ def main() -> int:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--processes", type=int, default=6)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--busy",
+        type=int,
+        help="how many of the processes make calls (default: all); the "
+        "others run a client and stay idle, as a fleet's quiet workers do",
+    )
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=20.0, help="per call")
@@ -310,6 +322,8 @@ def main() -> int:
     if args.worker:
         _worker(json.loads(args.worker))
         return 0
+    if args.busy is None:
+        args.busy = args.processes
     unknown = set(args.modes) - set(MODES)
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")

@@ -65,10 +65,13 @@ class Pacer:
 
     ``rate=None`` paces nothing and only keeps holds. The schedule is a
     "generic cell rate" one: ``next_slot`` is the earliest time the next
-    request may go, and each request taken moves it ``1/rate`` on, so a
-    client that was idle may send at once but never two requests closer than
-    ``1/rate`` apart (a burst of one: a server that counts per second never
-    sees more than ``rate`` in any second of ours).
+    request may go, and each request taken moves it one interval on, so a
+    client that was idle may send at once but never two requests closer
+    than an interval apart (a burst of one). The interval is ``(1 +
+    GRACE) / rate``: a slot may be used up to ``GRACE`` late (the loop was
+    busy), and even then no second holds more than ``rate`` requests, the
+    bound a server that counts per second enforces. The price is ``GRACE``
+    (2%) of the rate.
 
     Subclasses replace :meth:`_fill` to get slots from elsewhere (Redis).
     """
@@ -79,7 +82,7 @@ class Pacer:
 
     def __init__(self, rate: float | None) -> None:
         self.rate = rate
-        self._interval = 0.0 if rate is None else 1.0 / rate
+        self._interval = 0.0 if rate is None else (1.0 + self.GRACE) / rate
         self._waiters: deque[asyncio.Future[None]] = deque()
         # Times (time.monotonic) at which one request each may go, in order.
         self._slots: deque[float] = deque()
