@@ -161,7 +161,9 @@ class RedisLimiter(Pacer):
         super().__init__(rate)
         timeout = self.OP_TIMEOUT if op_timeout is None else op_timeout
         self.url = _shown(url)
-        self._password = URL(url).password if "@" in url else None
+        # To strike from the text of an error, wherever the URL carried it.
+        parsed = URL(url)
+        self._password = parsed.password or parsed.query.get("password")
         # No retries inside redis-py (its default backs off for seconds): a
         # failure is handled here, at once, by pacing locally.
         self._redis = aredis.Redis.from_url(
@@ -197,6 +199,8 @@ class RedisLimiter(Pacer):
     # -- the seam --------------------------------------------------------------
 
     async def acquire(self) -> None:
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
         ready = self._ready
         if ready is None:
             ready = self._start()
