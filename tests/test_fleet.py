@@ -28,7 +28,7 @@ BUDGET = 200
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("fleet") / "fleet.json"
-    args = f"--processes 6 --concurrency 4 --budget {BUDGET} --seconds 1"
+    args = f"--processes 6 --concurrency 4 --budget {BUDGET} --seconds 1.5"
     command = [sys.executable, str(ROOT / "benchmarks" / "fleet.py"), *args.split()]
     command += ["--modes", "rate,none,kill", "--json", str(out), "--wait", "100"]
     proc = subprocess.run(

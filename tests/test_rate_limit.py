@@ -191,8 +191,8 @@ print(sorted(m for m in sys.modules if m == "redis" or m.startswith("redis.")))
 @pytest.mark.parametrize(
     ("option", "value", "words"),
     [
-        ("--rate-limit", "0", "rate_limit must be finite and > 0"),
-        ("--rate-limit", "lots", "invalid float value"),
+        ("--rate-limit", "0", "must be a number of requests per second > 0"),
+        ("--rate-limit", "lots", "must be a number of requests per second > 0"),
         ("--rate-limit-store", "http://127.0.0.1:1", "redis://"),
     ],
 )
@@ -200,10 +200,9 @@ def test_the_command_line_refuses_bad_options(
     emulator: Emulator, option: str, value: str, words: str, capsys
 ) -> None:
     argv = ["models", "get", "alice/text-echo", "--base-url", emulator.base_url]
-    with pytest.raises(SystemExit) as exit_:
-        cli([*argv, "--token", emulator.access_token, option, value])
-    assert exit_.value.code == 2
-    assert words in capsys.readouterr().err
+    assert cli([*argv, "--token", emulator.access_token, option, value]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
 
 
 def test_the_command_line_paces_with_rate_limit(emulator: Emulator, capsys) -> None:

@@ -28,6 +28,7 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    StreamInterruptedError,
     ValidationError,
     WaitTimeoutError,
     WriftAIError,
@@ -56,6 +57,7 @@ from ._objects import (
     Visibility,
 )
 from ._params import UNSET, UnsetType
+from ._resources._streaming import AsyncEventStream, EventStream
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._sync import Client
@@ -69,6 +71,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncEventStream",
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
@@ -76,6 +79,7 @@ __all__ = [
     "Category",
     "Client",
     "ConflictError",
+    "EventStream",
     "File",
     "Hardware",
     "Model",
@@ -97,6 +101,7 @@ __all__ = [
     "SortBy",
     "SortDirection",
     "StreamEvent",
+    "StreamInterruptedError",
     "UnsetType",
     "User",
     "ValidationError",

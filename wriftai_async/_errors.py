@@ -30,6 +30,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
+    "StreamInterruptedError",
     "ValidationError",
     "WaitTimeoutError",
     "WriftAIError",
@@ -70,6 +71,45 @@ class WaitTimeoutError(WriftAIError, TimeoutError):
     def __init__(self, message: str, *, prediction: Any = None) -> None:
         super().__init__(message)
         self.prediction = prediction
+
+
+class StreamInterruptedError(WriftAIError):
+    """A prediction's event stream ended before its terminal event, for good.
+
+    Raised when the client gives up resuming (the rules are in
+    ``predictions.stream``'s docstring): every event before it was delivered
+    once, in order. Resume later with
+    ``stream(error.prediction_id, after_id=error.last_event_id)``. The error
+    that ended the last attempt, if any, is the ``__cause__``.
+
+    Attributes:
+        prediction_id: the prediction, or ``None`` when the stream of
+            ``create(stream=True)`` broke before the server said which
+            prediction it created.
+        last_event_id: the id of the last event delivered (or the
+            ``after_id`` the stream started from), ``None`` if none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        last_event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+        self.last_event_id = last_event_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments do not survive the default pickling protocol.
+        return (_rebuild_interrupted, (self.args[0], self.__dict__))
+
+
+def _rebuild_interrupted(message: str, state: dict[str, Any]) -> Any:
+    error = StreamInterruptedError(message)
+    error.__dict__.update(state)
+    return error
 
 
 class ResponseDecodeError(WriftAIError):
@@ -150,7 +190,36 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    """401: the access token is missing or invalid."""
+    """401: the access token is missing or invalid.
+
+    The message says how to give a token and, when the client had none at
+    all, that none was given (``token_given``: ``False``; ``True`` when one
+    was sent and refused; ``None`` when unknown, as for another host's 401).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any = None,
+        *,
+        token_given: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.token_given = token_given
+        super().__init__(status, detail, **kwargs)
+
+    def _message(self) -> str:
+        message = super()._message()
+        given = self.__dict__.get("token_given")
+        if given is None:
+            return message
+        where = "$WRIFTAI_ACCESS_TOKEN, access_token= or --token"
+        if given:
+            return f"{message} (the access token was refused; check {where})"
+        return (
+            f"{message} (no access token was given: set $WRIFTAI_ACCESS_TOKEN, "
+            "pass access_token= or use --token)"
+        )
 
 
 class PermissionDeniedError(APIStatusError):
@@ -224,11 +293,14 @@ def error_from_response(
     *,
     method: str,
     url: str,
+    token_given: bool | None = None,
 ) -> APIStatusError:
     """Build the exception for an error response.
 
     ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
     page from a proxy, or nothing. The result is always an ``APIStatusError``.
+    ``token_given`` is whether the API call carried a token (``None``: not an
+    API call); a 401's message then says how to give one.
     """
     detail: Any = None
     try:
@@ -246,7 +318,11 @@ def error_from_response(
         if name in headers:
             request_id = headers[name]
             break
-    return error_class_for(status)(
+    cls = error_class_for(status)
+    extra: dict[str, Any] = {}
+    if issubclass(cls, AuthenticationError):
+        extra["token_given"] = token_given
+    return cls(
         status,
         detail,
         method=method,
@@ -254,4 +330,5 @@ def error_from_response(
         request_id=request_id,
         headers=headers,
         body=text,
+        **extra,
     )

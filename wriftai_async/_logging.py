@@ -8,10 +8,12 @@ set the level of the ``"wriftai_async"`` logger.
 The lines come from an aiohttp ``TraceConfig`` (:func:`log_trace_config`), so
 they see every attempt the client makes, and from :func:`between_attempts`,
 which the retry middleware calls before it re-sends. What a line holds: the
-method, the URL path (never the query, which may carry a presigned
-signature), the status or the exception's type, the attempt number, the wait
-before the next attempt and the server's request id. Never a header value
-other than the request id, never a body, so never the access token.
+method, the URL path as sent, percent-encoded (so an id from the server
+cannot break a line or send a terminal escape; never the query, which may
+carry a presigned signature), the status or the exception's type, the
+attempt number, the wait before the next attempt and the server's request
+id. Never a header value other than the request id, never a body, so never
+the access token.
 
 Why :func:`between_attempts` also sends trace signals: aiohttp fires
 ``on_request_start``/``on_request_end`` once per ``session.request()`` call,
@@ -121,7 +123,10 @@ async def _on_start(
     ctx.started = time.perf_counter()
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
-            "sending %s %s (attempt %d)", params.method, params.url.path, ctx.attempt
+            "sending %s %s (attempt %d)",
+            params.method,
+            params.url.raw_path,
+            ctx.attempt,
         )
 
 
@@ -136,7 +141,7 @@ async def _on_end(
         logger.info(
             "%s %s -> %d (attempt %d, %.3fs%s)",
             params.method,
-            params.url.path,
+            params.url.raw_path,
             response.status,
             ctx.attempt,
             time.perf_counter() - ctx.started,
@@ -154,7 +159,7 @@ async def _on_exception(
         logger.info(
             "%s %s failed: %s (attempt %d, %.3fs)",
             params.method,
-            params.url.path,
+            params.url.raw_path,
             type(params.exception).__name__,
             ctx.attempt,
             time.perf_counter() - ctx.started,
@@ -212,7 +217,7 @@ async def between_attempts(
         logger.info(
             "retrying %s %s in %.3fs after %s (attempt %d)",
             method,
-            url.path,
+            url.raw_path,
             delay,
             _describe(failed),
             attempt + 1,

@@ -412,13 +412,13 @@ class Page(Generic[T]):
 class StreamEvent:
     """One event of a prediction's stream (:meth:`AsyncPredictions.stream`).
 
-    ``event`` is one of ``init`` (``data`` is the prediction as it was when
-    the stream opened), ``output`` (a piece of the output, as the model
-    produces it), ``error`` (the prediction's error) and ``done`` (the last
-    event; ``data`` tells the final status); a newer server may add others,
-    which arrive as they are. ``data`` is the event's data decoded from JSON,
-    or the raw text when it is not JSON. ``id`` is what ``after_id`` takes to
-    resume the stream after this event.
+    ``event`` is one of ``init`` (``data`` is the prediction), ``output`` (a
+    piece of the output, as the model produces it), then the terminal event,
+    the stream's last: ``done`` (``data`` is the final prediction) or, for a
+    failed prediction, ``error`` (``data`` is its error); a newer server may
+    add others, which arrive as they are. ``data`` is the event's data
+    decoded from JSON, or the raw text when it is not JSON. ``id`` is what
+    ``after_id`` takes to resume the stream after this event.
     """
 
     event: str

@@ -44,8 +44,10 @@ from ._middlewares import (
     UserAgentMiddleware,
 )
 from ._rate_limit import make_limiter
+from ._repr import display_url
 from ._retry import RetryPolicy
 from ._timeouts import deadline
+from ._urls import DEFAULT_BASE_URL, resolve_base_url
 from ._version import __version__
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
@@ -106,7 +108,6 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 USER_AGENT = f"wriftai-async/{__version__}"
 
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
@@ -122,8 +123,10 @@ class AsyncSession:
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
             Without a token requests are sent unauthenticated.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
-            ``https://api.wrift.ai/v1``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
+            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
+            or variable), user info, a query or a fragment raise
+            ``ValueError`` naming where the value came from.
         max_retries: how many times a failed request may be re-sent (see
             ``RetryPolicy`` for which failures qualify); an int >= 0.
         timeout: seconds one call may take in all: waiting for a pooled
@@ -174,12 +177,11 @@ class AsyncSession:
         rate_limit_store: str | None = None,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        # Checked once, naming its source; "" never means the default.
+        url = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.base_url = url.rstrip("/")
+        self.base_url = url
         self._origin = URL(self.base_url).origin()
         self.max_retries = _count("max_retries", max_retries, 0)
         self._total = _seconds("timeout", timeout)
@@ -234,6 +236,16 @@ class AsyncSession:
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def max_response_size(self) -> int:
+        """The largest body (or event of an event stream) read, in bytes."""
+        return self._max_body
+
+    @property
+    def max_json_values(self) -> int:
+        """The most values one JSON body (or event) may decode to."""
+        return self._max_values
 
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
@@ -317,9 +329,17 @@ class AsyncSession:
         status = response.status
         if not 200 <= status < 300:
             response.release()
-            shown = str(url).split("?", 1)[0]
+            shown = display_url(url)  # no query, no user info
+            # Only an API call (the chain with auth) can say whether a token
+            # was given: a 401's message then says how to give one.
+            api = any(isinstance(m, AuthMiddleware) for m in middlewares)
             raise error_from_response(
-                status, body or b"", response.headers, method=method, url=shown
+                status,
+                body or b"",
+                response.headers,
+                method=method,
+                url=shown,
+                token_given=self.has_token if api else None,
             )
         return response, body
 
@@ -445,9 +465,11 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed.
         """
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an absolute http(s) URL, got {url[:40]!r}")
+            raise ValueError(
+                f"url must be an absolute http(s) URL, got {display_url(url)!r}"
+            )
         session = self._external_session()
-        shown = url.split("?", 1)[0]
+        shown = display_url(url)  # neither the signature nor a password
         reader = BodyReader(self._max_body, whole=True)
         # No token, no extra headers, and a 429 there does not hold the API's
         # rate-limit gate.

@@ -21,7 +21,7 @@ from yarl import URL
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._params import check_concurrency, join_path
-from .._repr import bounded_repr
+from .._repr import bounded_repr, display_url
 from ._base import AsyncResource
 
 __all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
@@ -107,7 +107,7 @@ class AsyncFiles(AsyncResource):
                     f"PUT of upload part {index + 1}/{len(urls)} answered "
                     "without an ETag header",
                     method="PUT",
-                    url=url.split("?", 1)[0],
+                    url=display_url(url),
                 )
             return etag
 
@@ -176,8 +176,9 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     for index, url in enumerate(urls):
         why = _check_part_url(url)
         if why is not None:
-            # The query string of a presigned URL is a credential: not shown.
-            shown = _short(url.split("?", 1)[0])
+            # The query string of a presigned URL is a credential, and so is
+            # a password in it: neither is shown.
+            shown = _short(display_url(url))
             raise bad(f"part URL {index + 1} ({shown}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")

@@ -36,8 +36,10 @@ class Client:
 
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
-            ``https://api.wrift.ai/v1``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
+            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
+            or variable), user info, a query or a fragment raise
+            ``ValueError`` naming where the value came from.
         max_retries: re-sends of a failed request (429, 5xx, connection
             errors, bodies that break off; POST only where a second send
             cannot duplicate work); an int >= 0.

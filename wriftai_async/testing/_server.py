@@ -376,6 +376,7 @@ class Emulator:
         final_status: str = "succeeded",
         created_at: datetime | str | None = None,
         id: str | None = None,
+        stream: bool = True,
     ) -> dict[str, Any]:
         """Add a prediction of ``model`` (``"owner/name"``) owned by ``owner``.
 
@@ -384,6 +385,9 @@ class Emulator:
         ``final_status`` with ``output`` (or ``error``). Without
         ``finish_after`` it runs until cancelled. Unlike a prediction created
         over HTTP, this does not change the model's ``predictions_count``.
+        ``stream`` says whether it can be streamed (as if created with
+        ``"stream": true``); ``GET .../stream`` answers 404 for one that
+        cannot.
         """
         store = self._store
         with store.lock:
@@ -407,6 +411,7 @@ class Emulator:
                 execution_time=execution_time,
                 id=id,
             )
+            prediction.stream = stream
             if status == "started":
                 prediction.started_at = created
             if finish_after is not None and not terminal:
@@ -568,30 +573,53 @@ class Emulator:
 
     def inject_stream_cut(
         self,
-        after_events: int,
+        after_events: int | None = None,
         *,
+        after_bytes: int | None = None,
         times: int | None = 1,
         method: str | None = None,
         path: str | None = None,
     ) -> Fault:
         """Break the next matching event streams after ``after_events`` events.
 
-        The connection is aborted mid-stream, as a network failure would, so
-        a test can check that a client resumes without losing or repeating an
-        event. Matches the stream routes (``GET /predictions/*/stream``, and
-        ``POST /predictions`` with ``"stream": true``); other requests it
-        matches are answered normally.
+        Or after ``after_bytes`` bytes of the body, wherever that falls: in
+        the middle of a line or of an event. The connection is aborted, as a
+        network failure would, so a test can check that a client resumes
+        without losing or repeating an event. Matches the stream routes
+        (``GET /predictions/*/stream``, and ``POST /predictions`` with
+        ``"stream": true``); other requests it matches are answered
+        normally. A stream that ends (its terminal event sent) before the
+        cut is not broken.
         """
-        if after_events < 0:
-            raise ValueError("after_events must be >= 0")
+        if (after_events is None) == (after_bytes is None):
+            raise ValueError("give one of after_events and after_bytes")
+        if (after_events or 0) < 0 or (after_bytes or 0) < 0:
+            raise ValueError("after_events and after_bytes must be >= 0")
         return self._faults.add(
             Fault(
                 kind="cut",
                 remaining=times,
                 method=method,
                 path=path,
-                events=after_events,
+                events=after_events or 0,
+                cut_bytes=after_bytes,
             )
+        )
+
+    def inject_stream_replay(
+        self,
+        *,
+        times: int | None = 1,
+        method: str | None = "GET",
+        path: str | None = "/predictions/*/stream",
+    ) -> Fault:
+        """Serve the next matching event streams from their first event.
+
+        The ``after_id`` of the request is ignored, as a server that lost
+        track of it would: a client must not repeat the events it has.
+        """
+        return self._faults.add(
+            Fault(kind="replay", remaining=times, method=method, path=path)
         )
 
     def clear_faults(self) -> None:
