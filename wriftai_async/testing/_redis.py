@@ -105,19 +105,30 @@ class RedisServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            deadline = time.monotonic() + _START_TIMEOUT
-            while process.poll() is None:
-                if _answers(self.host, port):
-                    self._process, self.port = process, port
-                    return self
-                if time.monotonic() > deadline:
+            try:
+                up = self._wait_until_up(process, port)
+            except BaseException:  # a timeout, Ctrl-C: leave no server behind
+                with contextlib.suppress(OSError):
                     process.kill()
-                    process.wait()
-                    raise RuntimeError(f"{self.executable} does not answer")
-                time.sleep(0.02)
+                process.wait()
+                raise
+            if up:
+                self._process, self.port = process, port
+                return self
             # It exited: the port was taken (a restart's may be free soon).
             time.sleep(0.2 if restart else 0)
         raise RuntimeError(f"{self.executable} could not bind a port on {self.host}")
+
+    def _wait_until_up(self, process: subprocess.Popen[bytes], port: int) -> bool:
+        """True once it answers, False if it exited; raises if it hangs."""
+        deadline = time.monotonic() + _START_TIMEOUT
+        while process.poll() is None:
+            if _answers(self.host, port):
+                return True
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.executable} does not answer on {port}")
+            time.sleep(0.02)
+        return False
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""
