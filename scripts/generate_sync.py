@@ -76,6 +76,7 @@ RULES = {
     "client-init": "AsyncClient.__init__ -> Client.__init__ (same signature)",
     "client-aclose": "AsyncClient.aclose -> Client.close",
     "client-context": "__aenter__/__aexit__ -> __enter__/__exit__",
+    "client-reduce": "AsyncClient.__reduce__ -> Client.__reduce__ (copied as written)",
     "client-args-doc": "the `Args:` section of AsyncClient's docstring -> Client's",
 }
 # What `AsyncIterator[X]` becomes; imported only where it is used.
@@ -269,6 +270,17 @@ class _Qualifier(ast.NodeTransformer):
         if not bound:
             raise GenerationError(f"{self.writer.output}: name clash on {alias!r}")
         return ast.copy_location(ast.Attribute(ast.Name(alias), attr, node.ctx), node)
+
+
+class _QualifyExcept(ast.NodeTransformer):
+    """Qualifies every name but the function's own parameters."""
+
+    def __init__(self, params: set[str], qualify: _Qualifier) -> None:
+        self.params = params
+        self.qualify = qualify
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return node if node.id in self.params else self.qualify.visit_Name(node)
 
 
 def _docstring(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr:
@@ -483,6 +495,27 @@ def mirror_method(
     ]
 
 
+def copy_method(writer: ModuleWriter, fn: ast.FunctionDef) -> list[str]:
+    """A plain method copied as written, the names it uses imported."""
+    if fn.decorator_list:
+        raise GenerationError(f"{fn.name}: decorators unsupported")
+    params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
+    qualify = _Qualifier(writer)
+    body = [
+        ast.unparse(
+            _QualifyExcept(params, qualify).visit(stmt)  # parameters stay as they are
+        )
+        for stmt in fn.body[1:]
+    ]
+    result = writer.expr(fn.returns) if fn.returns is not None else "None"
+    return [
+        f"    def {fn.name}({signature(writer, fn)}) -> {result}:",
+        f"        {docstring_source(writer.source, _docstring(fn), 8)}",
+        *(f"        {stmt}" for stmt in body),
+        "",
+    ]
+
+
 def public_methods(cls: ast.ClassDef) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     methods = []
     for node in cls.body:
@@ -637,6 +670,9 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
             "__aexit__",
         ):
             use("client-context")
+        elif isinstance(node, ast.FunctionDef) and node.name == "__reduce__":
+            use("client-reduce")  # refuses pickling: no event loop involved
+            methods += copy_method(writer, node)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             if node.name.startswith("__") and node.name != "__repr__":
                 raise GenerationError(f"AsyncClient.{node.name}: no sync rule for it")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _json
-from ._repr import bounded_repr, shorten
+from ._repr import bounded_repr, display_url, shorten
 from ._retry import parse_rate_limit_reset
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ListingLimitError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -119,6 +120,27 @@ class ResponseDecodeError(WriftAIError):
         super().__init__(message)
         self.method = method
         self.url = url
+
+
+class ListingLimitError(WriftAIError):
+    """A listing went on past ``max_listing_items`` items.
+
+    Every listing ends by this bound, whatever the server's cursors: the
+    items up to it were delivered, the listing stops here. ``limit`` is the
+    bound; raise it with ``AsyncClient(max_listing_items=...)`` (or
+    ``Client``) for a longer listing.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the listing went on past {limit} items, the most one listing may "
+            "yield (max_listing_items; set it higher on the client for a "
+            "longer listing)"
+        )
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.limit,))
 
 
 class APIStatusError(WriftAIError):
@@ -292,32 +314,43 @@ def error_from_response(
     headers: Mapping[str, str],
     *,
     method: str,
-    url: str,
+    url: object,
     token_given: bool | None = None,
+    detail: str | None = None,
 ) -> APIStatusError:
     """Build the exception for an error response.
 
     ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
     page from a proxy, or nothing. The result is always an ``APIStatusError``.
     ``token_given`` is whether the API call carried a token (``None``: not an
-    API call); a 401's message then says how to give one.
+    API call); a 401's message then says how to give one. ``detail``
+    replaces the body's (the client's own reason, such as a redirect it did
+    not follow). ``url`` is kept as messages show URLs (``display_url``: no
+    query string, user info or fragment).
     """
-    detail: Any = None
-    try:
-        # An error body decodes to a bounded number of values (64 Ki).
-        decoded = _json.loads_bounded(body, 1 << 16) if body else None
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        detail = decoded.get("detail")
-    elif isinstance(decoded, str):
-        detail = decoded
+    if detail is None:
+        try:
+            # An error body decodes to a bounded number of values (64 Ki).
+            decoded = _json.loads_bounded(body, 1 << 16) if body else None
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            detail = decoded.get("detail")
+        elif isinstance(decoded, str):
+            detail = decoded
     text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
     request_id = None
     for name in _REQUEST_ID_HEADERS:
         if name in headers:
             request_id = headers[name]
             break
+    if "location" in (name.lower() for name in headers):
+        # A redirect's target, as messages show URLs: its user info or query
+        # (a password, a signature) is nobody's business in an exception.
+        headers = {
+            name: display_url(value) if name.lower() == "location" else value
+            for name, value in headers.items()
+        }
     cls = error_class_for(status)
     extra: dict[str, Any] = {}
     if issubclass(cls, AuthenticationError):
@@ -326,7 +359,7 @@ def error_from_response(
         status,
         detail,
         method=method,
-        url=url,
+        url=display_url(str(url)),
         request_id=request_id,
         headers=headers,
         body=text,

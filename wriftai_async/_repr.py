@@ -22,6 +22,7 @@ from yarl import URL
 __all__ = [
     "bounded_repr",
     "bounded_reprs",
+    "cause_text",
     "display_url",
     "install_bounded_repr",
     "shorten",
@@ -171,6 +172,20 @@ def shorten(text: str, max_length: int = 500) -> str:
     if len(text) <= max_length:
         return text
     return text[:max_length] + _ELLIPSIS
+
+
+#: The most characters of an underlying exception's text a message quotes.
+CAUSE_TEXT_LENGTH = 200
+
+
+def cause_text(exc: BaseException, max_length: int = CAUSE_TEXT_LENGTH) -> str:
+    """``str(exc)`` cut to ``max_length``: an exception about a value the
+    server sent may quote all of it (``fromisoformat`` quotes the string)."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not break the message
+        return f"<{type(exc).__name__}>"
+    return shorten(text, max_length)
 
 
 def install_bounded_repr(

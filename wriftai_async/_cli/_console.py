@@ -25,8 +25,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TextIO
 
-import orjson
-
+from .. import _json
 from .._converter import unstructure
 
 __all__ = [
@@ -179,7 +178,9 @@ class Output:
             row = "  ".join(_cell(get(item), w) for _, w, get in self.columns)
             self.line(row.rstrip())
         else:
-            self.line(orjson.dumps(unstructure(item)).decode())
+            # _json: an integer beyond 64 bits is written exactly (orjson
+            # alone refuses it; the client decodes it exactly).
+            self.line(_json.dumps(unstructure(item)).decode())
 
     def line(self, text: str) -> None:
         """``text`` and a newline on stdout, flushed (a bar is wiped first)."""

@@ -22,6 +22,7 @@ from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._params import check_concurrency, join_path
 from .._repr import bounded_repr, display_url
+from .._urls import url_problem
 from ._base import AsyncResource
 
 __all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
@@ -150,10 +151,9 @@ def _check_part_url(url: str) -> str | None:
         parsed = URL(url, encoded=True)
     except (ValueError, TypeError):
         return "it is not a URL"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        # file:, ftp:, a relative path: nothing we may PUT a file to.
-        return "it is not an absolute http(s) URL"
-    return None
+    # file:, ftp:, a relative path, a host the resolver cannot encode (xn--a,
+    # a 64-character label): nothing we may PUT a file to.
+    return url_problem(parsed, user_info=True)
 
 
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
@@ -171,15 +171,16 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     upload_id, urls, part_size = data.get("id"), data.get("urls"), data.get("part_size")
     if not isinstance(upload_id, str) or not upload_id:
         raise bad(f"id is {_short(upload_id)}")
-    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise bad(f"urls is {_short(urls)}")
+    if not isinstance(urls, list):
+        raise bad(f"urls is a {type(urls).__name__}, not a list")
     for index, url in enumerate(urls):
+        if not isinstance(url, str):
+            raise bad(f"part URL {index + 1} is a {type(url).__name__}, not a str")
         why = _check_part_url(url)
         if why is not None:
             # The query string of a presigned URL is a credential, and so is
             # a password in it: neither is shown.
-            shown = _short(display_url(url))
-            raise bad(f"part URL {index + 1} ({shown}): {why}")
+            raise bad(f"part URL {index + 1} ({display_url(url, 80)}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")
     expected = max(1, -(-size // part_size))

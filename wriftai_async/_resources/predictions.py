@@ -335,7 +335,7 @@ class AsyncPredictions(AsyncResource):
                 cursor=cursor, page_size=page_size, statuses=statuses
             )
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     def stream(
         self,
