@@ -55,6 +55,16 @@ class AsyncClient:
             ``predictions.list``, each owner of ``list_for_users``...) yields
             (an int >= 1; 1,000,000 by default): the next item raises
             ``ListingLimitError``, so every listing ends, whatever the server.
+        rate_limit: at most this many requests per second (a number > 0),
+            retries included: for this process alone, or, with
+            ``rate_limit_store``, for every process using that store with
+            the same token. ``None``: no pacing.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``). Every process holding the same
+            token holds when any of them meets a 429, until its reset, and
+            ``rate_limit`` counts for them all. Needs the
+            ``wriftai-async[redis]`` extra. If Redis fails, one warning is
+            logged and each process paces itself until it is back.
 
     Each number is checked here, before any request: ``TypeError`` for a
     wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
@@ -100,6 +110,8 @@ class AsyncClient:
         max_response_size: int = 64 * 1024 * 1024,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         self.session = AsyncSession(
             access_token,
@@ -113,6 +125,8 @@ class AsyncClient:
             max_response_size=max_response_size,
             trace_configs=trace_configs,
             max_listing_items=max_listing_items,
+            rate_limit=rate_limit,
+            rate_limit_store=rate_limit_store,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)

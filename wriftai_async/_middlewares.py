@@ -17,6 +17,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
 from ._logging import between_attempts
+from ._rate_limit import Limiter
 from ._retry import RetryPolicy, parse_rate_limit_reset
 from ._urls import origin_key
 
@@ -104,23 +105,31 @@ class RateLimitGate:
     is sent, instead of each discovering the limit on its own and retrying in
     a herd. Answers from other hosts never feed it (see ``RetryMiddleware``'s
     ``gate_origin``).
+
+    With a ``limiter`` (``rate_limit=``, ``rate_limit_store=``: see
+    ``_rate_limit.py``), each request also waits for its turn there, and the
+    limiter hears of every reset, to share it with other processes.
     """
 
-    __slots__ = ("_clock", "_resume_at", "_sleep")
+    __slots__ = ("_clock", "_resume_at", "_sleep", "limiter")
 
     def __init__(
         self,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limiter: Limiter | None = None,
     ) -> None:
         self._resume_at = 0.0
         self._clock = clock
         self._sleep = sleep
+        self.limiter = limiter
 
     def close_for(self, seconds: float) -> None:
         """Hold every request until ``seconds`` from now (never shortens)."""
         self._resume_at = max(self._resume_at, self._clock() + seconds)
+        if self.limiter is not None:
+            self.limiter.report_reset(seconds)
 
     @property
     def remaining(self) -> float:
@@ -131,6 +140,8 @@ class RateLimitGate:
         """Return when the gate is open (at once in the common case)."""
         while (delay := self._resume_at - self._clock()) > 0:
             await self._sleep(delay)
+        if self.limiter is not None:
+            await self.limiter.acquire()
 
 
 class BodyReader:

@@ -46,6 +46,7 @@ from ._middlewares import (
     UserAgentMiddleware,
 )
 from ._pagination import DEFAULT_MAX_LISTING_ITEMS, check_max_items
+from ._rate_limit import make_limiter
 from ._repr import display_url, shorten
 from ._retry import RetryPolicy
 from ._timeouts import deadline
@@ -200,6 +201,12 @@ class AsyncSession:
             own request start and end.
         max_listing_items: the most items one listing yields (an int >= 1;
             1,000,000 by default); the next raises ``ListingLimitError``.
+        rate_limit: at most this many requests per second (a number > 0):
+            for this process alone, or with a store for every process that
+            shares it and the token. ``None``: no pacing.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``): a 429's reset and ``rate_limit``
+            are shared through it. Needs ``wriftai-async[redis]``.
 
     Every number is checked here: a wrong type raises ``TypeError``, a value
     out of range (``nan``, 0, negative) ``ValueError``, before any request.
@@ -222,6 +229,8 @@ class AsyncSession:
         max_response_size: int = 64 * 1024 * 1024,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         # Checked once, naming its source; "" never means the default.
@@ -246,7 +255,14 @@ class AsyncSession:
         self._max_values = max(1, self._max_body // 64)
         self.max_listing_items = check_max_items(max_listing_items)
         self.retry = retry or RetryPolicy()
-        self.rate_limit = RateLimitGate()
+        self._limiter = make_limiter(
+            rate_limit,
+            rate_limit_store,
+            token=token,
+            origin=str(self._origin),
+            max_hold=self.retry.max_rate_limit_wait,
+        )
+        self.rate_limit = RateLimitGate(limiter=self._limiter)
         self._token = token
         self._headers = dict(headers or {})
         self._trace_configs = tuple(trace_configs)
@@ -301,6 +317,8 @@ class AsyncSession:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+        if self._limiter is not None:
+            await self._limiter.aclose()
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._closed:

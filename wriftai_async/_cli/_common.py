@@ -114,6 +114,19 @@ def seconds(text: str) -> float:
     return value
 
 
+def per_second(text: str) -> float:
+    """An option's type: a finite number of requests per second > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of requests per second > 0, not {text!r}"
+        )
+    return value
+
+
 def wait_limit(text: str) -> float:
     """``--max-wait``: seconds > 0; leaving the option out means no limit."""
     try:
@@ -176,6 +189,20 @@ def client_options() -> argparse.ArgumentParser:
         default=2,
         metavar="N",
         help="re-sends of a failed request (2)",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=per_second,
+        metavar="N",
+        help="send at most N requests per second (with --rate-limit-store: "
+        "across every process sharing the store and the token)",
+    )
+    group.add_argument(
+        "--rate-limit-store",
+        metavar="URL",
+        help="a redis://host:port/db URL: 429 resets and --rate-limit are "
+        "shared through it (default: $WRIFTAI_RATE_LIMIT_STORE; needs "
+        "wriftai-async[redis])",
     )
     group.add_argument(
         "--quiet", "-q", action="store_true", help="no progress or summary on stderr"
@@ -245,8 +272,12 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
             base_url,
             max_retries=args.max_retries,
             trace_configs=[counter.trace_config()],
+            rate_limit=args.rate_limit,
+            rate_limit_store=args.rate_limit_store,
         )
-    except ValueError as exc:  # $WRIFTAI_API_BASE_URL, named in the message
+    # $WRIFTAI_API_BASE_URL (named in the message), a rate or a store; or a
+    # store without the redis extra (ImportError).
+    except (ValueError, ImportError) as exc:
         raise UsageError(str(exc)) from None
 
 

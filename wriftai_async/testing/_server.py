@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _handlers, _predictions, _uploads, _variables
+from ._budget import Budget, make_budget_middleware
 from ._faults import (
     Fault,
     FaultQueue,
@@ -65,6 +66,11 @@ class Emulator:
         host, port: where to listen (port 0: a free one).
         record_requests: keep every request in ``requests`` (turn off for a
             long-running server).
+        budget: N requests per second per token; past it a 429 with
+            ``x-ratelimit-reset`` (the end of the one-second window), as the
+            service does. ``self.budget`` counts what it accepted and refused.
+            A :class:`Budget` may be given instead (a test's own clock);
+            ``None`` (the default): no limit.
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class Emulator:
         port: int = 0,
         host: str = _HOST,
         record_requests: bool = True,
+        budget: int | Budget | None = None,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -110,6 +117,10 @@ class Emulator:
         self._port = port
         self._host = host
         self.record_requests = record_requests
+        #: The budget mode's counters (``None`` without a budget).
+        self.budget = (
+            budget if budget is None or isinstance(budget, Budget) else Budget(budget)
+        )
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._base_url: str | None = None
@@ -154,8 +165,11 @@ class Emulator:
         recorder = make_middleware(
             self.requests, self._faults, lambda: self.record_requests
         )
+        middlewares = [recorder, error_middleware]
+        if self.budget is not None:  # recorded first, then counted
+            middlewares.insert(1, make_budget_middleware(self.budget))
         app = web.Application(
-            middlewares=[recorder, error_middleware],
+            middlewares=middlewares,
             # A whole upload part must fit in one request (aiohttp's default
             # of 1 MiB refused every part of a bigger file); the slack is for
             # JSON bodies of the same order.
