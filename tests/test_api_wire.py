@@ -125,7 +125,12 @@ async def test_predictions_create_get_and_wait(client, emulator):
     assert created.status in {"pending", "starting", "started", "succeeded"}
     [post] = [r for r in emulator.requests if r.method == "POST"]
     assert post.path == "/predictions"
-    assert post.json == {"model": "alice/text-echo", "input": {"text": "hi"}}
+    # The official client's body: "stream" always sent, false here.
+    assert post.json == {
+        "model": "alice/text-echo",
+        "input": {"text": "hi"},
+        "stream": False,
+    }
     assert "Prefer" not in post.headers
     fetched = await resolve(client.predictions.get(created.id))
     assert fetched.id == created.id and fetched.input == {"text": "hi"}
@@ -146,7 +151,9 @@ async def test_predictions_create_with_wait_and_version(client, emulator):
     post = next(r for r in emulator.requests if r.method == "POST")
     assert post.headers["Prefer"].startswith("wait")
     assert post.json["model"] == "alice/text-echo:1"
-    assert post.json["webhook_url"] == "https://hooks.example.com/w"
+    # The official client's shape, also without a secret.
+    assert post.json["webhook"] == {"url": "https://hooks.example.com/w"}
+    assert "webhook_url" not in post.json
 
 
 async def test_predictions_create_validates_input_when_asked(client, emulator):

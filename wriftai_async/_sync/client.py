@@ -17,7 +17,7 @@ from .._portal import Portal
 from .._retry import RetryPolicy
 from .._session import Params
 from .catalog import Categories, Hardware
-from .files import Files
+from .files import Files, Uploads
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
@@ -81,6 +81,8 @@ class Client:
     """Model categories."""
     files: Files
     """File uploads: upload a file, get its download URL."""
+    uploads: Uploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: Variables
     """Your variables: create, update, delete, list."""
 
@@ -119,6 +121,7 @@ class Client:
         self.hardware = Hardware(self._async_client.hardware, self._portal)
         self.categories = Categories(self._async_client.categories, self._portal)
         self.files = Files(self._async_client.files, self._portal)
+        self.uploads = Uploads(self._async_client.uploads, self._portal)
         self.variables = Variables(self._async_client.variables, self._portal)
 
     def __repr__(self) -> str:

@@ -43,6 +43,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float = False,
+        poll: bool = True,
         stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -58,6 +59,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float = False,
+        poll: bool = True,
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -73,6 +75,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float = False,
+        poll: bool = True,
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -87,44 +90,57 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float = False,
+        poll: bool = True,
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
     ) -> PredictionDetails | Iterator[StreamEvent]:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
-        Sent to ``POST /predictions``; an older server that answers 405 there
-        gets the same request at ``POST /models/{owner}/{name}/predictions``
-        (or ``.../versions/{n}/predictions``).
+        Sent to ``POST /predictions`` as the official client sends it:
+        ``{"model", "input", "stream": <bool>}``, with ``"webhook": {"url",
+        "secret"}`` when asked. An older server that answers 405 there gets
+        the same request at ``POST /models/{owner}/{name}/predictions`` (or
+        ``.../versions/{n}/predictions``); one that refuses ``"stream"`` or
+        the ``webhook`` object (a 422 naming it) gets the older shape (no
+        ``"stream": false``, ``webhook_url``), at once on later calls.
 
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
             input: the model's input, as its input schema describes. A
                 :class:`File` anywhere in it (nested dicts and lists too) is
-                uploaded first, all of them concurrently, and sent as its
-                download URL; ``input`` itself is not changed.
+                uploaded first, 16 at a time (the official client's bound),
+                and sent as its download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
             webhook_secret: the secret the service signs those calls with
                 (check them with :func:`wriftai_async.webhooks.verify`); sent
-                as the newer ``webhook: {url, secret}`` field.
+                with the URL as ``webhook: {url, secret}``.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
             wait: ``True`` asks the server to hold the answer until the
                 prediction ends (``Prefer: wait``, for as long as the server
                 allows), a number of seconds asks for at most that long
                 (``Prefer: wait=2.5``); then, if it is still running, it is
-                polled until it has a terminal status. With ``stream=True``
+                polled until it has a terminal status. With a ``timeout`` the
+                hold asked for ends a little before it (so the pending
+                prediction comes back in time). With ``stream=True``
                 the seconds are instead the longest the server may stay idle
                 between two events before it closes the stream (which is
                 then resumed).
+            poll: with ``wait``, ``False`` returns the held answer as it is,
+                pending or done, without polling (the official client's
+                ``poll=False``).
             stream: return an async iterator of the prediction's
                 :class:`StreamEvent` objects (``init``, ``output``...,
                 ``done``), read from the create request's own answer. If that
                 stream ends before ``done`` (an idle close, a broken
                 connection) it goes on with :meth:`stream` from the last
                 event's id, so no event is lost or repeated.
-            timeout: with ``wait``, the most seconds to wait in all: a
-                finite number > 0, or ``None`` (the default) for no limit.
+            timeout: with ``wait``, the most seconds the whole call takes
+                (uploads, the held request, every poll): a finite number > 0,
+                or ``None`` (the default) for no limit. Past it,
+                ``WaitTimeoutError`` (with the prediction when it was
+                created in time).
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
 
@@ -150,6 +166,7 @@ class Predictions:
             webhook_secret=webhook_secret,
             validate_input=validate_input,
             wait=wait,
+            poll=poll,
             stream=stream,
             timeout=timeout,
             poll_interval=poll_interval,
