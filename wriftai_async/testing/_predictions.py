@@ -162,11 +162,24 @@ def _create(
     wait = _prefer_wait(call)
     if wait is not None:
         call.extra_headers["Preference-Applied"] = f"wait={wait:g}"
+    # The service's recordings: 202 while the prediction runs, 200 once it
+    # has ended (after a Prefer: wait hold) and for the event stream. Older
+    # servers answered 201.
     if stream and wait is not None:
-        return _event_stream(call, prediction.id, 0, wait, status=201)
+        status = 200 if call.new_style else 201
+        return _event_stream(call, prediction.id, 0, wait, status=status)
     if wait is not None:
-        call.wait = (prediction.id, wait, 201)
-    return call.json(call.render.prediction(prediction, details=True), status=201)
+        call.wait = (prediction.id, wait, None if call.new_style else 201)
+    return call.json(
+        call.render.prediction(prediction, details=True),
+        status=_created_status(call, prediction),
+    )
+
+
+def _created_status(call: Call, prediction: Prediction) -> int:
+    if not call.new_style:
+        return 201
+    return 200 if prediction.terminal else 202
 
 
 @routes.route("POST", "/models/{owner}/{name}/predictions", body=True)
@@ -234,7 +247,9 @@ def cancel_prediction(call: Call) -> web.StreamResponse:
             "Prediction has already terminated",
         )
     call.store.request_cancel(prediction)
-    return call.json(call.render.prediction(prediction, details=True))
+    # Accepted, not done: the service's recordings answer 202.
+    status = 202 if call.new_style else 200
+    return call.json(call.render.prediction(prediction, details=True), status=status)
 
 
 @routes.route("GET", "/predictions/{id}/stream")
@@ -392,7 +407,8 @@ async def hold(call: Call, response: web.StreamResponse) -> web.StreamResponse:
             now = time.monotonic()
             if prediction.terminal or now >= deadline:
                 return call.json(
-                    call.render.prediction(prediction, details=True), status=status
+                    call.render.prediction(prediction, details=True),
+                    status=status or _created_status(call, prediction),
                 )
             due = prediction.next_due()
         pause = min(deadline - now, _WAIT_POLL)

@@ -508,11 +508,23 @@ class Emulator:
         """Answer the next ``times`` matching requests with this response.
 
         ``path`` is matched without the ``/v1`` prefix, exactly or as an
-        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends a
-        ``{"detail": ...}`` JSON body for errors; ``b""`` sends nothing.
-        ``times=None`` keeps answering until ``clear_faults()``.
+        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends the
+        dialect's JSON error body (``{"error", "detail"}``, or ``{"detail"}``
+        in the old one); ``b""`` sends nothing. ``times=None`` keeps
+        answering until ``clear_faults()``.
+
+        A 429 carries what the service sends with one: ``x-ratelimit-reset``,
+        the Unix time one second after each answer, unless ``headers`` has
+        its own ``x-ratelimit-reset`` or ``Retry-After``.
         """
-        data, all_headers = encode_body(status, body, dict(headers or {}), content_type)
+        given = dict(headers or {})
+        data, all_headers = encode_body(
+            status, body, given, content_type, new_style=self.style == "new"
+        )
+        named = {name.lower() for name in given}
+        reset_after = None
+        if status == 429 and not named & {"x-ratelimit-reset", "retry-after"}:
+            reset_after = 1.0
         return self._faults.add(
             Fault(
                 kind="status",
@@ -522,6 +534,7 @@ class Emulator:
                 status=status,
                 headers=all_headers,
                 body=data,
+                reset_after=reset_after,
             )
         )
 
