@@ -24,12 +24,15 @@ from ._faults import Fault, RecordedRequest
 from ._seed import SEED_PREDICTIONS
 from ._server import Emulator, ThreadedEmulator
 from ._state import Style
+from ._webhooks import SIGNATURE_HEADER, WebhookDelivery
 
 __all__ = [
     "SEED_PREDICTIONS",
+    "SIGNATURE_HEADER",
     "Emulator",
     "Fault",
     "RecordedRequest",
     "Style",
     "ThreadedEmulator",
+    "WebhookDelivery",
 ]

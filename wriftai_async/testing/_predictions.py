@@ -36,7 +36,7 @@ from aiohttp import web
 
 from ._faults import STREAM_CUT
 from ._records import STATUSES, Model, Prediction, Version
-from ._routing import Call, RouteTable, path_int, visible_model
+from ._routing import WEBHOOKS_KEY, Call, RouteTable, path_int, visible_model
 from ._state import Store
 from ._validation import (
     ApiError,
@@ -150,15 +150,20 @@ def _create(
     if call.request.headers.get("Validate-Input", "").strip().lower() == "true":
         schema = version.schemas.get("prediction", {}).get("input", {})
         validate_input(input_, schema if isinstance(schema, dict) else {})
+    webhook = call.body.get("webhook") or {}
+    webhook_url = call.body.get("webhook_url") or webhook.get("url")
     prediction = call.store.create_prediction(
         owner=call.user,
         model=model,
         version=version,
         input=input_,
-        webhook_url=call.body.get("webhook_url")
-        or (call.body.get("webhook") or {}).get("url"),
+        webhook_url=webhook_url,
     )
     prediction.stream = stream
+    if webhook_url:
+        call.request.app[WEBHOOKS_KEY].watch(
+            prediction.id, webhook_url, webhook.get("secret")
+        )
     wait = _prefer_wait(call)
     if wait is not None:
         call.extra_headers["Preference-Applied"] = f"wait={wait:g}"

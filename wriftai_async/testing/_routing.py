@@ -26,6 +26,8 @@ from ._validation import ApiError, parse_json_object
 log = logging.getLogger("wriftai_async.testing")
 
 STORE_KEY = web.AppKey("wriftai_store", Store)
+#: The app's webhook sender (a ``_webhooks.WebhookSender``).
+WEBHOOKS_KEY: web.AppKey[Any] = web.AppKey("wriftai_webhooks", object)
 PREFIX = "/v1"
 T = TypeVar("T")
 

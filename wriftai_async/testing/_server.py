@@ -31,9 +31,10 @@ from ._faults import (
 )
 from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
-from ._routing import STORE_KEY, error_middleware
+from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
 from ._state import Settings, Store, Style
+from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
 # In-flight handlers (a held ``Prefer: wait`` answer, an injected delay) get
@@ -64,6 +65,9 @@ class Emulator:
         host, port: where to listen (port 0: a free one).
         record_requests: keep every request in ``requests`` (turn off for a
             long-running server).
+        webhook_attempts, webhook_retry_delay: a webhook delivery is tried
+            this many times in all, the first retry after this many seconds,
+            then twice as long each time (see ``webhook_deliveries``).
     """
 
     def __init__(
@@ -82,6 +86,8 @@ class Emulator:
         port: int = 0,
         host: str = _HOST,
         record_requests: bool = True,
+        webhook_attempts: int = 4,
+        webhook_retry_delay: float = 0.5,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -91,6 +97,10 @@ class Emulator:
             raise ValueError("default_page_size must be between 1 and 100")
         if upload_part_size < 1:
             raise ValueError("upload_part_size must be >= 1")
+        if webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be >= 1")
+        if webhook_retry_delay < 0:
+            raise ValueError("webhook_retry_delay must be >= 0")
         self._store = Store(
             Settings(
                 style=style,
@@ -105,6 +115,9 @@ class Emulator:
             )
         )
         self._render = Renderer(self._store)
+        self._webhooks = WebhookSender(
+            self._store, self._render, webhook_attempts, webhook_retry_delay
+        )
         self._faults = FaultQueue()
         self._port = port
         self._host = host
@@ -162,6 +175,7 @@ class Emulator:
             + _BODY_SLACK,
         )
         app[STORE_KEY] = self._store
+        app[WEBHOOKS_KEY] = self._webhooks
         _handlers.routes.install(app, _predictions.hold)
         _variables.routes.install(app, _predictions.hold)
         _predictions.install(app)
@@ -192,6 +206,7 @@ class Emulator:
         """Stop serving and release the socket; safe to call twice."""
         runner, sock = self._runner, self._sock
         self._runner = self._sock = self._base_url = None
+        await self._webhooks.close()
         if runner is not None:
             await runner.cleanup()
         if sock is not None:
@@ -474,6 +489,17 @@ class Emulator:
             if prediction is None:
                 raise KeyError(prediction_id)
             return self._render.prediction(prediction, details=True)
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook call made so far, oldest first (a snapshot).
+
+        One per prediction created with a webhook, once it has ended and the
+        call was delivered (a 2xx) or given up after ``webhook_attempts``.
+        Check the signature of one with
+        ``wriftai_async.webhooks.verify(d.body, d.signature, secret)``.
+        """
+        return self._webhooks.deliveries
 
     @property
     def open_streams(self) -> int:
