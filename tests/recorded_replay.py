@@ -201,6 +201,7 @@ class Entry:
     status: int | None = None
     answer: Any = None  # the recorded JSON answer, when there was one
     answer_text: bytes = b""
+    content_type: str = ""  # of the recorded answer
     started: float = 0.0  # the server loop's clock, at arrival
     finished: float = 0.0  # and once the recording had answered
 
@@ -370,11 +371,15 @@ class ReplayServer:
             )
         entry.status = answer.status_code
         entry.finished = self.loop.time()
+        entry.content_type = answer.headers.get("content-type", "")
         headers = _strip(answer.headers)
         try:
             content = answer.content
         except httpx.ResponseNotRead:
-            return await self._stream(request, entry, answer, headers)
+            # Forwarded first: the case may end as soon as the stream does.
+            if exchange.forward is not None:
+                await exchange.forward(entry)
+            return await self._stream(request, answer, headers)
         if content:
             with contextlib.suppress(ValueError):
                 entry.answer = json.loads(content)
@@ -395,7 +400,6 @@ class ReplayServer:
     async def _stream(
         self,
         request: web.Request,
-        entry: Entry,
         answer: httpx.Response,
         headers: dict[str, str],
     ) -> web.StreamResponse:

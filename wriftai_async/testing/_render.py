@@ -120,6 +120,11 @@ class Renderer:
             out["compatibilities"] = dict(version.compatibilities)
         if details:
             out["schemas"] = version.schemas
+            if self._new:
+                # The service's recorded answer to a version's get sends the
+                # flags at the top level; the official ModelVersionWithDetails
+                # nests them under "compatibilities". Both are sent.
+                out.update(version.compatibilities)
         return out
 
     @staticmethod

@@ -347,8 +347,15 @@ class Emulator:
         schemas: Mapping[str, Any] | None = None,
         container_image_digest: str | None = None,
         created_at: datetime | str | None = None,
+        variable_names: Sequence[str] = (),
+        compatibilities: Mapping[str, bool] | None = None,
     ) -> dict[str, Any]:
-        """Add the next version of ``model`` (``"owner/name"``)."""
+        """Add the next version of ``model`` (``"owner/name"``).
+
+        ``variable_names`` are those of its configuration (variables of the
+        model's owner; not checked here); ``compatibilities`` sets some of
+        its flags (the others stay ``False``).
+        """
         with self._store.lock:
             found = self._find_model(model)
             version = self._store.add_version(
@@ -358,6 +365,8 @@ class Emulator:
                 container_image_digest=container_image_digest,
                 created_at=self._store.seed_time(created_at),
             )
+            version.variable_names = list(variable_names)
+            version.compatibilities.update(compatibilities or {})
             return self._render.version(found, version, details=True)
 
     def add_prediction(
@@ -377,6 +386,7 @@ class Emulator:
         final_status: str = "succeeded",
         created_at: datetime | str | None = None,
         id: str | None = None,
+        stream: bool = False,
     ) -> dict[str, Any]:
         """Add a prediction of ``model`` (``"owner/name"``) owned by ``owner``.
 
@@ -385,6 +395,7 @@ class Emulator:
         ``final_status`` with ``output`` (or ``error``). Without
         ``finish_after`` it runs until cancelled. Unlike a prediction created
         over HTTP, this does not change the model's ``predictions_count``.
+        ``stream`` marks it as created with ``"stream": true``.
         """
         store = self._store
         with store.lock:
@@ -408,6 +419,7 @@ class Emulator:
                 execution_time=execution_time,
                 id=id,
             )
+            prediction.stream = stream
             if status == "started":
                 prediction.started_at = created
             if finish_after is not None and not terminal:
