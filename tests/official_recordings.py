@@ -104,7 +104,10 @@ def integration_dir() -> Path:
             for member in members:
                 if not (member.isfile() or member.isdir()) or ".." in member.name:
                     raise RecordingsUnavailable(f"unexpected member {member.name!r}")
-            tar.extractall(unpacked, members=members)
+            if hasattr(tarfile, "data_filter"):  # 3.12+, and 3.10.12+/3.11.4+
+                tar.extractall(unpacked, members=members, filter="data")
+            else:  # older patch releases: the members were checked above
+                tar.extractall(unpacked, members=members)
         staged = unpacked / f"wriftai-{VERSION}"
         try:
             staged.rename(root)
