@@ -42,7 +42,6 @@ from wriftai.pagination import PaginatedResponse
 
 import wriftai_async
 from wriftai_async import (
-    APIConnectionError,
     APIStatusError,
     AsyncClient,
     Client,
@@ -933,6 +932,7 @@ class OfficialSpelling:
         if params:
             raise AssertionError(f"no translation of create(**{sorted(params)})")
         duration = getattr(wait_options, "duration", None)
+        kwargs["wait"] = False  # ours: None means True with stream=True
         if wait:
             kwargs["wait"] = True if duration is None else duration
             if not stream:
@@ -1077,11 +1077,13 @@ class Outcome:
 
 def _resumed_after_a_drop(outcome: Outcome) -> None:
     # Ours resumed from the last event it had (the recording drops every
-    # connection the same way), yielded that event once, and gave up with
-    # an APIConnectionError once a resumption brought nothing new: nothing
-    # lost, nothing repeated, no second create.
+    # connection the same way), yielded that event once, and gave up with a
+    # StreamInterruptedError (its last_event_id to resume from) once
+    # max_retries resumptions in a row brought nothing new: nothing lost,
+    # nothing repeated, no second create.
     call = outcome.last_call()
-    assert isinstance(call.error, APIConnectionError), call.error
+    assert isinstance(call.error, wriftai_async.StreamInterruptedError), call.error
+    assert call.error.last_event_id == "1"
     assert [e.id for e in call.result] == ["1"]
     methods = [method for method, _ in outcome.requests()]
     resumed = outcome.log[1:]
@@ -1128,10 +1130,11 @@ def _refused_an_empty_prediction(outcome: Outcome) -> None:
 
 def _refused_a_stream_without_its_prediction(outcome: Outcome) -> None:
     # The stream ended before the init event named the prediction: ours
-    # raises a WriftAIError (ResponseDecodeError) and, like the official
-    # client, never re-sends the create.
+    # raises a WriftAIError (StreamInterruptedError, no prediction id to
+    # resume with) and, like the official client, never re-sends the create.
     call = outcome.last_call()
-    assert isinstance(call.error, wriftai_async.ResponseDecodeError), call.error
+    assert isinstance(call.error, wriftai_async.StreamInterruptedError), call.error
+    assert call.error.prediction_id is None
     assert outcome.requests() == [("POST", "/v1/predictions")]
 
 
@@ -1169,8 +1172,9 @@ DELIBERATE: dict[str, Deliberate] = {
             "test_create_prediction_stream_raises_if_closed_before_prediction_id*",
         ),
         reason="every failure the server causes is a WriftAIError: ours "
-        "raises ResponseDecodeError where the official client raises "
-        "RuntimeError('Stream closed before receiving the prediction ID.')",
+        "raises StreamInterruptedError (prediction_id None) where the "
+        "official client raises RuntimeError('Stream closed before "
+        "receiving the prediction ID.')",
         check=_refused_a_stream_without_its_prediction,
     ),
     "empty-create-answer": Deliberate(

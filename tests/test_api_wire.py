@@ -256,7 +256,9 @@ async def test_session_request_is_the_escape_hatch(emulator):
 
 async def test_predictions_stream(client, emulator):
     created = await resolve(
-        client.predictions.create("alice/text-echo", {"text": "one two three"})
+        client.predictions.create(
+            "alice/text-echo", {"text": "one two three"}, stream=True, wait=False
+        )
     )
     events = await collect(client.predictions.stream(created.id))
     names = [e.event for e in events]

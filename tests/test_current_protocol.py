@@ -158,8 +158,11 @@ async def test_create_stream_idle_close_resumes_with_the_same_wait(client, emula
 
 async def test_stream_cut_on_get_resumes_too(client, emulator):
     created = await resolve(
-        client.predictions.create("alice/text-echo", {"prompt": TEXT})
+        client.predictions.create(
+            "alice/text-echo", {"prompt": TEXT}, stream=True, wait=False
+        )
     )
+    assert created.stream is True
     emulator.inject_stream_cut(2, method="GET", path="/predictions/*/stream")
     events = await collect(client.predictions.stream(created.id, wait=5))
     check_events(events)

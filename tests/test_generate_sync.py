@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient, Client
+from wriftai_async import AsyncClient, AsyncEventStream, Client, EventStream
 from wriftai_async._session import AsyncSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,17 +67,22 @@ def _public_methods(cls: type) -> dict[str, Callable[..., Any]]:
 
 def _sync_return(annotation: Any, is_async: bool) -> Any:
     if is_async:
-        # ``T | AsyncIterator[X]`` (an overloaded ``create(stream=...)``)
-        # becomes ``T | Iterator[X]``; any other annotation stays.
+        # ``T | AsyncIterator[X]`` becomes ``T | Iterator[X]``, and ``T |
+        # AsyncEventStream`` (an overloaded ``create(stream=...)``) ``T |
+        # EventStream``; any other annotation stays.
         if isinstance(annotation, types.UnionType):
             parts = [
                 typing.cast(Any, Iterator)[typing.get_args(part)[0]]
                 if typing.get_origin(part) is AsyncIterator
+                else EventStream
+                if part is AsyncEventStream
                 else part
                 for part in typing.get_args(annotation)
             ]
             return functools.reduce(operator.or_, parts)
         return annotation
+    if annotation is AsyncEventStream:
+        return EventStream
     assert typing.get_origin(annotation) is AsyncIterator, annotation
     (item,) = typing.get_args(annotation)
     return typing.cast(Any, Iterator)[item]

@@ -211,3 +211,43 @@ async def test_a_cancel_during_the_backoff_wait_still_pairs_every_signal(emulato
 def test_trace_configs_must_be_trace_configs():
     with pytest.raises(TypeError, match="trace_configs"):
         AsyncClient("t", "http://127.0.0.1:9/v1", trace_configs=[object()])
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_upload_part_spans_hold_no_presigned_query(spans, emulator, kind):
+    # The README's instrumentation records each request's URL; an upload
+    # part's URL carries its signature in the query (the emulator's is
+    # X-Signature, a real store's X-Amz-Signature, X-Amz-Credential, ...).
+    seen: list[str] = []
+
+    async def on_start(session, ctx, params):
+        seen.append(str(params.url))
+
+    mine = aiohttp.TraceConfig()
+    mine.on_request_start.append(on_start)
+    _, exporter = spans
+    emulator.inject(503, times=1, method="PUT", path="/_storage/*")  # 2 PUT spans
+    client = make_client(kind, emulator, trace_configs=[mine])
+    try:
+        if kind == "async":
+            await client.files.upload(b"x" * 300, mime_type="text/plain")
+        else:
+            await asyncio.to_thread(client.files.upload, b"x" * 300)
+    finally:
+        await client.aclose() if kind == "async" else client.close()
+    signatures = {
+        r.query["X-Signature"] for r in emulator.requests if r.method == "PUT"
+    }
+    puts = [s for s in exporter.get_finished_spans() if _method(s) == "PUT"]
+    assert len(puts) >= 2 and signatures
+    secrets = {sig.split("/")[0] for sig in signatures}  # sent as ...%2Fsig
+    for span in exporter.get_finished_spans():
+        text = repr(dict(span.attributes)) + repr(span.events) + span.name
+        assert not any(secret in text for secret in secrets), _url(span)
+    for span in puts:
+        assert "X-Signature=REDACTED" in _url(span)
+    assert [_status(s) for s in puts].count(503) == 1
+    # A plain TraceConfig of the caller's gets the redacted URL too.
+    parts = [url for url in seen if "/_storage/" in url]
+    assert len(parts) >= 2
+    assert all(url.endswith("?X-Signature=REDACTED") for url in parts)

@@ -23,11 +23,13 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ListingLimitError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    StreamInterruptedError,
     ValidationError,
     WaitTimeoutError,
     WriftAIError,
@@ -58,6 +60,7 @@ from ._objects import (
     Visibility,
 )
 from ._params import UNSET, UnsetType
+from ._resources._streaming import AsyncEventStream, EventStream
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._sync import Client
@@ -71,6 +74,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncEventStream",
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
@@ -78,8 +82,10 @@ __all__ = [
     "Category",
     "Client",
     "ConflictError",
+    "EventStream",
     "File",
     "Hardware",
+    "ListingLimitError",
     "Model",
     "ModelDetails",
     "ModelVersion",
@@ -99,6 +105,7 @@ __all__ = [
     "SortBy",
     "SortDirection",
     "StreamEvent",
+    "StreamInterruptedError",
     "UnsetType",
     "Upload",
     "UploadCompletion",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _json
-from ._repr import bounded_repr, shorten
+from ._repr import bounded_repr, display_url, shorten
 from ._retry import parse_rate_limit_reset
 
 __all__ = [
@@ -25,11 +25,13 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ListingLimitError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
+    "StreamInterruptedError",
     "ValidationError",
     "WaitTimeoutError",
     "WriftAIError",
@@ -72,6 +74,45 @@ class WaitTimeoutError(WriftAIError, TimeoutError):
         self.prediction = prediction
 
 
+class StreamInterruptedError(WriftAIError):
+    """A prediction's event stream ended before its terminal event, for good.
+
+    Raised when the client gives up resuming (the rules are in
+    ``predictions.stream``'s docstring): every event before it was delivered
+    once, in order. Resume later with
+    ``stream(error.prediction_id, after_id=error.last_event_id)``. The error
+    that ended the last attempt, if any, is the ``__cause__``.
+
+    Attributes:
+        prediction_id: the prediction, or ``None`` when the stream of
+            ``create(stream=True)`` broke before the server said which
+            prediction it created.
+        last_event_id: the id of the last event delivered (or the
+            ``after_id`` the stream started from), ``None`` if none.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prediction_id: str | None = None,
+        last_event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.prediction_id = prediction_id
+        self.last_event_id = last_event_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments do not survive the default pickling protocol.
+        return (_rebuild_interrupted, (self.args[0], self.__dict__))
+
+
+def _rebuild_interrupted(message: str, state: dict[str, Any]) -> Any:
+    error = StreamInterruptedError(message)
+    error.__dict__.update(state)
+    return error
+
+
 class ResponseDecodeError(WriftAIError):
     """A successful response whose body is not the JSON the API promises."""
 
@@ -79,6 +120,27 @@ class ResponseDecodeError(WriftAIError):
         super().__init__(message)
         self.method = method
         self.url = url
+
+
+class ListingLimitError(WriftAIError):
+    """A listing went on past ``max_listing_items`` items.
+
+    Every listing ends by this bound, whatever the server's cursors: the
+    items up to it were delivered, the listing stops here. ``limit`` is the
+    bound; raise it with ``AsyncClient(max_listing_items=...)`` (or
+    ``Client``) for a longer listing.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the listing went on past {limit} items, the most one listing may "
+            "yield (max_listing_items; set it higher on the client for a "
+            "longer listing)"
+        )
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.limit,))
 
 
 class APIStatusError(WriftAIError):
@@ -151,7 +213,36 @@ class BadRequestError(APIStatusError):
 
 
 class AuthenticationError(APIStatusError):
-    """401: the access token is missing or invalid."""
+    """401: the access token is missing or invalid.
+
+    The message says how to give a token and, when the client had none at
+    all, that none was given (``token_given``: ``False``; ``True`` when one
+    was sent and refused; ``None`` when unknown, as for another host's 401).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: Any = None,
+        *,
+        token_given: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.token_given = token_given
+        super().__init__(status, detail, **kwargs)
+
+    def _message(self) -> str:
+        message = super()._message()
+        given = self.__dict__.get("token_given")
+        if given is None:
+            return message
+        where = "$WRIFTAI_ACCESS_TOKEN, access_token= or --token"
+        if given:
+            return f"{message} (the access token was refused; check {where})"
+        return (
+            f"{message} (no access token was given: set $WRIFTAI_ACCESS_TOKEN, "
+            "pass access_token= or use --token)"
+        )
 
 
 class PermissionDeniedError(APIStatusError):
@@ -224,38 +315,57 @@ def error_from_response(
     headers: Mapping[str, str],
     *,
     method: str,
-    url: str,
+    url: object,
+    token_given: bool | None = None,
+    detail: str | None = None,
 ) -> APIStatusError:
     """Build the exception for an error response.
 
     ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
     page from a proxy, or nothing. The result is always an ``APIStatusError``.
+    ``token_given`` is whether the API call carried a token (``None``: not an
+    API call); a 401's message then says how to give one. ``detail``
+    replaces the body's (the client's own reason, such as a redirect it did
+    not follow). ``url`` is kept as messages show URLs (``display_url``: no
+    query string, user info or fragment).
     """
-    detail: Any = None
-    try:
-        # An error body decodes to a bounded number of values (64 Ki).
-        decoded = _json.loads_bounded(body, 1 << 16) if body else None
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        detail = decoded.get("detail")
-        if detail is None:
-            # The service's own recordings answer errors as {"error": "..."}.
-            detail = decoded.get("error")
-    elif isinstance(decoded, str):
-        detail = decoded
+    if detail is None:
+        try:
+            # An error body decodes to a bounded number of values (64 Ki).
+            decoded = _json.loads_bounded(body, 1 << 16) if body else None
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            detail = decoded.get("detail")
+            if detail is None:
+                # The service's recordings answer errors as {"error": "..."}.
+                detail = decoded.get("error")
+        elif isinstance(decoded, str):
+            detail = decoded
     text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
     request_id = None
     for name in _REQUEST_ID_HEADERS:
         if name in headers:
             request_id = headers[name]
             break
-    return error_class_for(status)(
+    if "location" in (name.lower() for name in headers):
+        # A redirect's target, as messages show URLs: its user info or query
+        # (a password, a signature) is nobody's business in an exception.
+        headers = {
+            name: display_url(value) if name.lower() == "location" else value
+            for name, value in headers.items()
+        }
+    cls = error_class_for(status)
+    extra: dict[str, Any] = {}
+    if issubclass(cls, AuthenticationError):
+        extra["token_given"] = token_given
+    return cls(
         status,
         detail,
         method=method,
-        url=url,
+        url=display_url(str(url)),
         request_id=request_id,
         headers=headers,
         body=text,
+        **extra,
     )

@@ -8,10 +8,12 @@ set the level of the ``"wriftai_async"`` logger.
 The lines come from an aiohttp ``TraceConfig`` (:func:`log_trace_config`), so
 they see every attempt the client makes, and from :func:`between_attempts`,
 which the retry middleware calls before it re-sends. What a line holds: the
-method, the URL path (never the query, which may carry a presigned
-signature), the status or the exception's type, the attempt number, the wait
-before the next attempt and the server's request id. Never a header value
-other than the request id, never a body, so never the access token.
+method, the URL path as sent, percent-encoded (so an id from the server
+cannot break a line or send a terminal escape; never the query, which may
+carry a presigned signature), the status or the exception's type, the
+attempt number, the wait before the next attempt and the server's request
+id. Never a header value other than the request id, never a body, so never
+the access token.
 
 Why :func:`between_attempts` also sends trace signals: aiohttp fires
 ``on_request_start``/``on_request_end`` once per ``session.request()`` call,
@@ -20,10 +22,18 @@ invisible to every ``TraceConfig`` (OpenTelemetry's aiohttp instrumentation
 included): one span for three attempts, with the last status only. Closing
 the attempt that failed and opening the next one on the request's own traces
 makes each attempt a span of its own, with its own status.
+
+Why :func:`redact_trace_urls`: an upload part goes to a presigned URL whose
+query string is a credential (``X-Amz-Signature``, ``X-Amz-Credential``,
+``X-Amz-Security-Token``). Tracing instrumentations record the URL each
+signal carries (OpenTelemetry redacts only a few names, not these), so the
+session that sends those PUTs hands every trace config a copy of each signal
+whose URL has every query value replaced by ``REDACTED``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -33,7 +43,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import attr
 from aiohttp import ClientRequest, ClientResponse
+from yarl import URL
 
 from ._errors import _REQUEST_ID_HEADERS
 
@@ -42,6 +54,7 @@ __all__ = [
     "between_attempts",
     "log_trace_config",
     "logger",
+    "redact_trace_urls",
     "setup_from_env",
 ]
 
@@ -121,7 +134,10 @@ async def _on_start(
     ctx.started = time.perf_counter()
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
-            "sending %s %s (attempt %d)", params.method, params.url.path, ctx.attempt
+            "sending %s %s (attempt %d)",
+            params.method,
+            params.url.raw_path,
+            ctx.attempt,
         )
 
 
@@ -136,7 +152,7 @@ async def _on_end(
         logger.info(
             "%s %s -> %d (attempt %d, %.3fs%s)",
             params.method,
-            params.url.path,
+            params.url.raw_path,
             response.status,
             ctx.attempt,
             time.perf_counter() - ctx.started,
@@ -154,7 +170,7 @@ async def _on_exception(
         logger.info(
             "%s %s failed: %s (attempt %d, %.3fs)",
             params.method,
-            params.url.path,
+            params.url.raw_path,
             type(params.exception).__name__,
             ctx.attempt,
             time.perf_counter() - ctx.started,
@@ -182,6 +198,88 @@ def wanted_trace_configs(
     if logger.isEnabledFor(logging.INFO):
         configs.append(log_trace_config())
     return configs
+
+
+# The signals whose parameters carry the request's URL, and the others.
+_URL_SIGNALS = (
+    "on_request_start",
+    "on_request_chunk_sent",
+    "on_response_chunk_received",
+    "on_request_end",
+    "on_request_exception",
+    "on_request_redirect",
+    "on_request_headers_sent",
+)
+_OTHER_SIGNALS = (
+    "on_connection_queued_start",
+    "on_connection_queued_end",
+    "on_connection_create_start",
+    "on_connection_create_end",
+    "on_connection_reuseconn",
+    "on_dns_resolvehost_start",
+    "on_dns_resolvehost_end",
+    "on_dns_cache_hit",
+    "on_dns_cache_miss",
+)
+REDACTED = "REDACTED"
+
+
+def redacted_url(url: URL) -> URL:
+    """``url`` without user info, each query value replaced by ``REDACTED``."""
+    if url.raw_user is not None or url.raw_password is not None:
+        url = url.with_user(None)
+    if not url.raw_query_string:
+        return url
+    return url.with_query([(key, REDACTED) for key in url.query]).with_fragment(None)
+
+
+class _RedactingTraceConfig(aiohttp.TraceConfig):
+    """Sends each signal on to ``inner`` with its URL redacted."""
+
+    def __init__(self, inner: aiohttp.TraceConfig) -> None:
+        super().__init__()
+        self._inner = inner
+        for name in _URL_SIGNALS:
+            getattr(self, name).append(_forward(getattr(inner, name), redact=True))
+        for name in _OTHER_SIGNALS:
+            getattr(self, name).append(_forward(getattr(inner, name), redact=False))
+
+    def trace_config_ctx(self, trace_request_ctx: Any = None) -> SimpleNamespace:
+        return self._inner.trace_config_ctx(trace_request_ctx)
+
+    def freeze(self) -> None:
+        super().freeze()
+        self._inner.freeze()
+
+
+def _forward(signal: Any, *, redact: bool) -> Callable[..., Awaitable[None]]:
+    async def forward(session: Any, ctx: Any, params: Any) -> None:
+        if redact:
+            params = _with_url(params, redacted_url(params.url))
+        await signal.send(session, ctx, params)
+
+    return forward
+
+
+def _with_url(params: Any, url: URL) -> Any:
+    # aiohttp's parameter classes are frozen attrs classes (3.x); a later
+    # version may make them dataclasses.
+    if attr.has(type(params)):
+        return attr.evolve(params, url=url)
+    return dataclasses.replace(params, url=url)
+
+
+def redact_trace_urls(session: aiohttp.ClientSession) -> None:
+    """Make every trace config of ``session`` see URLs with redacted queries.
+
+    Done after the session is built: an instrumentation (OpenTelemetry's)
+    adds its own trace config while the session is constructed.
+    """
+    configs = session.trace_configs  # the session's own list
+    for index, config in enumerate(configs):
+        if not isinstance(config, _RedactingTraceConfig):
+            configs[index] = wrapped = _RedactingTraceConfig(config)
+            wrapped.freeze()
 
 
 async def between_attempts(
@@ -212,7 +310,7 @@ async def between_attempts(
         logger.info(
             "retrying %s %s in %.3fs after %s (attempt %d)",
             method,
-            url.path,
+            url.raw_path,
             delay,
             _describe(failed),
             attempt + 1,

@@ -17,7 +17,9 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
 from ._logging import between_attempts
+from ._rate_limit import Limiter
 from ._retry import RetryPolicy, parse_rate_limit_reset
+from ._urls import origin_key
 
 __all__ = [
     "AuthMiddleware",
@@ -33,13 +35,12 @@ _DEFAULT_LIMIT = 64 * 1024 * 1024
 class AuthMiddleware:
     """Adds the token and the caller's headers, only on the API's own origin.
 
-    aiohttp runs the middlewares again for every redirect hop. It drops
-    ``Authorization`` when a hop leaves the origin, but a middleware that
-    re-added it would hand the token to whatever host the server pointed at
-    (as ``requests``' ``should_strip_auth`` and httpx guard against). So the
-    origin (scheme, host, port) of each hop is compared with the API's: the
-    token and ``headers`` (the client's ``headers=`` and the call's own) go
-    only there, and are removed from a hop anywhere else. The token never
+    The session follows redirects itself, only within the API's origin (see
+    ``AsyncSession._redirect_target``), each hop through the whole chain.
+    This middleware checks the origin (scheme, host, port) of every request
+    anyway, as ``requests``' ``should_strip_auth`` and httpx do: the token
+    and ``headers`` (the client's ``headers=`` and the call's own) go only
+    there, and are removed from a request anywhere else. The token never
     shows in a repr.
     """
 
@@ -72,9 +73,7 @@ class AuthMiddleware:
         return await handler(request)
 
 
-def _origin_key(url: URL) -> tuple[str, str | None, int | None]:
-    """Scheme, host and port, the default port spelled out (``:443`` or not)."""
-    return (url.scheme, url.host, url.port)
+_origin_key = origin_key
 
 
 class UserAgentMiddleware:
@@ -101,26 +100,36 @@ class UserAgentMiddleware:
 class RateLimitGate:
     """One client's shared knowledge of the rate limit.
 
-    When any request gets a 429 with a reset time, every request of the same
-    client waits for that reset before it is sent, instead of each discovering
-    the limit on its own and retrying in a herd.
+    When any request to the API's origin gets a 429 with a reset time, every
+    request of the same client to that origin waits for that reset before it
+    is sent, instead of each discovering the limit on its own and retrying in
+    a herd. Answers from other hosts never feed it (see ``RetryMiddleware``'s
+    ``gate_origin``).
+
+    With a ``limiter`` (``rate_limit=``, ``rate_limit_store=``: see
+    ``_rate_limit.py``), each request also waits for its turn there, and the
+    limiter hears of every reset, to share it with other processes.
     """
 
-    __slots__ = ("_clock", "_resume_at", "_sleep")
+    __slots__ = ("_clock", "_resume_at", "_sleep", "limiter")
 
     def __init__(
         self,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limiter: Limiter | None = None,
     ) -> None:
         self._resume_at = 0.0
         self._clock = clock
         self._sleep = sleep
+        self.limiter = limiter
 
     def close_for(self, seconds: float) -> None:
         """Hold every request until ``seconds`` from now (never shortens)."""
         self._resume_at = max(self._resume_at, self._clock() + seconds)
+        if self.limiter is not None:
+            self.limiter.report_reset(seconds)
 
     @property
     def remaining(self) -> float:
@@ -131,6 +140,8 @@ class RateLimitGate:
         """Return when the gate is open (at once in the common case)."""
         while (delay := self._resume_at - self._clock()) > 0:
             await self._sleep(delay)
+        if self.limiter is not None:
+            await self.limiter.acquire()
 
 
 class BodyReader:
@@ -180,7 +191,7 @@ class RetryMiddleware:
     body is read up to 64 MiB.
     """
 
-    __slots__ = ("gate", "max_retries", "policy", "reader", "sleep")
+    __slots__ = ("_gate_origin", "gate", "max_retries", "policy", "reader", "sleep")
 
     def __init__(
         self,
@@ -189,12 +200,19 @@ class RetryMiddleware:
         gate: RateLimitGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         reader: BodyReader | None = None,
+        *,
+        gate_origin: URL | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if gate is not None and gate_origin is None:
+            raise ValueError("a gate needs the origin whose answers feed it")
         self.policy = policy
         self.max_retries = max_retries
         self.gate = gate
+        # Only the API's own answers speak for its rate limit: a 429 from
+        # any other host must not hold every request of the client.
+        self._gate_origin = None if gate_origin is None else origin_key(gate_origin)
         self.sleep = sleep
         # Without a reader of its own, error bodies are still read bounded.
         self.reader = reader or BodyReader(_DEFAULT_LIMIT, whole=False)
@@ -207,9 +225,12 @@ class RetryMiddleware:
     ) -> ClientResponse:
         attempt = 0
         method = request.method
+        gate = self.gate
+        if gate is not None and origin_key(request.url) != self._gate_origin:
+            gate = None  # another host: neither held by the gate nor feeding it
         while True:
-            if self.gate is not None:
-                await self.gate.wait()
+            if gate is not None:
+                await gate.wait()
             response: ClientResponse | None = None
             try:
                 response = await handler(request)
@@ -235,12 +256,12 @@ class RetryMiddleware:
                 if status < 429 or (status > 429 and status < 500):
                     return response
                 headers = response.headers
-                if status == 429 and self.gate is not None:
+                if status == 429 and gate is not None:
                     reset = parse_rate_limit_reset(headers)
                     # A reset beyond the longest wait is not waited for by
                     # anyone: every request then fails fast with the 429.
                     if reset is not None and reset <= self.policy.max_rate_limit_wait:
-                        self.gate.close_for(reset)
+                        gate.close_for(reset)
                 if attempt >= self.max_retries:
                     return response
                 body_empty = body is not None and not body.strip()

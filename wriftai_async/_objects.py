@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from ._errors import ResponseDecodeError
-from ._repr import bounded_reprs
+from ._repr import bounded_reprs, cause_text
 
 __all__ = [
     "COMPATIBILITY_FLAGS",
@@ -102,7 +102,7 @@ class _BuiltOnRead:
             except Exception as exc:  # anything the data can provoke
                 raise ResponseDecodeError(
                     f"the response does not describe a {type(self).__name__}: "
-                    f"field {name!r}: {type(exc).__name__}: {exc}"
+                    f"field {name!r}: {type(exc).__name__}: {cause_text(exc)}"
                 ) from exc
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -469,13 +469,13 @@ class Page(Generic[T]):
 class StreamEvent:
     """One event of a prediction's stream (:meth:`AsyncPredictions.stream`).
 
-    ``event`` is one of ``init`` (``data`` is the prediction as it was when
-    the stream opened), ``output`` (a piece of the output, as the model
-    produces it), ``error`` (the prediction's error) and ``done`` (the last
-    event; ``data`` tells the final status); a newer server may add others,
-    which arrive as they are. ``data`` is the event's data decoded from JSON,
-    or the raw text when it is not JSON. ``id`` is what ``after_id`` takes to
-    resume the stream after this event.
+    ``event`` is one of ``init`` (``data`` is the prediction), ``output`` (a
+    piece of the output, as the model produces it), then the terminal event,
+    the stream's last: ``done`` (``data`` is the final prediction) or, for a
+    failed prediction, ``error`` (``data`` is its error); a newer server may
+    add others, which arrive as they are. ``data`` is the event's data
+    decoded from JSON, or the raw text when it is not JSON. ``id`` is what
+    ``after_id`` takes to resume the stream after this event.
     """
 
     event: str
@@ -483,6 +483,35 @@ class StreamEvent:
     id: str | None = None
 
 
+def _field_hash(value: Any) -> int:
+    try:
+        return hash(value)
+    except TypeError:
+        # A list or dict (``urls``, ``output``, ``categories``): equal
+        # values all stand for the same constant, so equal objects still
+        # hash alike, and ``==`` tells them apart.
+        return 0
+
+
+def _hash_by_fields(cls: type[Any]) -> None:
+    """Give an attrs class a ``__hash__`` that a list field cannot break.
+
+    attrs hashes a tuple of the compared fields, which raises ``TypeError``
+    as soon as one holds a list or dict (a user's ``urls``). This hash
+    takes every compared field that is hashable and a constant for the
+    others: consistent with ``==``, and never an error.
+    """
+    names = tuple(f.name for f in attrs.fields(cls) if f.eq)
+
+    def __hash__(self: Any) -> int:
+        return hash((cls, *(_field_hash(getattr(self, n)) for n in names)))
+
+    cls.__hash__ = __hash__  # type: ignore[assignment]
+
+
 # Reprs bounded in length and depth: ``output`` or ``detail`` nested a
 # thousand deep, or megabytes long, must not break (or flood) a repr().
 bounded_reprs(globals()[name] for name in __all__)
+for _name in __all__:
+    if attrs.has(_cls := globals()[_name]):
+        _hash_by_fields(_cls)

@@ -128,24 +128,38 @@ def parse_rate_limit_reset(
     """Seconds until the rate-limit window resets, from the response headers.
 
     ``x-ratelimit-reset`` is a Unix time in seconds; ``Retry-After`` is either
-    a number of seconds or an HTTP date. Unparseable values are ignored.
+    a number of seconds or an HTTP date. Values that cannot be read (not a
+    number, ``nan``, infinite, a date or zone offset out of any calendar's
+    range) are ignored, as if the header were not there.
     """
     now = time.time() if now is None else now
-    reset = headers.get("x-ratelimit-reset")
+    reset = _number(headers.get("x-ratelimit-reset"))
     if reset is not None:
-        try:
-            return max(0.0, float(reset) - now)
-        except ValueError:
-            pass
+        return _wait(reset - now)
     retry_after = headers.get("retry-after")
-    if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return max(0.0, when.timestamp() - now)
-    return None
+    if retry_after is None:
+        return None
+    seconds = _number(retry_after)
+    if seconds is not None:
+        return _wait(seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(retry_after).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        # A year of twenty digits, an offset of a billion hours: no date.
+        return None
+    return _wait(when - now)
+
+
+def _number(value: str | None) -> float | None:
+    """A finite number, or ``None`` (``float()`` takes "nan", "inf", "1_0")."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (ValueError, TypeError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _wait(seconds: float) -> float | None:
+    return max(0.0, seconds) if math.isfinite(seconds) else None

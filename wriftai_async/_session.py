@@ -6,10 +6,12 @@ the loop that created it), sends every request through the middleware chain,
 turns error statuses into exceptions (via ``_errors``) and transport failures
 into :class:`APIConnectionError`/:class:`APITimeoutError`, and decodes JSON.
 :meth:`AsyncSession.stream` is the same path for a response read as it
-arrives (an event stream) instead of as one JSON document.
+arrives (an event stream) instead of as one JSON document. Redirects are
+followed here, not by aiohttp, and only GET/HEAD within the API's origin
+(see :meth:`AsyncSession._redirect_target`).
 :meth:`AsyncSession.put_external` sends a body to an absolute URL on another
 host (a presigned upload URL) through a second middleware chain without the
-access token.
+access token, following no redirect, its URL redacted for trace configs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 from aiohttp import hdrs
@@ -35,7 +37,7 @@ from ._errors import (
     ResponseDecodeError,
     error_from_response,
 )
-from ._logging import wanted_trace_configs
+from ._logging import redact_trace_urls, wanted_trace_configs
 from ._middlewares import (
     AuthMiddleware,
     BodyReader,
@@ -43,24 +45,45 @@ from ._middlewares import (
     RetryMiddleware,
     UserAgentMiddleware,
 )
+from ._pagination import DEFAULT_MAX_LISTING_ITEMS, check_max_items
+from ._rate_limit import make_limiter
+from ._repr import display_url, shorten
 from ._retry import RetryPolicy
 from ._timeouts import deadline
+from ._urls import (
+    DEFAULT_BASE_URL,
+    origin_key,
+    resolve_base_url,
+    scrub_text,
+    url_problem,
+)
 from ._version import __version__
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
+__all__ = ["DEFAULT_BASE_URL", "AsyncSession", "refuse_pickling"]
 
 
-def _timed_out(method: str, url: str, exc: BaseException | None) -> APITimeoutError:
+def _timed_out(
+    method: str, url: str | URL, exc: BaseException | None
+) -> APITimeoutError:
     why = f" ({type(exc).__name__})" if exc is not None else ""
-    return APITimeoutError(f"{method} {url} timed out{why}")
+    return APITimeoutError(f"{method} {display_url(url)} timed out{why}")
 
 
-def _failed(
-    method: str, url: str, exc: BaseException, *, hide: str | None = None
-) -> APIConnectionError:
-    """The error for a broken transport; ``hide`` is replaced by ``url`` in it."""
-    text = str(exc) if hide is None else str(exc).replace(hide, url)
-    return APIConnectionError(f"{method} {url} failed: {type(exc).__name__}: {text}")
+# The most characters of a transport error's own text a message keeps (an
+# aiohttp error may quote a whole header).
+_MAX_CAUSE_TEXT = 300
+
+
+def _failed(method: str, url: str | URL, exc: BaseException) -> APIConnectionError:
+    """The error for a broken transport, its text bounded and scrubbed.
+
+    No URL's query string or user info is shown, whatever the cause's text
+    holds (a presigned URL's query is a credential).
+    """
+    text = shorten(scrub_text(str(exc)), _MAX_CAUSE_TEXT)
+    return APIConnectionError(
+        f"{method} {display_url(url)} failed: {type(exc).__name__}: {text}"
+    )
 
 
 def _scrub(exc: BaseException) -> BaseException:
@@ -86,6 +109,35 @@ def _scrub(exc: BaseException) -> BaseException:
     return exc
 
 
+def _external_url(url: object) -> URL:
+    """``url`` as sent, exactly (a signature must not be re-encoded), checked."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, not {type(url).__name__}")
+    try:
+        target = URL(url, encoded=True)
+    except (ValueError, TypeError):
+        target = None
+    problem = (
+        "it is not a URL" if target is None else url_problem(target, user_info=True)
+    )
+    if target is None or problem is not None:
+        raise ValueError(f"url {display_url(url, 60)!r} cannot be used: {problem}")
+    return target
+
+
+def refuse_pickling(obj: object) -> NoReturn:
+    """Raise the ``TypeError`` that a client or session is not picklable.
+
+    A pickle of one would hold the access token in clear text, and its
+    connections and event loop cannot cross to another process anyway.
+    """
+    name = type(obj).__name__
+    raise TypeError(
+        f"a {name} cannot be pickled or copied: it holds an access token "
+        f"and open connections; create a new {name} where it is needed"
+    )
+
+
 def _seconds(name: str, value: object) -> float | None:
     """A timeout in seconds: ``None`` or ``inf`` mean no limit."""
     if value is None:
@@ -105,12 +157,15 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 USER_AGENT = f"wriftai-async/{__version__}"
 
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+#: The most redirects one request follows (each within the API's origin).
+MAX_REDIRECTS = 10
 _STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
 _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 
@@ -121,8 +176,10 @@ class AsyncSession:
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
             Without a token requests are sent unauthenticated.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
-            ``https://api.wrift.ai/v1``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
+            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
+            or variable), user info, a query or a fragment raise
+            ``ValueError`` naming where the value came from.
         max_retries: how many times a failed request may be re-sent (see
             ``RetryPolicy`` for which failures qualify); an int >= 0.
         timeout: seconds one call may take in all: waiting for a pooled
@@ -131,7 +188,7 @@ class AsyncSession:
         connect_timeout: seconds to open one TCP connection (``None``: no
             limit of its own; ``timeout`` still applies).
         headers: extra headers sent with every request to the API's origin
-            (never to another host a redirect points at).
+            (no request leaves it: see :meth:`_redirect_target`).
         retry: the backoff timing; tests shrink it.
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after
@@ -142,6 +199,14 @@ class AsyncSession:
         trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
             tracing; every attempt (retries included) is reported as its
             own request start and end.
+        max_listing_items: the most items one listing yields (an int >= 1;
+            1,000,000 by default); the next raises ``ListingLimitError``.
+        rate_limit: at most this many requests per second (a number > 0):
+            for this process alone, or with a store for every process that
+            shares it and the token. ``None``: no pacing.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``): a 429's reset and ``rate_limit``
+            are shared through it. Needs ``wriftai-async[redis]``.
 
     Every number is checked here: a wrong type raises ``TypeError``, a value
     out of range (``nan``, 0, negative) ``ValueError``, before any request.
@@ -163,15 +228,18 @@ class AsyncSession:
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        # Checked once, naming its source; "" never means the default.
+        url = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.base_url = url.rstrip("/")
+        self.base_url = url
         self._origin = URL(self.base_url).origin()
+        self._origin_key = origin_key(self._origin)
         self.max_retries = _count("max_retries", max_retries, 0)
         self._total = _seconds("timeout", timeout)
         # The pool wait is not a connect: aiohttp's ``connect`` would count
@@ -185,8 +253,16 @@ class AsyncSession:
         self._connection_limit = _count("connection_limit", connection_limit, 1)
         self._max_body = _count("max_response_size", max_response_size, 1)
         self._max_values = max(1, self._max_body // 64)
+        self.max_listing_items = check_max_items(max_listing_items)
         self.retry = retry or RetryPolicy()
-        self.rate_limit = RateLimitGate()
+        self._limiter = make_limiter(
+            rate_limit,
+            rate_limit_store,
+            token=token,
+            origin=str(self._origin),
+            max_hold=self.retry.max_rate_limit_wait,
+        )
+        self.rate_limit = RateLimitGate(limiter=self._limiter)
         self._token = token
         self._headers = dict(headers or {})
         self._trace_configs = tuple(trace_configs)
@@ -202,6 +278,9 @@ class AsyncSession:
     def __repr__(self) -> str:
         auth = "token=***" if self.has_token else "no token"
         return f"AsyncSession({self.base_url!r}, {auth})"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
 
     async def __aenter__(self) -> AsyncSession:
         return self
@@ -219,6 +298,16 @@ class AsyncSession:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    @property
+    def max_response_size(self) -> int:
+        """The largest body (or event of an event stream) read, in bytes."""
+        return self._max_body
+
+    @property
+    def max_json_values(self) -> int:
+        """The most values one JSON body (or event) may decode to."""
+        return self._max_values
+
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
         self._closed = True
@@ -228,6 +317,8 @@ class AsyncSession:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+        if self._limiter is not None:
+            await self._limiter.aclose()
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -273,7 +364,11 @@ class AsyncSession:
             self._user_agent,
             AuthMiddleware(self._origin, self._token, own),
             RetryMiddleware(
-                self.retry, self.max_retries, self.rate_limit, reader=reader
+                self.retry,
+                self.max_retries,
+                self.rate_limit,
+                reader=reader,
+                gate_origin=self._origin,
             ),
         )
 
@@ -284,6 +379,8 @@ class AsyncSession:
         url: str | URL,
         middlewares: tuple[Any, ...],
         reader: BodyReader,
+        *,
+        follow: bool = True,
         **kwargs: Any,
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
         """One exchange, retried as a whole by the retry middleware.
@@ -291,21 +388,95 @@ class AsyncSession:
         Returns the final answer and its body (``None`` when larger than
         ``max_response_size``, or a 2xx that ``reader`` leaves unread). An
         answer that is not a 2xx raises its ``APIStatusError``: a redirect
-        left unfollowed (no ``Location``), a 1xx or a 399 is never taken for
-        a success.
+        not followed (see :meth:`_redirect_target`), a 1xx or a 399 is never
+        taken for a success.
+
+        Redirects are followed here, not by aiohttp: each hop is a request
+        of its own through the whole middleware chain, sent only where
+        :meth:`_redirect_target` allows (``follow=False``: nowhere).
         """
-        response = await session.request(method, url, middlewares=middlewares, **kwargs)
-        body = reader.body if reader.response is response else None
-        status = response.status
-        if not 200 <= status < 300:
-            response.release()
-            shown = str(url).split("?", 1)[0]
-            raise error_from_response(
-                status, body or b"", response.headers, method=method, url=shown
+        # Only an API call (the chain with auth) can say whether a token was
+        # given: a 401's message then says how to give one.
+        api = any(isinstance(m, AuthMiddleware) for m in middlewares)
+        token_given = self.has_token if api else None
+        hops = 0
+        while True:
+            response = await session.request(
+                method, url, middlewares=middlewares, allow_redirects=False, **kwargs
             )
-        return response, body
+            body = reader.body if reader.response is response else None
+            status = response.status
+            if 200 <= status < 300:
+                return response, body
+            response.release()
+            location = response.headers.get(hdrs.LOCATION)
+            if status not in _REDIRECTS or location is None:
+                raise error_from_response(
+                    status,
+                    body or b"",
+                    response.headers,
+                    method=method,
+                    url=url,
+                    token_given=token_given,
+                )
+            refused, target = self._redirect_target(method, url, location, follow)
+            if refused is not None:
+                raise error_from_response(
+                    status,
+                    body or b"",
+                    response.headers,
+                    method=method,
+                    url=url,
+                    token_given=token_given,
+                    detail=refused,
+                )
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                raise APIConnectionError(
+                    f"{method} {display_url(url)} failed: TooManyRedirects: more "
+                    f"than {MAX_REDIRECTS} redirects"
+                )
+            url = target
+            kwargs.pop("params", None)  # the Location is the whole new URL
+
+    def _redirect_target(
+        self, method: str, url: str | URL, location: str, follow: bool
+    ) -> tuple[str | None, URL]:
+        """``(None, where)`` to follow a redirect, or ``(why not, url)``.
+
+        The policy: only GET and HEAD follow redirects, and only within the
+        API's origin (scheme, host and port of ``base_url``). A request with
+        a body (variables, webhook secrets) is never re-sent anywhere, and
+        no request ever leaves the origin, so the token and ``headers=``
+        never reach another host, nor come back on a path another host
+        chose. The official client (httpx) follows no redirect at all.
+        """
+        current = URL(url) if isinstance(url, str) else url
+        target: URL | None
+        try:
+            target = current.join(URL(location)).with_fragment(None)
+        except (ValueError, TypeError):  # UnicodeError is a ValueError
+            target = None
+        if target is None:
+            problem: str | None = "its Location is not a URL"
+        elif not follow:
+            problem = "this request follows no redirect"
+        elif method not in _FOLLOWED_METHODS:
+            problem = (
+                f"only GET and HEAD follow redirects, not {method} (a request "
+                "is never re-sent elsewhere, nor its body)"
+            )
+        else:
+            problem = url_problem(target)
+            if problem is None and origin_key(target) != self._origin_key:
+                problem = f"it leaves the API's origin ({self._origin})"
+        if target is None or problem is not None:
+            where = "" if target is None else f" to {display_url(target)}"
+            return f"redirect{where} not followed: {problem}", current
+        return None, target
 
     def _decode(self, method: str, url: str, status: int, body: bytes) -> Any:
+        """The JSON value of ``body`` (``url`` is as messages show it)."""
         try:
             return _json.loads_bounded(body, self._max_values)
         except _json.JSONTooLargeError as exc:
@@ -351,6 +522,7 @@ class AsyncSession:
         limit = self._total if timeout is None else _seconds("timeout", timeout)
         session = self._checked_session(path)
         url = self.base_url + path
+        shown = display_url(url)
         data = None if json is None else _json.dumps(json)
         reader = BodyReader(self._max_body, whole=True)
         loop = asyncio.get_running_loop()
@@ -371,12 +543,12 @@ class AsyncSession:
                 status = response.status
                 if body is None:
                     raise ResponseDecodeError(
-                        f"{method} {url} answered {status} with a body larger "
+                        f"{method} {shown} answered {status} with a body larger "
                         f"than max_response_size ({self._max_body} bytes)",
                         method=method,
-                        url=url,
+                        url=shown,
                     )
-                value = self._decode(method, url, status, body) if body else None
+                value = self._decode(method, shown, status, body) if body else None
                 # Decoding cannot be interrupted; a deadline it overran still
                 # fails the call, as if the decoding had been cut short.
                 if loop.time() > ends_at:
@@ -401,6 +573,10 @@ class AsyncSession:
                 raise_for_status=False,
                 trace_configs=wanted_trace_configs(self._trace_configs),
             )
+            # The URLs it sends to are presigned: their query is a credential
+            # no trace may record (an instrumentation adds its trace config
+            # while the session is built, hence after).
+            redact_trace_urls(session)
             self._external = session
         return session
 
@@ -420,16 +596,20 @@ class AsyncSession:
         idempotent, so 5xx, broken connections and answers that break off
         are retried; ``data`` must be re-sendable: bytes or a re-readable
         payload). The answer is read under ``max_response_size``. The query
-        string, which holds the signature, is left out of error messages.
+        string, which holds the signature, is left out of error messages and
+        out of what trace configs (OpenTelemetry's included) see: each query
+        value reaches them as ``REDACTED``. A redirect is not followed (the
+        body would go to yet another host): it raises ``APIStatusError``.
 
         Raises:
+            ValueError: ``url`` is not an absolute http(s) URL with a valid
+                host name.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
         """
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an absolute http(s) URL, got {url[:40]!r}")
+        target = _external_url(url)
         session = self._external_session()
-        shown = url.split("?", 1)[0]
+        shown = display_url(target)
         reader = BodyReader(self._max_body, whole=True)
         # No token, no extra headers, and a 429 there does not hold the API's
         # rate-limit gate.
@@ -442,9 +622,10 @@ class AsyncSession:
                 response, _ = await self._exchange(
                     session,
                     "PUT",
-                    URL(url, encoded=True),
+                    target,
                     chain,
                     reader,
+                    follow=False,
                     data=data,
                     headers=headers,
                 )
@@ -453,7 +634,7 @@ class AsyncSession:
         except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
             raise _timed_out("PUT", shown, exc) from _scrub(exc)
         except aiohttp.ClientError as exc:
-            raise _failed("PUT", shown, exc, hide=url) from _scrub(exc)  # no signature
+            raise _failed("PUT", shown, exc) from _scrub(exc)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -494,6 +675,7 @@ class AsyncSession:
         """
         session = self._checked_session(path)
         url = self.base_url + path
+        shown = display_url(url)
         reader = BodyReader(self._max_body, whole=False)
         data = None if json is None else _json.dumps(json)
         # A compressed stream is buffered by the decompressor: events would
@@ -519,11 +701,12 @@ class AsyncSession:
             yield response
         except aiohttp.ServerTimeoutError as exc:
             raise APITimeoutError(
-                f"{method} {url} timed out while streaming ({type(exc).__name__})"
+                f"{method} {shown} timed out while streaming ({type(exc).__name__})"
             ) from _scrub(exc)
         except aiohttp.ClientError as exc:
+            text = shorten(scrub_text(str(exc)), _MAX_CAUSE_TEXT)
             raise APIConnectionError(
-                f"{method} {url} broke while streaming: {type(exc).__name__}: {exc}"
+                f"{method} {shown} broke while streaming: {type(exc).__name__}: {text}"
             ) from _scrub(exc)
         finally:
             if response.content.at_eof():

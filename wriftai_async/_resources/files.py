@@ -21,7 +21,8 @@ from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._objects import Upload, UploadCompletion
 from .._params import check_concurrency, join_path, server_segment
-from .._repr import bounded_repr
+from .._repr import bounded_repr, display_url
+from .._urls import url_problem
 from ._base import AsyncResource
 
 __all__ = [
@@ -119,7 +120,7 @@ class AsyncFiles(AsyncResource):
                     f"PUT of upload part {index + 1}/{len(urls)} answered "
                     "without an ETag header",
                     method="PUT",
-                    url=url.split("?", 1)[0],
+                    url=display_url(url),
                 )
             return etag
 
@@ -216,10 +217,9 @@ def _check_part_url(url: str) -> str | None:
         parsed = URL(url, encoded=True)
     except (ValueError, TypeError):
         return "it is not a URL"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        # file:, ftp:, a relative path: nothing we may PUT a file to.
-        return "it is not an absolute http(s) URL"
-    return None
+    # file:, ftp:, a relative path, a host the resolver cannot encode (xn--a,
+    # a 64-character label): nothing we may PUT a file to.
+    return url_problem(parsed, user_info=True)
 
 
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
@@ -238,14 +238,16 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     if not isinstance(upload_id, str) or not upload_id:
         raise bad(f"id is {_short(upload_id)}")
     server_segment(upload_id, "upload id", method="POST", url="/uploads")
-    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise bad(f"urls is {_short(urls)}")
+    if not isinstance(urls, list):
+        raise bad(f"urls is a {type(urls).__name__}, not a list")
     for index, url in enumerate(urls):
+        if not isinstance(url, str):
+            raise bad(f"part URL {index + 1} is a {type(url).__name__}, not a str")
         why = _check_part_url(url)
         if why is not None:
-            # The query string of a presigned URL is a credential: not shown.
-            shown = _short(url.split("?", 1)[0])
-            raise bad(f"part URL {index + 1} ({shown}): {why}")
+            # The query string of a presigned URL is a credential, and so is
+            # a password in it: neither is shown.
+            raise bad(f"part URL {index + 1} ({display_url(url, 80)}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")
     expected = max(1, -(-size // part_size))

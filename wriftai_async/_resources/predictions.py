@@ -14,12 +14,10 @@ from .._bulk import (
     check_progress_callback,
 )
 from .._errors import (
-    APIConnectionError,
     APIStatusError,
     APITimeoutError,
     BadRequestError,
     ConflictError,
-    ResponseDecodeError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -28,7 +26,6 @@ from .._objects import (
     Prediction,
     PredictionDetails,
     PredictionStatus,
-    StreamEvent,
 )
 from .._pagination import paginate
 from .._params import (
@@ -45,16 +42,10 @@ from .._params import (
 )
 from .._repr import shorten
 from .._session import AsyncSession
-from .._sse import SSEDecoder
 from .._timeouts import deadline
 from ._base import AsyncResource
 from ._polling import poll_until_terminal
-from ._streaming import (
-    _check_event_stream,
-    _to_event,
-    follow_stream,
-    format_seconds,
-)
+from ._streaming import AsyncEventStream, _Create, format_seconds
 from .files import AsyncFiles, upload_files_in
 
 __all__ = ["AsyncPredictions"]
@@ -84,13 +75,6 @@ def _prefer_wait(wait: bool | float) -> str | None:
     if wait is True:
         return "wait"
     return f"wait={format_seconds(check_seconds(wait, 'wait'))}"
-
-
-def _prediction_id_of(event: StreamEvent) -> str | None:
-    data = event.data
-    if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"]:
-        return str(data["id"])
-    return None
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -180,7 +164,7 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: bool | float | None = None,
         poll: bool = True,
         stream: Literal[False] = False,
         timeout: float | None = None,
@@ -196,12 +180,12 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: Literal[False],
         poll: bool = True,
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> AsyncIterator[StreamEvent]: ...
+    ) -> PredictionDetails: ...
 
     @overload
     async def create(
@@ -212,12 +196,28 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: Literal[True] | float | None = None,
+        poll: bool = True,
+        stream: Literal[True],
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> AsyncEventStream: ...
+
+    @overload
+    async def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float | None = None,
         poll: bool = True,
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails | AsyncIterator[StreamEvent]: ...
+    ) -> PredictionDetails | AsyncEventStream: ...
 
     async def create(
         self,
@@ -227,12 +227,12 @@ class AsyncPredictions(AsyncResource):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: bool | float | None = None,
         poll: bool = True,
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails | AsyncIterator[StreamEvent]:
+    ) -> PredictionDetails | AsyncEventStream:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
         Sent to ``POST /predictions`` as the official client sends it:
@@ -259,26 +259,31 @@ class AsyncPredictions(AsyncResource):
                 prediction ends (``Prefer: wait``, for as long as the server
                 allows), a number of seconds asks for at most that long
                 (``Prefer: wait=2.5``); then, if it is still running, it is
-                polled until it has a terminal status. With a ``timeout`` the
-                hold asked for ends a little before it (so the pending
-                prediction comes back in time). With ``stream=True``
-                the seconds are instead the longest the server may stay idle
-                between two events before it closes the stream (which is
-                then resumed).
+                polled until it has a terminal status. ``None`` (the
+                default): ``False``, or ``True`` with ``stream=True``. With
+                ``stream=True`` the seconds are instead the longest the
+                server may stay idle between two events before it closes
+                the stream (which is then resumed), and ``wait=False``
+                creates the prediction without streaming it.
+            stream: create a prediction that can be streamed (``"stream":
+                true``) and return an :class:`AsyncEventStream` of its
+                :class:`StreamEvent` objects (``init``, ``output``..., then
+                ``done``, or ``error`` for a failed prediction), read from
+                the create request's own answer and, if that ends early,
+                resumed as :meth:`stream` does, without losing or repeating
+                an event. With ``wait=False``: the created prediction, to
+                follow later with :meth:`stream` (as the official client's
+                ``create(stream=True, wait=False)``). The request is sent
+                when the iteration starts.
             poll: with ``wait``, ``False`` returns the held answer as it is,
                 pending or done, without polling (the official client's
                 ``poll=False``).
-            stream: return an async iterator of the prediction's
-                :class:`StreamEvent` objects (``init``, ``output``...,
-                ``done``), read from the create request's own answer. If that
-                stream ends before ``done`` (an idle close, a broken
-                connection) it goes on with :meth:`stream` from the last
-                event's id, so no event is lost or repeated.
             timeout: with ``wait``, the most seconds the whole call takes
                 (uploads, the held request, every poll): a finite number > 0,
                 or ``None`` (the default) for no limit. Past it,
                 ``WaitTimeoutError`` (with the prediction when it was
-                created in time).
+                created in time). The hold asked for then ends a little
+                before it, so the pending prediction comes back in time.
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
 
@@ -292,12 +297,15 @@ class AsyncPredictions(AsyncResource):
             events = await client.predictions.create(
                 "alice/llm", {"prompt": "Hi"}, stream=True
             )
-            async for event in events:
-                if event.event == "output":
-                    print(event.data, end="")
+            async with events:
+                async for event in events:
+                    if event.event == "output":
+                        print(event.data, end="")
         """
         owner, name, number = parse_model_ref(model)
         _check_wait_args(timeout, poll_interval)
+        if wait is None:
+            wait = stream  # stream=True alone streams; otherwise no wait
         prefer = _prefer_wait(wait)  # checks wait: a bool or seconds >= 0
         if not isinstance(poll, bool):
             raise TypeError(f"poll must be a bool, not {type(poll).__name__}")
@@ -322,17 +330,17 @@ class AsyncPredictions(AsyncResource):
         headers: dict[str, str] = {}
         if validate_input is not None:
             headers["Validate-Input"] = "true" if validate_input else "false"
-        if stream:
-            # The official wriftai 0.34 client gets the event stream from
-            # this POST with "stream": true *and* a Prefer: wait header (its
-            # create(wait=True, stream=True)); without the header the service
-            # answers the JSON prediction. It always sends "stream"; we send
-            # it only when true, as older servers refuse the unknown field.
-            body["stream"] = True
-            headers["Prefer"] = prefer or "wait"
+        # As the official wriftai 0.34 client: "stream" always (an older
+        # server that refuses it gets the older shape: _post_prediction).
+        body["stream"] = bool(stream)
+        if stream and prefer is not None:
+            # With Prefer: wait (its create(wait=True, stream=True)) the
+            # service answers with the event stream; without it (its
+            # create(stream=True, wait=False)) with the JSON prediction, to
+            # stream later: that one goes on below.
             idle = None if isinstance(wait, bool) else float(wait)
-            return self._stream_created(body, headers, idle)
-        body["stream"] = False
+            create = _Create(body, {**headers, "Prefer": prefer})
+            return AsyncEventStream(self._session, idle=idle, create=create)
         return await self._create_json(
             body, headers, (owner, name, number), wait, poll, limit, poll_interval
         )
@@ -443,46 +451,6 @@ class AsyncPredictions(AsyncResource):
                     segments += ["versions", str(number)]
                 path = join_path(*segments, "predictions")
 
-    async def _stream_created(
-        self, body: dict[str, Any], headers: dict[str, str], idle: float | None
-    ) -> AsyncIterator[StreamEvent]:
-        """The events of ``POST /predictions`` (``"stream": true``), resumed.
-
-        Like the official client's ``_async_create_stream``: the first event
-        (``init``) carries the prediction, whose id a resumption needs.
-        """
-        prediction_id: str | None = None
-        last_id: str | None = None
-        try:
-            async with self._session.stream(
-                "POST", "/predictions", json=body, headers=headers
-            ) as response:
-                _check_event_stream(response)
-                decoder = SSEDecoder()
-                async for chunk in response.content.iter_any():
-                    for message in decoder.feed(chunk):
-                        event = _to_event(message)
-                        if prediction_id is None:
-                            prediction_id = _prediction_id_of(event)
-                        last_id = message.id
-                        yield event
-                        if event.event == "done":
-                            return
-        except APIConnectionError:
-            if prediction_id is None or last_id is None:
-                raise  # nothing to resume from
-        if prediction_id is None or last_id is None:
-            raise ResponseDecodeError(
-                "POST /predictions closed its event stream before saying which "
-                "prediction it created",
-                method="POST",
-                url=self._session.base_url + "/predictions",
-            )
-        # Closed (idle) or broken before "done": go on where it stopped.
-        path = join_path("predictions", prediction_id, "stream")
-        async for event in follow_stream(self._session, path, last_id, idle):
-            yield event
-
     async def get(self, prediction_id: str) -> PredictionDetails:
         """Get a prediction with its input, output, error and logs.
 
@@ -537,7 +505,7 @@ class AsyncPredictions(AsyncResource):
                 cursor=cursor, page_size=page_size, statuses=statuses
             )
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     def stream(
         self,
@@ -545,27 +513,46 @@ class AsyncPredictions(AsyncResource):
         *,
         after_id: str | None = None,
         wait: float | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        """Follow a prediction as it runs: its events, as the server sends them.
+    ) -> AsyncEventStream:
+        """Follow a prediction as it runs: each of its events once, in order.
 
-        Yields :class:`StreamEvent` objects: ``init`` (the prediction), then
-        ``output`` as the model produces output, ``error`` if it fails, and
-        ``done`` last, after which the iteration ends.
+        Returns an :class:`AsyncEventStream` of :class:`StreamEvent` objects:
+        ``init`` (the prediction), ``output`` as the model produces output,
+        then one terminal event, yielded last: ``done`` (the final
+        prediction), or ``error`` (the prediction's error) for a failed
+        prediction, whether or not the server sends ``done`` after it. The
+        request is sent when the iteration starts.
 
-        If the connection drops or the server closes it before ``done`` (an
-        idle timeout, a restart), the iterator reconnects by itself, asking
-        for the events after the last id it saw, so nothing is repeated or
-        lost. Each reconnection first waits the client's retry backoff
-        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
-        most 5 s). An event whose id was already yielded is never yielded
-        again, even from a server that ignores ``after_id``. A reconnection
-        that delivers no new event ends it: with the ``APIConnectionError``
-        after a drop, quietly after a clean close (resume later with
-        ``after_id=`` the last event's ``id``). Event data that is not JSON
-        arrives as its raw text.
+        The iteration ends only after the terminal event, or raises. If the
+        connection drops or the server closes it before the terminal event
+        (an idle timeout, a restart), the stream reconnects by itself with
+        ``after_id`` = the last event's id:
 
-        Breaking out of the loop closes the connection when the iterator is
-        closed: wrap it in ``contextlib.aclosing`` to close it at once.
+        - an event whose id was yielded already is skipped, even from a
+          server that ignores ``after_id`` (integer ids, as the service
+          sends, are compared as numbers; other ids are remembered, the
+          latest 1,024), so memory does not grow with the stream;
+        - a connection that brought a new event resets the count; at most
+          ``max_retries`` (the client's) reconnections in a row may bring
+          none: broken, refused (429, 5xx, after the client's own retries of
+          that request) or closed empty. Each waits the ``RetryPolicy``
+          backoff (attempt ``n`` up to ``backoff_base * 2**n``; the first
+          after a new event, ``n = 0``), or the server's ``retry:`` hint when
+          longer, at most 5 s;
+        - an idle close, a connection that stayed open at least ``wait``
+          seconds (1 s without ``wait``) with no new event, is resumed at
+          once and does not count: a prediction may stay quiet for long;
+        - past the budget it raises :class:`StreamInterruptedError`, with
+          the ``last_event_id`` to resume from (and the last failure as its
+          ``__cause__``). It never just stops.
+
+        Event data is decoded from JSON under the client's bounds (an event
+        larger than ``max_response_size``, or with more values than a body
+        may have, raises ``ResponseDecodeError``); data that is not JSON
+        arrives as its text.
+
+        Leave it with ``async with`` (or ``await events.aclose()``) to hang
+        up at once when you stop early.
 
         Args:
             prediction_id: the prediction to follow.
@@ -573,22 +560,23 @@ class AsyncPredictions(AsyncResource):
                 ``StreamEvent.id``), to resume an earlier stream.
             wait: the longest, in seconds, the server may stay idle between
                 two events before it closes the stream (``Prefer: wait=N``;
-                the iterator then resumes). ``None``: the server's default.
+                the stream then resumes). ``None``: the server's default.
 
         Example::
 
-            from contextlib import aclosing
-
-            async with aclosing(client.predictions.stream(pid)) as events:
+            async with client.predictions.stream(pid) as events:
                 async for event in events:
                     if event.event == "output":
                         print(event.data, end="", flush=True)
 
         Raises:
-            NotFoundError: no such prediction.
-            ResponseDecodeError: the answer is not an event stream.
+            NotFoundError: no such prediction (or it cannot be streamed).
+            ResponseDecodeError: the answer is not an event stream, or an
+                event is too large.
+            StreamInterruptedError: the stream broke and could not be
+                resumed.
         """
-        path = join_path("predictions", parse_id(prediction_id), "stream")
+        prediction_id = parse_id(prediction_id)
         if after_id is not None:
             if not isinstance(after_id, str):
                 raise TypeError(
@@ -598,7 +586,9 @@ class AsyncPredictions(AsyncResource):
                 raise ValueError("after_id must not be empty")
         if wait is not None:
             check_seconds(wait, "wait")
-        return follow_stream(self._session, path, after_id, wait)
+        return AsyncEventStream(
+            self._session, prediction_id=prediction_id, after_id=after_id, idle=wait
+        )
 
     async def cancel(self, prediction_id: str) -> None:
         """Ask for a prediction to be cancelled.

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
 from .._client import AsyncClient
+from .._pagination import DEFAULT_MAX_LISTING_ITEMS
 from .._portal import Portal
 from .._retry import RetryPolicy
-from .._session import Params
+from .._session import Params, refuse_pickling
 from .catalog import Categories, Hardware
 from .files import Files, Uploads
 from .models import Models
@@ -36,8 +37,10 @@ class Client:
 
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
-            ``https://api.wrift.ai/v1``.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
+            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
+            or variable), user info, a query or a fragment raise
+            ``ValueError`` naming where the value came from.
         max_retries: re-sends of a failed request (429, 5xx, connection
             errors, bodies that break off; POST only where a second send
             cannot duplicate work); an int >= 0.
@@ -46,8 +49,9 @@ class Client:
             decoding the body. ``None`` (or ``math.inf``): no limit.
         connect_timeout: seconds to open one connection (``None``: no limit
             of its own).
-        headers: extra headers for every request to the API's origin (never
-            sent to another host a redirect points at, like the token).
+        headers: extra headers for every request to the API's origin, like
+            the token (no request leaves it: only GET and HEAD follow a
+            redirect, and only within the origin).
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after
@@ -57,6 +61,20 @@ class Client:
             tracing (each attempt, retries included, is its own request
             start and end); OpenTelemetry's aiohttp instrumentation needs
             none of this: it sees every attempt once enabled.
+        max_listing_items: the most items one listing (``list_for_user``,
+            ``predictions.list``, each owner of ``list_for_users``...) yields
+            (an int >= 1; 1,000,000 by default): the next item raises
+            ``ListingLimitError``, so every listing ends, whatever the server.
+        rate_limit: at most this many requests per second (a number > 0),
+            retries included: for this process alone, or, with
+            ``rate_limit_store``, for every process using that store with
+            the same token. ``None``: no pacing.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``). Every process holding the same
+            token holds when any of them meets a 429, until its reset, and
+            ``rate_limit`` counts for them all. Needs the
+            ``wriftai-async[redis]`` extra. If Redis fails, one warning is
+            logged and each process paces itself until it is back.
 
     Example::
 
@@ -99,6 +117,9 @@ class Client:
         connection_limit: int = 100,
         max_response_size: int = 64 * 1024 * 1024,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         self._async_client = AsyncClient(
             access_token,
@@ -111,6 +132,9 @@ class Client:
             connection_limit=connection_limit,
             max_response_size=max_response_size,
             trace_configs=trace_configs,
+            max_listing_items=max_listing_items,
+            rate_limit=rate_limit,
+            rate_limit_store=rate_limit_store,
         )
         self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
@@ -137,6 +161,14 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __reduce__(self) -> NoReturn:
+        """Refuse pickling and copying (``TypeError``).
+
+        A pickle would hold the access token in clear text, and the
+        connections cannot cross to another process: create a client there.
+        """
+        refuse_pickling(self)
 
     def request(
         self,

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _handlers, _predictions, _uploads, _variables
+from ._budget import Budget, make_budget_middleware
 from ._faults import (
     Fault,
     FaultQueue,
@@ -68,6 +69,11 @@ class Emulator:
         webhook_attempts, webhook_retry_delay: a webhook delivery is tried
             this many times in all, the first retry after this many seconds,
             then twice as long each time (see ``webhook_deliveries``).
+        budget: N requests per second per token; past it a 429 with
+            ``x-ratelimit-reset`` (the end of the one-second window), as the
+            service does. ``self.budget`` counts what it accepted and refused.
+            A :class:`Budget` may be given instead (a test's own clock);
+            ``None`` (the default): no limit.
     """
 
     def __init__(
@@ -88,6 +94,7 @@ class Emulator:
         record_requests: bool = True,
         webhook_attempts: int = 4,
         webhook_retry_delay: float = 0.5,
+        budget: int | Budget | None = None,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -122,6 +129,10 @@ class Emulator:
         self._port = port
         self._host = host
         self.record_requests = record_requests
+        #: The budget mode's counters (``None`` without a budget).
+        self.budget = (
+            budget if budget is None or isinstance(budget, Budget) else Budget(budget)
+        )
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._base_url: str | None = None
@@ -166,8 +177,11 @@ class Emulator:
         recorder = make_middleware(
             self.requests, self._faults, lambda: self.record_requests
         )
+        middlewares = [recorder, error_middleware]
+        if self.budget is not None:  # recorded first, then counted
+            middlewares.insert(1, make_budget_middleware(self.budget))
         app = web.Application(
-            middlewares=[recorder, error_middleware],
+            middlewares=middlewares,
             # A whole upload part must fit in one request (aiohttp's default
             # of 1 MiB refused every part of a bigger file); the slack is for
             # JSON bodies of the same order.
@@ -386,7 +400,7 @@ class Emulator:
         final_status: str = "succeeded",
         created_at: datetime | str | None = None,
         id: str | None = None,
-        stream: bool = False,
+        stream: bool = True,
     ) -> dict[str, Any]:
         """Add a prediction of ``model`` (``"owner/name"``) owned by ``owner``.
 
@@ -395,7 +409,9 @@ class Emulator:
         ``final_status`` with ``output`` (or ``error``). Without
         ``finish_after`` it runs until cancelled. Unlike a prediction created
         over HTTP, this does not change the model's ``predictions_count``.
-        ``stream`` marks it as created with ``"stream": true``.
+        ``stream`` says whether it can be streamed (as if created with
+        ``"stream": true``); ``GET .../stream`` answers 404 for one that
+        cannot.
         """
         store = self._store
         with store.lock:
@@ -605,30 +621,53 @@ class Emulator:
 
     def inject_stream_cut(
         self,
-        after_events: int,
+        after_events: int | None = None,
         *,
+        after_bytes: int | None = None,
         times: int | None = 1,
         method: str | None = None,
         path: str | None = None,
     ) -> Fault:
         """Break the next matching event streams after ``after_events`` events.
 
-        The connection is aborted mid-stream, as a network failure would, so
-        a test can check that a client resumes without losing or repeating an
-        event. Matches the stream routes (``GET /predictions/*/stream``, and
-        ``POST /predictions`` with ``"stream": true``); other requests it
-        matches are answered normally.
+        Or after ``after_bytes`` bytes of the body, wherever that falls: in
+        the middle of a line or of an event. The connection is aborted, as a
+        network failure would, so a test can check that a client resumes
+        without losing or repeating an event. Matches the stream routes
+        (``GET /predictions/*/stream``, and ``POST /predictions`` with
+        ``"stream": true``); other requests it matches are answered
+        normally. A stream that ends (its terminal event sent) before the
+        cut is not broken.
         """
-        if after_events < 0:
-            raise ValueError("after_events must be >= 0")
+        if (after_events is None) == (after_bytes is None):
+            raise ValueError("give one of after_events and after_bytes")
+        if (after_events or 0) < 0 or (after_bytes or 0) < 0:
+            raise ValueError("after_events and after_bytes must be >= 0")
         return self._faults.add(
             Fault(
                 kind="cut",
                 remaining=times,
                 method=method,
                 path=path,
-                events=after_events,
+                events=after_events or 0,
+                cut_bytes=after_bytes,
             )
+        )
+
+    def inject_stream_replay(
+        self,
+        *,
+        times: int | None = 1,
+        method: str | None = "GET",
+        path: str | None = "/predictions/*/stream",
+    ) -> Fault:
+        """Serve the next matching event streams from their first event.
+
+        The ``after_id`` of the request is ignored, as a server that lost
+        track of it would: a client must not repeat the events it has.
+        """
+        return self._faults.add(
+            Fault(kind="replay", remaining=times, method=method, path=path)
         )
 
     def clear_faults(self) -> None:
