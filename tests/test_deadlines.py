@@ -72,18 +72,6 @@ def answer(body: bytes, status: int = 200, delay: float = 0.0) -> Any:
     return serve
 
 
-def held(pid: str) -> Any:
-    """A POST that honours ``Prefer: wait=N``: holds N seconds, then pending."""
-
-    async def serve(request: Request, writer: Any) -> None:
-        prefer = request.headers.get("prefer", "")
-        seconds = float(prefer.split("=", 1)[1]) if "=" in prefer else 3600.0
-        await asyncio.sleep(seconds)
-        await respond(writer, 202, prediction(pid))
-
-    return serve
-
-
 @pytest.fixture(params=["async", "sync"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -113,25 +101,29 @@ async def test_create_wait_timeout_bounds_a_held_post_that_never_answers(kind):
             await call(
                 kind,
                 server.url,
-                lambda c: c.predictions.create("alice/m", {}, wait=True, timeout=0.5),
+                lambda c: c.predictions.create("alice/m", {}, wait=True, timeout=0.3),
             )
     assert caught.value.prediction is None
     # The hold asked for fits in the timeout (a fifth of it left as margin).
     [post] = server.requests
-    assert post.headers["prefer"] == "wait=0.4"
+    assert post.headers["prefer"] == "wait=0.24"
 
 
 async def test_create_wait_timeout_hands_over_the_pending_prediction(kind):
-    # The server honours the shortened hold and answers the pending
-    # prediction in time; every poll after that is never answered.
-    table = {("POST", "/v1/predictions"): held("p-1"), ("GET", "/v1/"): silent}
+    # The POST answers the pending prediction (a hold cut short); every poll
+    # after it is never answered: the deadline ends the polling, and the
+    # prediction is in the error, for the caller to cancel or follow.
+    table = {
+        ("POST", "/v1/predictions"): answer(prediction("p-1"), 202),
+        ("GET", "/v1/"): silent,
+    }
     async with HostileServer(routes(table)) as server:
         with pytest.raises(WaitTimeoutError) as caught:
             await call(
                 kind,
                 server.url,
                 lambda c: c.predictions.create(
-                    "alice/m", {}, wait=True, timeout=0.6, poll_interval=0.05
+                    "alice/m", {}, wait=True, timeout=0.3, poll_interval=0.05
                 ),
                 timeout=None,
             )
@@ -145,7 +137,7 @@ async def test_cancel_and_wait_timeout_covers_the_cancel_post(kind):
             await call(
                 kind,
                 server.url,
-                lambda c: c.predictions.cancel_and_wait("p-1", timeout=0.5),
+                lambda c: c.predictions.cancel_and_wait("p-1", timeout=0.3),
                 timeout=None,
             )
     assert [r.method for r in server.requests] == ["POST"]
@@ -163,7 +155,7 @@ async def test_wait_many_ends_at_its_deadline_with_a_silent_server():
             "async",
             server.url,
             lambda c: drain_results(
-                c.predictions.wait_many(["p-1", "p-2"], timeout=0.5)
+                c.predictions.wait_many(["p-1", "p-2"], timeout=0.3)
             ),
             timeout=None,
         )
@@ -201,7 +193,7 @@ def test_wait_many_from_the_sync_client_ends_at_its_deadline():
 
             def run() -> list[Any]:
                 with Client("t", server.url + "/v1", timeout=None) as client:
-                    return list(client.predictions.wait_many(["p-1"], timeout=0.5))
+                    return list(client.predictions.wait_many(["p-1"], timeout=0.3))
 
             return await asyncio.wait_for(asyncio.to_thread(run), GUARD)
 
