@@ -410,7 +410,7 @@ class ReplayServer:
                 async for chunk in stream:
                     await response.write(chunk)
             else:
-                for chunk in stream:  # type: ignore[union-attr]
+                for chunk in stream:
                     await response.write(chunk)
         except Exception:
             # The recording breaks the connection here (httpx.ReadError).
@@ -1219,8 +1219,9 @@ def prepare_modules(directory: Path) -> None:
         return
     conftest, modules = load_modules(directory)
     for module in modules.values():
-        module.Client = OfficialSpelling
-        module.File = wriftai_async.File
+        # Their module globals, replaced by name (see the module docstring).
+        setattr(module, "Client", OfficialSpelling)  # noqa: B010
+        setattr(module, "File", wriftai_async.File)  # noqa: B010
         spelling("file")
     _MODULES["conftest"] = conftest
     _MODULES.update(modules)
