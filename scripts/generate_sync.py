@@ -632,6 +632,7 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
 
     attributes: list[str] = []
     wiring: list[str] = []
+    rewiring: list[str] = []
     methods: list[str] = []
     init: ast.FunctionDef | None = None
     body = cls.body[1:]  # after the docstring
@@ -654,6 +655,7 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
                 f"        self.{attr} = {res.name}("
                 f"self._async_client.{attr}, self._portal)"
             )
+            rewiring.append(f"        self.{attr}._async = self._async_client.{attr}")
         elif isinstance(node, ast.FunctionDef) and node.name == "__init__":
             use("client-init")
             init = node
@@ -696,9 +698,27 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
         *attributes,
         "",
         f"    def __init__({signature(writer, init)}) -> None:",
-        f"        self._async_client = AsyncClient({forward_arguments(init.args)})",
-        '        self._portal = Portal(self._async_client.aclose, owner="Client")',
+        # A closure, not functools.partial: its repr never shows the token.
+        "        def new_async_client() -> AsyncClient:",
+        f"            return AsyncClient({forward_arguments(init.args)})",
+        "",
+        "        self._new_async_client = new_async_client",
+        "        self._async_client = new_async_client()",
+        "        self._portal = Portal(",
+        "            self._async_client.aclose,",
+        '            owner="Client",',
+        "            after_fork=self._start_over_after_fork,",
+        "        )",
         *wiring,
+        "",
+        "    def _start_over_after_fork(self) -> Callable[[], Awaitable[None]]:",
+        "        # Called by the portal in a process forked after this client was",
+        "        # used: the parent's AsyncClient (its session and connections) is",
+        "        # left untouched (the portal keeps it); a fresh one serves the",
+        "        # next calls, on a loop thread of this process.",
+        "        self._async_client = self._new_async_client()",
+        *rewiring,
+        "        return self._async_client.aclose",
         "",
         "    def __repr__(self) -> str:",
         '        return f"Client({self._async_client.session!r})"',
@@ -717,6 +737,8 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
         *methods,
     ]
     writer.bind("TracebackType", "types", "TracebackType")
+    writer.bind("Awaitable", "collections.abc", "Awaitable")
+    writer.bind("Callable", "collections.abc", "Callable")
     return writer.render("Sync twin of :mod:`wriftai_async._client`: ``Client``.")
 
 

@@ -33,6 +33,7 @@ whose URL has every query value replaced by ``REDACTED``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -165,6 +166,18 @@ async def _on_exception(
     ctx: Any,
     params: aiohttp.TraceRequestExceptionParams,
 ) -> None:
+    if isinstance(params.exception, asyncio.CancelledError):
+        # The caller gave up (a task cancelled, a web client gone): not a
+        # failure of the request, so one DEBUG line, not an INFO "failed".
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s cancelled (attempt %d, %.3fs)",
+                params.method,
+                params.url.raw_path,
+                ctx.attempt,
+                time.perf_counter() - ctx.started,
+            )
+        return
     if logger.isEnabledFor(logging.INFO):
         # The type only: an exception's text may hold a full (presigned) URL.
         logger.info(

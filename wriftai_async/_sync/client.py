@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -121,22 +121,30 @@ class Client:
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
     ) -> None:
-        self._async_client = AsyncClient(
-            access_token,
-            base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            headers=headers,
-            retry=retry,
-            connection_limit=connection_limit,
-            max_response_size=max_response_size,
-            trace_configs=trace_configs,
-            max_listing_items=max_listing_items,
-            rate_limit=rate_limit,
-            rate_limit_store=rate_limit_store,
+        def new_async_client() -> AsyncClient:
+            return AsyncClient(
+                access_token,
+                base_url,
+                max_retries=max_retries,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                headers=headers,
+                retry=retry,
+                connection_limit=connection_limit,
+                max_response_size=max_response_size,
+                trace_configs=trace_configs,
+                max_listing_items=max_listing_items,
+                rate_limit=rate_limit,
+                rate_limit_store=rate_limit_store,
+            )
+
+        self._new_async_client = new_async_client
+        self._async_client = new_async_client()
+        self._portal = Portal(
+            self._async_client.aclose,
+            owner="Client",
+            after_fork=self._start_over_after_fork,
         )
-        self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
         self.versions = Versions(self._async_client.versions, self._portal)
         self.predictions = Predictions(self._async_client.predictions, self._portal)
@@ -147,6 +155,23 @@ class Client:
         self.files = Files(self._async_client.files, self._portal)
         self.uploads = Uploads(self._async_client.uploads, self._portal)
         self.variables = Variables(self._async_client.variables, self._portal)
+
+    def _start_over_after_fork(self) -> Callable[[], Awaitable[None]]:
+        # Called by the portal in a process forked after this client was
+        # used: the parent's AsyncClient (its session and connections) is
+        # left untouched (the portal keeps it); a fresh one serves the
+        # next calls, on a loop thread of this process.
+        self._async_client = self._new_async_client()
+        self.models._async = self._async_client.models
+        self.versions._async = self._async_client.versions
+        self.predictions._async = self._async_client.predictions
+        self.users._async = self._async_client.users
+        self.user._async = self._async_client.user
+        self.hardware._async = self._async_client.hardware
+        self.categories._async = self._async_client.categories
+        self.files._async = self._async_client.files
+        self.variables._async = self._async_client.variables
+        return self._async_client.aclose
 
     def __repr__(self) -> str:
         return f"Client({self._async_client.session!r})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import os
 import socket
 import threading
 import time
@@ -205,6 +206,13 @@ class Emulator:
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if os.name == "posix":
+                # Restart at once on the same port: the connections the last
+                # run closed sit in TIME_WAIT for a minute, and without this
+                # the bind fails with "Address already in use". (POSIX only,
+                # as asyncio's create_server: on Windows it would let two
+                # servers share the port.)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
             await runner.setup()
             await web.SockSite(runner, sock).start()
