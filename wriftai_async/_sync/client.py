@@ -170,6 +170,7 @@ class Client:
         self.hardware._async = self._async_client.hardware
         self.categories._async = self._async_client.categories
         self.files._async = self._async_client.files
+        self.uploads._async = self._async_client.uploads
         self.variables._async = self._async_client.variables
         return self._async_client.aclose
 
