@@ -731,7 +731,9 @@ class AsyncPredictions(AsyncResource):
         ``poll_interval`` (``concurrency`` requests at a time) rather than one
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
-        ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+        ``WaitTimeoutError`` once ``timeout`` seconds have passed: one
+        deadline for the whole call, checked while a round waits, so a slow
+        or silent answer or a round of thousands of ids cannot outlast it).
 
         ``timeout`` is a finite number of seconds > 0, or ``None`` (no
         limit); ``poll_interval`` a finite number > 0; ``concurrency`` an
