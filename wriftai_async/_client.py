@@ -10,7 +10,7 @@ import aiohttp
 
 from ._pagination import DEFAULT_MAX_LISTING_ITEMS
 from ._resources.catalog import AsyncCategories, AsyncHardware
-from ._resources.files import AsyncFiles
+from ._resources.files import AsyncFiles, AsyncUploads
 from ._resources.models import AsyncModels
 from ._resources.predictions import AsyncPredictions
 from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
@@ -93,6 +93,8 @@ class AsyncClient:
     """Model categories."""
     files: AsyncFiles
     """File uploads: upload a file, get its download URL."""
+    uploads: AsyncUploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: AsyncVariables
     """Your variables: create, update, delete, list."""
 
@@ -136,6 +138,7 @@ class AsyncClient:
         self.hardware = AsyncHardware(self.session)
         self.categories = AsyncCategories(self.session)
         self.files = AsyncFiles(self.session)
+        self.uploads = AsyncUploads(self.session)
         self.variables = AsyncVariables(self.session)
 
     def __repr__(self) -> str:
