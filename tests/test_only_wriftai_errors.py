@@ -125,6 +125,8 @@ PUBLIC_CALLS: dict[str, Call] = {
     "files.upload": lambda c: c.files.upload(
         b"0123456789" * 30, mime_type="text/plain"
     ),
+    "uploads.create": lambda c: c.uploads.create(size=300, mime_type="text/plain"),
+    "uploads.complete": lambda c: c.uploads.complete("u-1", ["e1"]),
     "variables.create": lambda c: c.variables.create("v", "K", "1", secret=True),
     "variables.update": lambda c: c.variables.update("v", value="2"),
     "variables.delete": lambda c: c.variables.delete("v"),

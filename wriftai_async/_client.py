@@ -17,7 +17,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
 )
 from ._resources.catalog import AsyncCategories, AsyncHardware
-from ._resources.files import AsyncFiles
+from ._resources.files import AsyncFiles, AsyncUploads
 from ._resources.models import AsyncModels
 from ._resources.predictions import AsyncPredictions
 from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
@@ -92,6 +92,8 @@ class AsyncClient:
     """Model categories."""
     files: AsyncFiles
     """File uploads: upload a file, get its download URL."""
+    uploads: AsyncUploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: AsyncVariables
     """Your variables: create, update, delete, list."""
 
@@ -135,6 +137,7 @@ class AsyncClient:
         self.hardware = AsyncHardware(self.session)
         self.categories = AsyncCategories(self.session)
         self.files = AsyncFiles(self.session)
+        self.uploads = AsyncUploads(self.session)
         self.variables = AsyncVariables(self.session)
 
     def __repr__(self) -> str:

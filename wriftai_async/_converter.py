@@ -88,9 +88,27 @@ def _renamer(renames: Mapping[str, str]) -> _Normalizer:
     return normalize
 
 
+def _nest_compatibilities(data: dict[str, Any]) -> dict[str, Any]:
+    """A version's flags at the top level go under ``compatibilities``.
+
+    The official client's ``ModelVersionWithDetails`` nests them, and so does
+    the recorded answer to a version's create; the recorded answer to its
+    get sends them at the top level. A nested mapping wins over stray flags.
+    """
+    flat = o.COMPATIBILITY_FLAGS.intersection(data)
+    if not flat:
+        return data
+    data = dict(data)
+    flags = {key: data.pop(key) for key in sorted(flat)}
+    if data.get("compatibilities") is None:
+        data["compatibilities"] = flags
+    return data
+
+
 _RENAMES: dict[type[Any], _Normalizer] = {
     o.User: _normalize_user,
     o.Hardware: _renamer({"ram_per_gpu_gb": "vram_gb", "ram_gb": "ram_gib"}),
+    o.ModelVersionDetails: _nest_compatibilities,
 }
 
 _ENUMS_OR_STR: tuple[type[Any], ...] = (o.Visibility, o.PredictionStatus)

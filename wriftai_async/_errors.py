@@ -141,8 +141,9 @@ class APIStatusError(WriftAIError):
 
     Attributes:
         status: the HTTP status code.
-        detail: the ``detail`` of the JSON error body: a string, a list of
-            validation errors, or ``None`` when the body was empty or not JSON.
+        detail: the ``detail`` of the JSON error body (else its ``error``):
+            a string, a list of validation errors, or ``None`` when the body
+            was empty or not JSON.
         method: the HTTP method of the request.
         url: the URL of the request.
         request_id: the server's request id header, when it sent one.
@@ -311,6 +312,9 @@ def error_from_response(
             decoded = None
         if isinstance(decoded, dict):
             detail = decoded.get("detail")
+            if detail is None:
+                # The service's recordings answer errors as {"error": "..."}.
+                detail = decoded.get("error")
         elif isinstance(decoded, str):
             detail = decoded
     text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")

@@ -21,6 +21,7 @@ from ._errors import ResponseDecodeError
 from ._repr import bounded_reprs, cause_text
 
 __all__ = [
+    "COMPATIBILITY_FLAGS",
     "TERMINAL_STATUSES",
     "Category",
     "Hardware",
@@ -37,6 +38,8 @@ __all__ = [
     "SortBy",
     "SortDirection",
     "StreamEvent",
+    "Upload",
+    "UploadCompletion",
     "User",
     "Variable",
     "VersionConfiguration",
@@ -191,10 +194,15 @@ class SortDirection(str, enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Category(_BuiltOnRead):
-    """A model category, such as ``{"name": "Text to image", "slug": ...}``."""
+    """A model category, such as ``{"name": "Text to image", "slug": ...}``.
+
+    ``description`` comes with the category listing (``categories.list``);
+    a model's own categories carry only the name and slug.
+    """
 
     name: str
     slug: str
+    description: str | None = None
     extra: Mapping[str, Any] = _extra()
 
 
@@ -279,6 +287,18 @@ class Variable(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
+#: The compatibility flags of a version, as the service names them.
+COMPATIBILITY_FLAGS: frozenset[str] = frozenset(
+    {
+        "anthropic_messages",
+        "openai_chat_completions",
+        "openai_embeddings",
+        "openai_images_generations",
+        "openai_responses",
+    }
+)
+
+
 @attrs.frozen(kw_only=True)
 class ModelVersionDetails(ModelVersion):
     """A version with its schemas.
@@ -286,6 +306,11 @@ class ModelVersionDetails(ModelVersion):
     ``schemas`` is the JSON as sent, e.g.
     ``{"prediction": {"input": {...}, "output": {...}}}``: JSON Schemas are
     free-form and passed through untouched.
+
+    ``compatibilities`` maps each flag (``openai_chat_completions``, ...) to
+    a bool. The service sends them nested under ``compatibilities`` when a
+    version is created and at the top level when it is read: both arrive
+    here (flags at the top level are not also kept in ``extra``).
     """
 
     schemas: dict[str, Any] | None = None
@@ -385,14 +410,46 @@ class Prediction(_BuiltOnRead):
 
 @attrs.frozen(kw_only=True)
 class PredictionDetails(Prediction):
-    """A prediction with its input, output, error and logs."""
+    """A prediction with its input, output, error and logs.
 
-    input: dict[str, Any] | None = None
+    ``input`` and ``output`` are free-form JSON, as the service sends them
+    (the input is normally an object, but nothing here relies on it).
+    """
+
+    input: Any = None
     output: Any = None
     error: PredictionError | None = None
     logs: list[str] | None = None
     metrics: dict[str, Any] | None = None
     stream: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Upload(_BuiltOnRead):
+    """An upload in progress (``uploads.create``): where to send each part.
+
+    Part ``i`` (``part_size`` bytes, the last one shorter) is ``PUT`` to
+    ``urls[i]``, a presigned URL on the storage host; each answer's ``ETag``
+    goes to ``uploads.complete`` in the order of ``urls``.
+    """
+
+    id: str
+    urls: list[str] = attrs.field(factory=list)
+    part_size: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class UploadCompletion(_BuiltOnRead):
+    """The answer of ``uploads.complete``.
+
+    ``download_url`` is what a prediction's input takes. The service's own
+    recordings also show a ``file_id`` in this answer; either may be absent.
+    """
+
+    download_url: str | None = None
+    file_id: str | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.frozen(kw_only=True)

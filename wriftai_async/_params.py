@@ -156,14 +156,24 @@ def join_path(*segments: str) -> str:
     return "/" + "/".join(parts)
 
 
+#: The longest id from the server put into a path (a UUID is 36 characters):
+#: a megabyte "id" would make every URL, log line and message that long.
+MAX_SERVER_SEGMENT = 1024
+
+
 def server_segment(value: object, what: str, *, method: str, url: str) -> str:
     """An id the server sent, checked before it goes into a path.
 
-    Any text but ``""``, ``"."`` and ``".."`` is taken (:func:`join_path`
-    encodes it); anything else is the server's mistake, a
+    Any text but ``""``, ``"."``, ``".."`` and ids longer than
+    :data:`MAX_SERVER_SEGMENT` characters is taken (:func:`join_path` encodes
+    it); anything else is the server's mistake, a
     :class:`ResponseDecodeError` with a bounded message.
     """
-    if not isinstance(value, str) or value in _NOT_SEGMENTS:
+    if (
+        not isinstance(value, str)
+        or value in _NOT_SEGMENTS
+        or len(value) > MAX_SERVER_SEGMENT
+    ):
         raise ResponseDecodeError(
             f"{method} {url} answered a {what} that cannot be used in a URL: "
             f"{bounded_repr(value, 80)}",

@@ -25,7 +25,7 @@ from .._portal import Portal
 from .._retry import RetryPolicy
 from .._session import Params, refuse_pickling
 from .catalog import Categories, Hardware
-from .files import Files
+from .files import Files, Uploads
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
@@ -99,6 +99,8 @@ class Client:
     """Model categories."""
     files: Files
     """File uploads: upload a file, get its download URL."""
+    uploads: Uploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: Variables
     """Your variables: create, update, delete, list."""
 
@@ -151,6 +153,7 @@ class Client:
         self.hardware = Hardware(self._async_client.hardware, self._portal)
         self.categories = Categories(self._async_client.categories, self._portal)
         self.files = Files(self._async_client.files, self._portal)
+        self.uploads = Uploads(self._async_client.uploads, self._portal)
         self.variables = Variables(self._async_client.variables, self._portal)
 
     def _start_over_after_fork(self) -> Callable[[], Awaitable[None]]:
@@ -167,6 +170,7 @@ class Client:
         self.hardware._async = self._async_client.hardware
         self.categories._async = self._async_client.categories
         self.files._async = self._async_client.files
+        self.uploads._async = self._async_client.uploads
         self.variables._async = self._async_client.variables
         return self._async_client.aclose
 

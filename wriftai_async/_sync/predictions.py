@@ -38,6 +38,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float | None = None,
+        poll: bool = True,
         stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -53,6 +54,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: Literal[False],
+        poll: bool = True,
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -68,6 +70,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: Literal[True] | float | None = None,
+        poll: bool = True,
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -83,6 +86,7 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float | None = None,
+        poll: bool = True,
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -97,26 +101,31 @@ class Predictions:
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
         wait: bool | float | None = None,
+        poll: bool = True,
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
     ) -> PredictionDetails | EventStream:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
-        Sent to ``POST /predictions``; an older server that answers 405 there
-        gets the same request at ``POST /models/{owner}/{name}/predictions``
-        (or ``.../versions/{n}/predictions``).
+        Sent to ``POST /predictions`` as the official client sends it:
+        ``{"model", "input", "stream": <bool>}``, with ``"webhook": {"url",
+        "secret"}`` when asked. An older server that answers 405 there gets
+        the same request at ``POST /models/{owner}/{name}/predictions`` (or
+        ``.../versions/{n}/predictions``); one that refuses ``"stream"`` or
+        the ``webhook`` object (a 422 naming it) gets the older shape (no
+        ``"stream": false``, ``webhook_url``), at once on later calls.
 
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
             input: the model's input, as its input schema describes. A
                 :class:`File` anywhere in it (nested dicts and lists too) is
-                uploaded first, all of them concurrently, and sent as its
-                download URL; ``input`` itself is not changed.
+                uploaded first, 16 at a time (the official client's bound),
+                and sent as its download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
             webhook_secret: the secret the service signs those calls with
                 (check them with :func:`wriftai_async.webhooks.verify`); sent
-                as the newer ``webhook: {url, secret}`` field.
+                with the URL as ``webhook: {url, secret}``.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
             wait: ``True`` asks the server to hold the answer until the
@@ -139,8 +148,15 @@ class Predictions:
                 follow later with :meth:`stream` (as the official client's
                 ``create(stream=True, wait=False)``). The request is sent
                 when the iteration starts.
-            timeout: with ``wait``, the most seconds to wait in all: a
-                finite number > 0, or ``None`` (the default) for no limit.
+            poll: with ``wait``, ``False`` returns the held answer as it is,
+                pending or done, without polling (the official client's
+                ``poll=False``).
+            timeout: with ``wait``, the most seconds the whole call takes
+                (uploads, the held request, every poll): a finite number > 0,
+                or ``None`` (the default) for no limit. Past it,
+                ``WaitTimeoutError`` (with the prediction when it was
+                created in time). The hold asked for then ends a little
+                before it, so the pending prediction comes back in time.
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
 
@@ -167,6 +183,7 @@ class Predictions:
             webhook_secret=webhook_secret,
             validate_input=validate_input,
             wait=wait,
+            poll=poll,
             stream=stream,
             timeout=timeout,
             poll_interval=poll_interval,
@@ -397,7 +414,9 @@ class Predictions:
         ``poll_interval`` (``concurrency`` requests at a time) rather than one
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
-        ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+        ``WaitTimeoutError`` once ``timeout`` seconds have passed: one
+        deadline for the whole call, checked while a round waits, so a slow
+        or silent answer or a round of thousands of ids cannot outlast it).
 
         ``timeout`` is a finite number of seconds > 0, or ``None`` (no
         limit); ``poll_interval`` a finite number > 0; ``concurrency`` an

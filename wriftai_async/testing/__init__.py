@@ -26,9 +26,11 @@ from ._redis import RedisServer
 from ._seed import SEED_PREDICTIONS
 from ._server import Emulator, ThreadedEmulator
 from ._state import Style
+from ._webhooks import SIGNATURE_HEADER, WebhookDelivery
 
 __all__ = [
     "SEED_PREDICTIONS",
+    "SIGNATURE_HEADER",
     "Budget",
     "Emulator",
     "Fault",
@@ -36,4 +38,5 @@ __all__ = [
     "RedisServer",
     "Style",
     "ThreadedEmulator",
+    "WebhookDelivery",
 ]

@@ -67,6 +67,9 @@ class Fault:
     seconds: float = 0.0
     #: For a "cut": how many events the stream sends before it breaks...
     events: int = 0
+    #: For a 429 given no rate-limit header: ``x-ratelimit-reset`` is sent
+    #: as the Unix time this many seconds after each answer.
+    reset_after: float | None = None
     #: ... or, when set, how many bytes of its body (any offset: mid-line,
     #: mid-event).
     cut_bytes: int | None = None
@@ -92,12 +95,19 @@ def encode_body(
     body: bytes | str | dict[str, Any] | list[Any] | None,
     headers: dict[str, str],
     content_type: str | None,
+    new_style: bool = False,
 ) -> tuple[bytes, dict[str, str]]:
     """Turn a user-facing ``inject(body=...)`` into bytes plus headers."""
     headers = dict(headers)
     has_type = any(k.lower() == "content-type" for k in headers)
     if body is None:
-        body = {"detail": f"Injected fault (HTTP {status})"} if status >= 400 else b""
+        message = f"Injected fault (HTTP {status})"
+        if status < 400:
+            body = b""
+        elif new_style:  # the error shape of the dialect, see error_body
+            body = {"error": message, "detail": message}
+        else:
+            body = {"detail": message}
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode()
         default_type = "application/json"
@@ -210,6 +220,10 @@ def make_middleware(
             # ConnectionError, which aiohttp treats as a client disconnect
             # and handles quietly; nothing reaches the client.
             return web.Response(status=500)
-        return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        headers = fault.headers
+        if fault.reset_after is not None:
+            reset = f"{time.time() + fault.reset_after:.3f}"
+            headers = {**headers, "x-ratelimit-reset": reset}
+        return web.Response(status=fault.status, body=fault.body, headers=headers)
 
     return record_and_inject

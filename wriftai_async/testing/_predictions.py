@@ -52,7 +52,7 @@ from aiohttp import web
 
 from ._faults import STREAM_FAULT, Fault
 from ._records import STATUSES, Model, Prediction, Version
-from ._routing import Call, RouteTable, path_int, visible_model
+from ._routing import WEBHOOKS_KEY, Call, RouteTable, path_int, visible_model
 from ._state import Store
 from ._validation import (
     ApiError,
@@ -166,23 +166,41 @@ def _create(
     if call.request.headers.get("Validate-Input", "").strip().lower() == "true":
         schema = version.schemas.get("prediction", {}).get("input", {})
         validate_input(input_, schema if isinstance(schema, dict) else {})
+    webhook = call.body.get("webhook") or {}
+    webhook_url = call.body.get("webhook_url") or webhook.get("url")
     prediction = call.store.create_prediction(
         owner=call.user,
         model=model,
         version=version,
         input=input_,
-        webhook_url=call.body.get("webhook_url")
-        or (call.body.get("webhook") or {}).get("url"),
+        webhook_url=webhook_url,
     )
     prediction.stream = stream
+    if webhook_url:
+        call.request.app[WEBHOOKS_KEY].watch(
+            prediction.id, webhook_url, webhook.get("secret")
+        )
     wait = _prefer_wait(call)
     if wait is not None:
         call.extra_headers["Preference-Applied"] = f"wait={wait:g}"
+    # The service's recordings: 202 while the prediction runs, 200 once it
+    # has ended (after a Prefer: wait hold) and for the event stream. Older
+    # servers answered 201.
     if stream and wait is not None and _accepts_event_stream(call.request):
-        return _event_stream(call, prediction.id, 0, wait, status=201)
+        status = 200 if call.new_style else 201
+        return _event_stream(call, prediction.id, 0, wait, status=status)
     if wait is not None:
-        call.wait = (prediction.id, wait, 201)
-    return call.json(call.render.prediction(prediction, details=True), status=201)
+        call.wait = (prediction.id, wait, None if call.new_style else 201)
+    return call.json(
+        call.render.prediction(prediction, details=True),
+        status=_created_status(call, prediction),
+    )
+
+
+def _created_status(call: Call, prediction: Prediction) -> int:
+    if not call.new_style:
+        return 201
+    return 200 if prediction.terminal else 202
 
 
 @routes.route("POST", "/models/{owner}/{name}/predictions", body=True)
@@ -250,7 +268,9 @@ def cancel_prediction(call: Call) -> web.StreamResponse:
             "Prediction has already terminated",
         )
     call.store.request_cancel(prediction)
-    return call.json(call.render.prediction(prediction, details=True))
+    # Accepted, not done: the service's recordings answer 202.
+    status = 202 if call.new_style else 200
+    return call.json(call.render.prediction(prediction, details=True), status=status)
 
 
 def _accepts_event_stream(request: web.Request) -> bool:
@@ -480,7 +500,8 @@ async def hold(call: Call, response: web.StreamResponse) -> web.StreamResponse:
             now = time.monotonic()
             if prediction.terminal or now >= deadline:
                 return call.json(
-                    call.render.prediction(prediction, details=True), status=status
+                    call.render.prediction(prediction, details=True),
+                    status=status or _created_status(call, prediction),
                 )
             due = prediction.next_due()
         pause = min(deadline - now, _WAIT_POLL)

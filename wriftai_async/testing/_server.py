@@ -33,9 +33,10 @@ from ._faults import (
 )
 from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
-from ._routing import STORE_KEY, error_middleware
+from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
 from ._state import Settings, Store, Style
+from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
 # In-flight handlers (a held ``Prefer: wait`` answer, an injected delay) get
@@ -66,6 +67,9 @@ class Emulator:
         host, port: where to listen (port 0: a free one).
         record_requests: keep every request in ``requests`` (turn off for a
             long-running server).
+        webhook_attempts, webhook_retry_delay: a webhook delivery is tried
+            this many times in all, the first retry after this many seconds,
+            then twice as long each time (see ``webhook_deliveries``).
         budget: N requests per second per token; past it a 429 with
             ``x-ratelimit-reset`` (the end of the one-second window), as the
             service does. ``self.budget`` counts what it accepted and refused.
@@ -89,6 +93,8 @@ class Emulator:
         port: int = 0,
         host: str = _HOST,
         record_requests: bool = True,
+        webhook_attempts: int = 4,
+        webhook_retry_delay: float = 0.5,
         budget: int | Budget | None = None,
     ) -> None:
         if style not in ("old", "new"):
@@ -99,6 +105,10 @@ class Emulator:
             raise ValueError("default_page_size must be between 1 and 100")
         if upload_part_size < 1:
             raise ValueError("upload_part_size must be >= 1")
+        if webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be >= 1")
+        if webhook_retry_delay < 0:
+            raise ValueError("webhook_retry_delay must be >= 0")
         self._store = Store(
             Settings(
                 style=style,
@@ -113,6 +123,9 @@ class Emulator:
             )
         )
         self._render = Renderer(self._store)
+        self._webhooks = WebhookSender(
+            self._store, self._render, webhook_attempts, webhook_retry_delay
+        )
         self._faults = FaultQueue()
         self._port = port
         self._host = host
@@ -177,6 +190,7 @@ class Emulator:
             + _BODY_SLACK,
         )
         app[STORE_KEY] = self._store
+        app[WEBHOOKS_KEY] = self._webhooks
         _handlers.routes.install(app, _predictions.hold)
         _variables.routes.install(app, _predictions.hold)
         _predictions.install(app)
@@ -214,6 +228,7 @@ class Emulator:
         """Stop serving and release the socket; safe to call twice."""
         runner, sock = self._runner, self._sock
         self._runner = self._sock = self._base_url = None
+        await self._webhooks.close()
         if runner is not None:
             await runner.cleanup()
         if sock is not None:
@@ -354,8 +369,15 @@ class Emulator:
         schemas: Mapping[str, Any] | None = None,
         container_image_digest: str | None = None,
         created_at: datetime | str | None = None,
+        variable_names: Sequence[str] = (),
+        compatibilities: Mapping[str, bool] | None = None,
     ) -> dict[str, Any]:
-        """Add the next version of ``model`` (``"owner/name"``)."""
+        """Add the next version of ``model`` (``"owner/name"``).
+
+        ``variable_names`` are those of its configuration (variables of the
+        model's owner; not checked here); ``compatibilities`` sets some of
+        its flags (the others stay ``False``).
+        """
         with self._store.lock:
             found = self._find_model(model)
             version = self._store.add_version(
@@ -365,6 +387,8 @@ class Emulator:
                 container_image_digest=container_image_digest,
                 created_at=self._store.seed_time(created_at),
             )
+            version.variable_names = list(variable_names)
+            version.compatibilities.update(compatibilities or {})
             return self._render.version(found, version, details=True)
 
     def add_prediction(
@@ -503,6 +527,17 @@ class Emulator:
             return self._render.prediction(prediction, details=True)
 
     @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook call made so far, oldest first (a snapshot).
+
+        One per prediction created with a webhook, once it has ended and the
+        call was delivered (a 2xx) or given up after ``webhook_attempts``.
+        Check the signature of one with
+        ``wriftai_async.webhooks.verify(d.body, d.signature, secret)``.
+        """
+        return self._webhooks.deliveries
+
+    @property
     def open_streams(self) -> int:
         """How many ``/predictions/{id}/stream`` answers are being written now.
 
@@ -535,11 +570,23 @@ class Emulator:
         """Answer the next ``times`` matching requests with this response.
 
         ``path`` is matched without the ``/v1`` prefix, exactly or as an
-        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends a
-        ``{"detail": ...}`` JSON body for errors; ``b""`` sends nothing.
-        ``times=None`` keeps answering until ``clear_faults()``.
+        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends the
+        dialect's JSON error body (``{"error", "detail"}``, or ``{"detail"}``
+        in the old one); ``b""`` sends nothing. ``times=None`` keeps
+        answering until ``clear_faults()``.
+
+        A 429 carries what the service sends with one: ``x-ratelimit-reset``,
+        the Unix time one second after each answer, unless ``headers`` has
+        its own ``x-ratelimit-reset`` or ``Retry-After``.
         """
-        data, all_headers = encode_body(status, body, dict(headers or {}), content_type)
+        given = dict(headers or {})
+        data, all_headers = encode_body(
+            status, body, given, content_type, new_style=self.style == "new"
+        )
+        named = {name.lower() for name in given}
+        reset_after = None
+        if status == 429 and not named & {"x-ratelimit-reset", "retry-after"}:
+            reset_after = 1.0
         return self._faults.add(
             Fault(
                 kind="status",
@@ -549,6 +596,7 @@ class Emulator:
                 status=status,
                 headers=all_headers,
                 body=data,
+                reset_after=reset_after,
             )
         )
 
