@@ -1,17 +1,16 @@
 """The exception hierarchy, and the only two ways into it from the wire.
 
-Every failure the library reports is a :class:`WriftAIError`: a status
-becomes one in :func:`error_from_response`, an aiohttp failure (or the
-call's deadline) in :func:`transport_errors`. Messages never include request
-headers, so the access token cannot leak through an exception.
+Every failure reported is a :class:`WriftAIError`: a status becomes one in
+:func:`error_from_response`, an aiohttp failure or the call's deadline in
+:func:`transport_errors`. No message holds a request header (the token).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
@@ -70,8 +69,7 @@ class APITimeoutError(APIConnectionError):
 class WaitTimeoutError(WriftAIError, TimeoutError):
     """Waiting for a prediction took longer than the ``timeout`` given.
 
-    Also a builtin ``TimeoutError``. ``prediction`` is the last state seen (or
-    ``None`` if no answer came back in time).
+    Also a ``TimeoutError``. ``prediction``: the last state seen, or ``None``.
     """
 
     def __init__(self, message: str, *, prediction: Any = None) -> None:
@@ -116,12 +114,10 @@ class ResponseDecodeError(WriftAIError):
 
 
 class ListingLimitError(WriftAIError):
-    """A listing went on past ``max_listing_items`` items.
+    """A listing went on past ``limit`` items, the client's ``max_listing_items``.
 
-    Every listing ends by this bound, whatever the server's cursors: the
-    items up to it were delivered, the listing stops here. ``limit`` is the
-    bound; raise it with ``AsyncClient(max_listing_items=...)`` (or
-    ``Client``) for a longer listing.
+    Every listing ends by this bound, whatever the server's cursors, after
+    the items up to it; set it higher on the client for a longer listing.
     """
 
     def __init__(self, limit: int) -> None:
@@ -265,9 +261,8 @@ class ValidationError(APIStatusError):
 class RateLimitError(APIStatusError):
     """429: too many requests, still refused after the retries ran out.
 
-    ``reset_at`` is the Unix time at which the server's rate-limit window
-    resets (from ``x-ratelimit-reset`` or ``Retry-After``), or ``None`` when
-    the server did not say.
+    ``reset_at``: the Unix time the server's rate-limit window resets (from
+    ``x-ratelimit-reset`` or ``Retry-After``), ``None`` if it did not say.
     """
 
     reset_at: float | None = None
@@ -344,26 +339,28 @@ def error_from_response(
     return error
 
 
-@contextlib.contextmanager
-def transport_errors(
-    method: str, url: str | URL, *, streaming: bool = False
-) -> Iterator[None]:
+class transport_errors(AbstractContextManager[None]):  # on every call: no generator
     """Raise aiohttp's failures and the call's deadline as WriftAIErrors.
 
     The one mapping (as httpcore's ``map_exceptions``): a timeout becomes
-    :class:`APITimeoutError`, any other aiohttp error :class:`APIConnectionError`
-    whose message bounds the cause's text and strips every URL's query and
-    user info. ``streaming``: around the caller's reading of a stream, where
-    a plain ``TimeoutError`` is the caller's own.
+    :class:`APITimeoutError`, any other aiohttp error :class:`APIConnectionError`,
+    its message without any URL's query or user info. ``streaming``: around
+    the caller's reading of a stream, where a plain ``TimeoutError`` is theirs.
     """
-    timeouts = () if streaming else (asyncio.TimeoutError,)
-    try:
-        yield
-    except (aiohttp.ClientError, *timeouts) as exc:
-        shown, name = display_url(url), type(exc).__name__
-        if isinstance(exc, asyncio.TimeoutError):  # TimeoutError from 3.11 on
-            why = f"timed out{' while streaming' if streaming else ''} ({name})"
-            raise APITimeoutError(f"{method} {shown} {why}") from exc
+
+    __slots__ = ("method", "streaming", "url")
+
+    def __init__(self, method: str, url: str | URL, *, streaming: bool = False):
+        self.method, self.url, self.streaming = method, url, streaming
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        timeout = isinstance(exc, asyncio.TimeoutError)  # TimeoutError from 3.11 on
+        if not isinstance(exc, aiohttp.ClientError) and (self.streaming or not timeout):
+            return  # nothing raised, or not ours to map
+        where, name = f"{self.method} {display_url(self.url)}", type(exc).__name__
+        if timeout:
+            during = " while streaming" if self.streaming else ""
+            raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
         text = shorten(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
-        what = "broke while streaming" if streaming else "failed"
-        raise APIConnectionError(f"{method} {shown} {what}: {name}: {text}") from exc
+        what = "broke while streaming" if self.streaming else "failed"
+        raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc

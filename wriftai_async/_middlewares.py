@@ -69,7 +69,7 @@ class AuthMiddleware:
     a repr.
     """
 
-    __slots__ = ("_defaults", "_headers", "_origin", "_token")
+    __slots__ = ("_defaults", "_headers", "_names", "_origin", "_token")
 
     def __init__(
         self,
@@ -81,6 +81,7 @@ class AuthMiddleware:
         self._origin = origin_key(origin)
         self._headers = dict(headers)
         self._token = f"Bearer {token}" if token else None
+        self._names = (*self._headers, hdrs.AUTHORIZATION)
         self._defaults = {hdrs.ACCEPT: "application/json", hdrs.USER_AGENT: user_agent}
 
     def __repr__(self) -> str:
@@ -109,7 +110,7 @@ class AuthMiddleware:
             self._remove(request)
 
     def _remove(self, request: ClientRequest) -> None:
-        for name in (*self._headers, hdrs.AUTHORIZATION):
+        for name in self._names:
             request.headers.popall(name, None)
 
 

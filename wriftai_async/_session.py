@@ -369,22 +369,19 @@ class AsyncSession:
         return None, target
 
     def _decode(self, method: str, url: str, status: int, body: bytes) -> Any:
-        """The JSON value of ``body`` (``url`` is as messages show it)."""
+        """The JSON value of ``body``."""
         try:
             return _json.loads_bounded(body, self.max_json_values)
-        except _json.JSONTooLargeError as exc:
+        except ValueError as exc:  # JSONTooLargeError included
+            shown = display_url(url)
+            if isinstance(exc, _json.JSONTooLargeError):
+                why = f"a body too large to decode: {exc}"
+            else:
+                why = f"a body that is not JSON ({str(exc)[:80]}): {body[:80]!r}"
             raise ResponseDecodeError(
-                f"{method} {url} answered {status} with a body too large to "
-                f"decode: {exc}",
+                f"{method} {shown} answered {status} with {why}",
                 method=method,
-                url=url,
-            ) from exc
-        except ValueError as exc:
-            raise ResponseDecodeError(
-                f"{method} {url} answered {status} with a body that is not JSON "
-                f"({str(exc)[:80]}): {body[:80]!r}",
-                method=method,
-                url=url,
+                url=shown,
             ) from exc
 
     async def request(
@@ -430,15 +427,16 @@ class AsyncSession:
                     data=data,
                     headers=_with(fixed, headers) or None,
                 )
-                shown, status, body = display_url(url), response.status, response.body
+                status, body = response.status, response.body
                 if body is None:
+                    shown = display_url(url)
                     raise ResponseDecodeError(
                         f"{method} {shown} answered {status} with a body larger "
                         f"than max_response_size ({self._max_body} bytes)",
                         method=method,
                         url=shown,
                     )
-                value = self._decode(method, shown, status, body) if body else None
+                value = self._decode(method, url, status, body) if body else None
                 # Decoding cannot be interrupted; a deadline it overran still
                 # fails the call, as if the decoding had been cut short.
                 if loop.time() > ends_at:
