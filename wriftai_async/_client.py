@@ -37,14 +37,12 @@ class AsyncClient:
         base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
             ``https://api.wrift.ai/v1``. An empty value (argument or variable),
             user info, a query or a fragment raise ``ValueError`` naming it.
-        max_retries: re-sends of a failed request (429, 5xx, connection
-            errors, bodies that break off; POST only where a second send
-            cannot duplicate work); an int >= 0.
+        max_retries: re-sends of a failed request (429, 5xx, a broken
+            connection or body; a POST only if it cannot create twice), >= 0.
         timeout: seconds one call may take in all: the wait for a pooled
             connection, connecting, retries and their waits, reading and
             decoding the body. ``None`` (or ``math.inf``): no limit.
-        connect_timeout: seconds to open one connection (``None``: no limit
-            of its own).
+        connect_timeout: seconds to open one connection (``None``: no limit).
         headers: extra headers for every request to the API's origin, like
             the token (a request never leaves it: see redirects in README).
         retry: backoff timing (:class:`RetryPolicy`).
@@ -53,8 +51,7 @@ class AsyncClient:
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
         trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
-            them: one request start and end per call (each redirect its own),
-            the retries inside it (see "Logs and traces" in README).
+            them: one request per call, retries inside (README, "Logs and traces").
         max_listing_items: the most items one listing yields (an int >= 1;
             1,000,000 by default): the next raises ``ListingLimitError``.
         rate_limit: at most this many requests per second (a number > 0),
