@@ -94,6 +94,8 @@ CALLS: dict[str, Call] = {
     "categories.list_page": lambda c: c.categories.list_page(),
     "categories.list": lambda c: drain(c.categories.list()),
     "files.upload": lambda c: c.files.upload(b"some bytes", mime_type="text/plain"),
+    "uploads.create": lambda c: c.uploads.create(size=10, mime_type="text/plain"),
+    "uploads.complete": lambda c: c.uploads.complete("u-1", ["etag"]),
     "variables.create": lambda c: c.variables.create("v", "K", "1"),
     "variables.update": lambda c: c.variables.update("v", value="2"),
     "variables.delete": lambda c: c.variables.delete("v"),

@@ -125,7 +125,12 @@ async def test_predictions_create_get_and_wait(client, emulator):
     assert created.status in {"pending", "starting", "started", "succeeded"}
     [post] = [r for r in emulator.requests if r.method == "POST"]
     assert post.path == "/predictions"
-    assert post.json == {"model": "alice/text-echo", "input": {"text": "hi"}}
+    # The official client's body: "stream" always sent, false here.
+    assert post.json == {
+        "model": "alice/text-echo",
+        "input": {"text": "hi"},
+        "stream": False,
+    }
     assert "Prefer" not in post.headers
     fetched = await resolve(client.predictions.get(created.id))
     assert fetched.id == created.id and fetched.input == {"text": "hi"}
@@ -146,7 +151,9 @@ async def test_predictions_create_with_wait_and_version(client, emulator):
     post = next(r for r in emulator.requests if r.method == "POST")
     assert post.headers["Prefer"].startswith("wait")
     assert post.json["model"] == "alice/text-echo:1"
-    assert post.json["webhook_url"] == "https://hooks.example.com/w"
+    # The official client's shape, also without a secret.
+    assert post.json["webhook"] == {"url": "https://hooks.example.com/w"}
+    assert "webhook_url" not in post.json
 
 
 async def test_predictions_create_validates_input_when_asked(client, emulator):
@@ -249,7 +256,9 @@ async def test_session_request_is_the_escape_hatch(emulator):
 
 async def test_predictions_stream(client, emulator):
     created = await resolve(
-        client.predictions.create("alice/text-echo", {"text": "one two three"})
+        client.predictions.create(
+            "alice/text-echo", {"text": "one two three"}, stream=True, wait=False
+        )
     )
     events = await collect(client.predictions.stream(created.id))
     names = [e.event for e in events]
@@ -315,4 +324,69 @@ async def test_predictions_create_with_a_webhook_secret(client, emulator):
     with pytest.raises(ValueError, match="webhook_url"):
         await resolve(
             client.predictions.create("alice/text-echo", {}, webhook_secret="s")
+        )
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_create_speaks_the_older_shape_to_an_older_server(kind):
+    # The current dialect always carries "stream"; an older server refuses
+    # the unknown field (422 naming it): the same create is sent again
+    # without it, and later creates on that client go without it at once.
+    with Emulator(style="old", prediction_duration=0.05).run_in_thread() as emu:
+        client = make_client(kind, emu)
+        try:
+            first = await resolve(
+                client.predictions.create("alice/text-echo", {"a": 1})
+            )
+            second = await resolve(
+                client.predictions.create("alice/text-echo", {"a": 2}, wait=True)
+            )
+        finally:
+            await resolve(client.aclose() if kind == "async" else client.close())
+        posts = [r for r in emu.requests if r.method == "POST"]
+    assert first.input == {"a": 1} and second.status == "succeeded"
+    assert [r.json.get("stream") for r in posts] == [False, None, None]
+    assert [r.path for r in posts] == ["/predictions"] * 3
+    assert "stream" not in posts[1].json and "stream" not in posts[2].json
+
+
+async def test_create_falls_back_to_webhook_url_when_the_object_is_refused(
+    client, emulator
+):
+    # A server that refuses the webhook object (a 422 naming it) gets the
+    # older webhook_url field; a secret cannot be said that way.
+    refusal = {"detail": [{"loc": ["body", "webhook"], "msg": "extra", "type": "x"}]}
+    emulator.inject(422, body=refusal, method="POST", path="/predictions")
+    created = await resolve(
+        client.predictions.create(
+            "alice/text-echo", {"a": 1}, webhook_url="https://hooks.example/w"
+        )
+    )
+    posts = [r for r in emulator.requests if r.method == "POST"]
+    assert posts[0].json["webhook"] == {"url": "https://hooks.example/w"}
+    assert posts[1].json["webhook_url"] == "https://hooks.example/w"
+    assert "webhook" not in posts[1].json and created.input == {"a": 1}
+    emulator.inject(422, body=refusal, method="POST", path="/predictions", times=None)
+    with pytest.raises(ValidationError):
+        await resolve(
+            client.predictions.create(
+                "alice/text-echo",
+                {"a": 1},
+                webhook_url="https://hooks.example/w",
+                webhook_secret="s",
+            )
+        )
+
+
+async def test_create_wait_without_polling_returns_the_held_answer(client, emulator):
+    # The official client's poll=False: the answer of the hold, as it is.
+    held = await resolve(
+        client.predictions.create("alice/text-echo", {"a": 1}, wait=0.01, poll=False)
+    )
+    assert held.status in {"starting", "started"}
+    assert [r.method for r in emulator.requests] == ["POST"]
+    assert emulator.requests[0].headers["Prefer"] == "wait=0.01"
+    with pytest.raises(TypeError, match="poll"):
+        await resolve(
+            client.predictions.create("alice/text-echo", {}, wait=True, poll="no")
         )

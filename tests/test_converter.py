@@ -10,10 +10,13 @@ from wriftai_async import (
     Hardware,
     Model,
     ModelDetails,
+    ModelVersionDetails,
     Page,
     PredictionDetails,
     PredictionStatus,
     ResponseDecodeError,
+    Upload,
+    UploadCompletion,
     User,
     Visibility,
     structure,
@@ -344,3 +347,53 @@ def test_many_threads_reading_fresh_objects_agree():
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+# -- shapes from the service's own recordings -----------------------------------
+
+
+@pytest.mark.parametrize("value", ["test_input", None, [1, 2], 3, {"a": 1}])
+def test_prediction_input_is_free_form_json(value):
+    # A recorded create answers "input": "test_input": never a decode error.
+    prediction = structure(
+        {"id": "p", "status": "pending", "input": value}, PredictionDetails
+    )
+    assert prediction.input == value
+
+
+def test_category_description_is_a_field():
+    category = structure(
+        {"name": "Audio", "slug": "audio", "description": "Speech"}, Category
+    )
+    assert category.description == "Speech" and not category.extra
+    assert structure({"name": "A", "slug": "a"}, Category).description is None
+
+
+FLAGS = {
+    "anthropic_messages": False,
+    "openai_chat_completions": True,
+    "openai_embeddings": False,
+    "openai_images_generations": False,
+    "openai_responses": False,
+}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"number": 1, **FLAGS},  # a version's get, as recorded
+        {"number": 1, "compatibilities": FLAGS},  # its create, as recorded
+        {"number": 1, "compatibilities": FLAGS, **FLAGS},  # both
+    ],
+)
+def test_compatibility_flags_flat_or_nested(shape):
+    version = structure(shape, ModelVersionDetails)
+    assert version.compatibilities == FLAGS
+    assert not set(FLAGS) & set(version.extra)
+
+
+def test_an_upload_and_its_completion_are_typed():
+    upload = structure({"id": "u", "urls": ["https://s/1"], "part_size": 5}, Upload)
+    assert (upload.id, upload.urls, upload.part_size) == ("u", ["https://s/1"], 5)
+    done = structure({"file_id": "f"}, UploadCompletion)
+    assert (done.download_url, done.file_id) == (None, "f")

@@ -78,13 +78,23 @@ async def test_prefer_wait_comes_from_wait(client, emulator, wait, header):
     assert posts(emulator)[-1].headers["Prefer"] == header
 
 
-async def test_prefer_wait_not_derived_from_timeout(client, emulator):
+async def test_prefer_wait_fits_in_the_timeout(client, emulator):
+    # The hold asked of the server ends before the call's deadline (1 s
+    # before, at most a fifth of it), so the pending prediction comes back
+    # in time; a wait shorter than that is sent as asked.
     await resolve(
         client.predictions.create(
             "alice/text-echo", {"prompt": "hi"}, wait=True, timeout=30
         )
     )
-    assert posts(emulator)[-1].headers["Prefer"] == "wait"
+    held = posts(emulator)[-1].headers["Prefer"]
+    assert held.startswith("wait=2") and 28.9 <= float(held[5:]) <= 29
+    await resolve(
+        client.predictions.create(
+            "alice/text-echo", {"prompt": "hi"}, wait=2.5, timeout=30
+        )
+    )
+    assert posts(emulator)[-1].headers["Prefer"] == "wait=2.5"
     await resolve(client.predictions.create("alice/text-echo", {"prompt": "hi"}))
     assert "Prefer" not in posts(emulator)[-1].headers
 
@@ -148,8 +158,11 @@ async def test_create_stream_idle_close_resumes_with_the_same_wait(client, emula
 
 async def test_stream_cut_on_get_resumes_too(client, emulator):
     created = await resolve(
-        client.predictions.create("alice/text-echo", {"prompt": TEXT})
+        client.predictions.create(
+            "alice/text-echo", {"prompt": TEXT}, stream=True, wait=False
+        )
     )
+    assert created.stream is True
     emulator.inject_stream_cut(2, method="GET", path="/predictions/*/stream")
     events = await collect(client.predictions.stream(created.id, wait=5))
     check_events(events)

@@ -476,7 +476,8 @@ async def test_cancel_can_lose_to_completion() -> None:
             output="done",
         )
         path = f"/predictions/{seeded['id']}"
-        assert (await slow_api.call("POST", path + "/cancel"))[0] == 200
+        # Accepted, not done yet: 202, as the service's recordings answer.
+        assert (await slow_api.call("POST", path + "/cancel"))[0] == 202
         for _ in range(500):  # bounded poll for the server-side state
             _, body = await slow_api.get(path)
             if body["status"] != "started":
@@ -505,6 +506,24 @@ async def test_inject_status_then_recover(api: Api, emu: Emulator) -> None:
     assert fault.hits == 2 and fault.remaining == 0
     assert [r.fault for r in emu.requests[-3:]] == ["status", "status", None]
     assert emu.requests[-1].path == "/user"
+
+
+async def test_an_injected_429_says_when_to_come_back() -> None:
+    # The official client reads x-ratelimit-reset on every 429 (a KeyError
+    # without it): an injected 429 sends it unless the test chose a header.
+    async with Emulator() as emu, aiohttp.ClientSession(headers=auth(emu)) as s:
+        emu.inject(429)
+        emu.inject(429, headers={"Retry-After": "7"})
+        before = time.time()
+        async with s.get(emu.base_url + "/user") as resp:
+            assert resp.status == 429
+            reset = float(resp.headers["x-ratelimit-reset"])
+            body = await resp.json()
+        assert before < reset <= time.time() + 1.01  # 3 decimals, rounded
+        assert set(body) == {"error", "detail"} and body["error"]
+        async with s.get(emu.base_url + "/user") as resp:
+            assert resp.status == 429 and resp.headers["Retry-After"] == "7"
+            assert "x-ratelimit-reset" not in resp.headers
 
 
 async def test_inject_html_empty_and_filters(api: Api, emu: Emulator) -> None:

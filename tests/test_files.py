@@ -256,3 +256,49 @@ def test_the_emulator_refuses_a_token_on_part_urls(emulator):
     with info.value:
         assert info.value.code == 400
         assert b"auth" in info.value.read()
+
+
+async def test_the_two_upload_steps_are_public_calls(client, emulator):
+    # client.uploads, named as the official client names it: create the
+    # plan, PUT the parts yourself (presigned: no token), complete.
+    data = b"x" * (PART + 10)
+    upload = await resolve(
+        client.uploads.create(size=len(data), mime_type="text/plain")
+    )
+    assert len(upload.urls) == 2 and upload.part_size == PART
+    etags = []
+    for index, url in enumerate(upload.urls):
+        part = data[index * PART : (index + 1) * PART]
+        request = urllib.request.Request(
+            url, data=part, method="PUT", headers={"Content-Type": "text/plain"}
+        )
+        with await asyncio.to_thread(urllib.request.urlopen, request) as answer:
+            etags.append(answer.headers["ETag"])
+    done = await resolve(client.uploads.complete(upload.id, etags))
+    with await asyncio.to_thread(urllib.request.urlopen, done.download_url) as got:
+        assert got.read() == data
+    assert done.file_id == upload.id
+    with pytest.raises(TypeError):
+        await resolve(client.uploads.complete(upload.id, "one-etag"))
+    with pytest.raises(ValueError):
+        await resolve(client.uploads.create(size=-1, mime_type="text/plain"))
+
+
+async def test_input_files_are_uploaded_sixteen_at_a_time(client, emulator):
+    # The official client's bound on a prediction's input files (20 here).
+    inputs = {f"f{i}": File(f"file {i}".encode(), "text/plain") for i in range(20)}
+    emulator.inject_delay(0.2, method="PUT", path="/_storage/*", times=None)
+    created = await resolve(client.predictions.create("alice/text-echo", inputs))
+    puts = [r for r in emulator.requests if r.method == "PUT"]
+    assert len(puts) == 20 and len(created.input) == 20
+    in_flight = max(
+        sum(
+            1
+            for other in puts
+            if other.received_at <= put.received_at < other.received_at + 0.2
+        )
+        for put in puts
+    )
+    # Never more than 16 at once, and many at once (not one by one); the
+    # exact peak depends on how fast the machine starts them.
+    assert 8 <= in_flight <= 16, in_flight

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient, Client
+from wriftai_async import AsyncClient, AsyncEventStream, Client, EventStream
 from wriftai_async._session import AsyncSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,17 +94,22 @@ def _public_methods(cls: type) -> dict[str, Callable[..., Any]]:
 
 def _sync_return(annotation: Any, is_async: bool) -> Any:
     if is_async:
-        # ``T | AsyncIterator[X]`` (an overloaded ``create(stream=...)``)
-        # becomes ``T | Iterator[X]``; any other annotation stays.
+        # ``T | AsyncIterator[X]`` becomes ``T | Iterator[X]``, and ``T |
+        # AsyncEventStream`` (an overloaded ``create(stream=...)``) ``T |
+        # EventStream``; any other annotation stays.
         if isinstance(annotation, types.UnionType):
             parts = [
                 typing.cast(Any, Iterator)[typing.get_args(part)[0]]
                 if typing.get_origin(part) is AsyncIterator
+                else EventStream
+                if part is AsyncEventStream
                 else part
                 for part in typing.get_args(annotation)
             ]
             return functools.reduce(operator.or_, parts)
         return annotation
+    if annotation is AsyncEventStream:
+        return EventStream
     assert typing.get_origin(annotation) is AsyncIterator, annotation
     (item,) = typing.get_args(annotation)
     return typing.cast(Any, Iterator)[item]
@@ -234,16 +239,13 @@ def test_generated_docstrings_read_as_sync() -> None:
 
     text = {(file, owner): doc for file, owner, doc in docs}
     stream = text["predictions.py", "Predictions.stream"]
-    assert "from contextlib import closing\n" in stream
-    assert "with closing(client.predictions.stream(pid)) as events:" in stream
-    assert "``contextlib.closing``" in stream
-    assert (
-        "stream: return an iterator of" in text["predictions.py", "Predictions.create"]
-    )
+    assert "with client.predictions.stream(pid) as events:" in stream
+    assert "Leave it with ``with`` (or ``events.close()``)" in stream
+    assert "Returns an :class:`EventStream` of" in stream
     assert ":meth:`Versions.update_configuration`" in text["variables.py", "Variables"]
     client = text["client.py", "Client"]
     assert "with Client() as client:\n            for model in" in client
-    assert "Each number is checked here" in client  # AsyncClient's, whole
+    assert "Each number is checked" in client  # AsyncClient's, whole
 
 
 def _examples(doc: str) -> list[str]:
@@ -302,7 +304,7 @@ def test_fails_on_an_unused_docstring_rule(
 
 
 def test_docstring_rules_are_applied_in_order(generator: ModuleType) -> None:
-    generator.twins.update({"Client", "Models"})
+    generator.twins.update({"Client", "Models", "Iterator"})
     doc = """Example::
 
             from contextlib import aclosing
@@ -313,7 +315,7 @@ def test_docstring_rules_are_applied_in_order(generator: ModuleType) -> None:
                     async for x in it:
                         await client.aclose()
 
-        Returns an async iterator (an ``AsyncIterator``); see AsyncSession.
+        Returns an ``AsyncIterator``; see AsyncSession.
         """
     assert (
         generator.sync_docstring(doc)
@@ -327,7 +329,7 @@ def test_docstring_rules_are_applied_in_order(generator: ModuleType) -> None:
                     for x in it:
                         client.close()
 
-        Returns an iterator (an ``AsyncIterator``); see AsyncSession.
+        Returns an ``Iterator``; see AsyncSession.
         """
     )
     assert generator.used_rules.keys() == generator.DOC_RULES.keys()

@@ -27,10 +27,11 @@ from wriftai_async import (
     Client,
     ResponseDecodeError,
     RetryPolicy,
+    StreamInterruptedError,
     WriftAIError,
 )
+from wriftai_async._constants import MAX_EMPTY_PAGES
 from wriftai_async._objects import Page, PredictionDetails, StreamEvent
-from wriftai_async._pagination import MAX_EMPTY_PAGES
 from wriftai_async._sse import MAX_RETRY_MS, SSEDecoder
 
 from .conftest import CLIENT_KINDS, FAST_RETRY
@@ -306,16 +307,20 @@ async def test_a_server_that_ignores_after_id_repeats_nothing(
     # Closes after one event, always the same: the old client reconnected
     # hundreds of times a second and yielded that event forever.
     stream_answers(server, lambda n: sse(("1", "output", '"a"')))
-    client = make(kind, server)
+    client = make(kind, server, max_retries=3)
     events: list[StreamEvent] = []
     try:
-        await collect(client.predictions.stream("p1"), events, limit=50)
+        with pytest.raises(StreamInterruptedError) as caught:
+            await collect(client.predictions.stream("p1"), events, limit=50)
     finally:
         await close(client)
     assert [(e.id, e.data) for e in events] == [("1", "a")]
-    # The second connection brought nothing new: the stream ended there.
-    assert len(server.requests) == 2
-    assert server.requests[1][2] == {"after_id": "1"}
+    # After the first, max_retries connections in a row brought nothing new:
+    # then it gave up, saying where to resume.
+    assert len(server.requests) == 1 + 3 + 1
+    assert all(r[2] == {"after_id": "1"} for r in server.requests[1:])
+    assert caught.value.last_event_id == "1"
+    assert caught.value.prediction_id == "p1"
 
 
 async def test_a_replay_from_the_start_yields_each_event_once(
@@ -345,19 +350,28 @@ class RecordingPolicy(RetryPolicy):
 async def test_reconnections_back_off_with_the_retry_policy(
     server: HostileServer,
 ) -> None:
-    # A server that closes after every (new) event: each reconnection waits
-    # the policy's backoff, a longer one each time. backoff_max is large so
-    # that no connection counts as "long-lived" and resets the count.
+    # Every third connection brings a new event, the two after it close
+    # empty: the backoff grows with the empty ones and starts over after a
+    # new event.
+    script = [(str(n), "output", str(n)) for n in range(1, 11)]
+    script.append(("11", "done", '{"status": "succeeded"}'))
+    stream_answers(server, lambda n: sse(script[n // 3]) if n % 3 == 0 else b"")
     policy = RecordingPolicy(backoff_base=0.001, backoff_max=3600.0)
-    script = [(str(n), "output", str(n)) for n in range(1, 41)]
-    script.append(("41", "done", '{"status": "succeeded"}'))
-    stream_answers(server, lambda n: sse(script[n]))
     async with make("async", server, retry=policy) as client:
         events = [e async for e in client.predictions.stream("p1")]
-    assert [e.id for e in events] == [str(n) for n in range(1, 42)]
-    # The attempt number stops growing at 32 (2**1024 would overflow a float;
-    # the delay reached backoff_max long before).
-    assert policy.asked == [*range(32), *[32] * 8]
+    assert [e.id for e in events] == [str(n) for n in range(1, 12)]
+    assert policy.asked == [0, 1, 2] * 10
+
+
+async def test_the_backoff_attempt_is_capped(server: HostileServer) -> None:
+    # 2**1024 would overflow a float; the delay reached backoff_max long
+    # before: the attempt number stops growing at 32.
+    stream_answers(server, lambda n: sse(("1", "init", "{}")) if n == 0 else b"")
+    policy = RecordingPolicy(backoff_base=0.001, backoff_max=3600.0)
+    async with make("async", server, retry=policy, max_retries=40) as client:
+        with pytest.raises(StreamInterruptedError):
+            _ = [e async for e in client.predictions.stream("p1")]
+    assert policy.asked == [0, *range(1, 33), *[32] * 8]
 
 
 BAD_FIELDS = (

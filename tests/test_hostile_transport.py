@@ -31,7 +31,8 @@ from wriftai_async import (
     ServerError,
     _json,
 )
-from wriftai_async._middlewares import AuthMiddleware, _origin_key
+from wriftai_async._middlewares import AuthMiddleware
+from wriftai_async._urls import origin_key
 
 from . import hostile
 from .conftest import FAST_RETRY
@@ -82,35 +83,39 @@ METHODS = ["GET", "PATCH", "POST", "DELETE"]
 
 @pytest.mark.parametrize("status", REDIRECTS)
 @pytest.mark.parametrize("method", METHODS)
-async def test_redirect_to_another_origin_carries_no_token(status, method):
+async def test_a_redirect_to_another_origin_is_not_followed(status, method):
+    # The policy (README, "Redirects"): only GET and HEAD follow redirects,
+    # only within the API's origin. Anything else is an APIStatusError with
+    # the redirect's status, and nothing reaches the other host.
     async with HostileServer(hostile.json_body(b"{}")) as other:
-        redirect = hostile.redirect(status, other.url + "/x")
+        redirect = hostile.redirect(status, other.url + "/x?sig=s3cr3t")
         async with serve(redirect, headers=CUSTOM) as (api, client):
             json = {"a": 1} if method in ("PATCH", "POST") else None
-            await client.request(method, "/thing", json=json)
+            with pytest.raises(APIStatusError) as caught:
+                await client.request(method, "/thing", json=json)
+    assert caught.value.status == status
+    assert "not followed" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
     assert api.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
     assert api.requests[0].headers["x-api-key"] == CUSTOM["X-Api-Key"]
-    [hop] = other.requests  # the redirect was followed...
-    assert "authorization" not in hop.headers  # ...without the token
-    assert "x-api-key" not in hop.headers
+    assert len(api.requests) == 1
+    assert other.requests == []
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-async def test_stream_redirect_to_another_origin_carries_no_token(status):
+async def test_a_stream_redirect_to_another_origin_is_not_followed(status):
     async with HostileServer(hostile.json_body(b"")) as other:
         redirect = hostile.redirect(status, other.url + "/x")
-        async with (
-            serve(redirect, headers=CUSTOM) as (_, client),
-            client.session.stream("GET", "/stream") as response,
-        ):
-            await response.read()
-    [hop] = other.requests
-    assert "authorization" not in hop.headers
-    assert "x-api-key" not in hop.headers
+        async with serve(redirect, headers=CUSTOM) as (_, client):
+            with pytest.raises(APIStatusError) as caught:
+                async with client.session.stream("GET", "/stream"):
+                    pass
+    assert caught.value.status == status
+    assert other.requests == []
 
 
 @pytest.mark.parametrize("status", REDIRECTS)
-async def test_redirect_to_another_host_on_the_same_port_carries_no_token(status):
+async def test_a_redirect_to_another_host_on_the_same_port_is_not_followed(status):
     # "localhost" is another origin than "127.0.0.1", though the same server.
     async def behaviour(request: Request, writer: asyncio.StreamWriter) -> None:
         if request.path == "/v1/old":
@@ -121,19 +126,17 @@ async def test_redirect_to_another_host_on_the_same_port_carries_no_token(status
             await respond(writer, 200, b"{}")
 
     async with serve(behaviour, headers=CUSTOM) as (api, client):
-        assert await client.request("GET", "/old") == {}
-    first, hop = api.requests
+        with pytest.raises(APIStatusError, match="origin"):
+            await client.request("GET", "/old")
+    [first] = api.requests
     assert first.headers["authorization"] == f"Bearer {TOKEN}"
-    assert hop.headers["host"].startswith("localhost:")
-    assert "authorization" not in hop.headers
-    assert "x-api-key" not in hop.headers
 
 
 def test_an_explicit_default_port_is_the_same_origin():
-    same = AuthMiddleware(URL("https://api.example/v1"), TOKEN)
-    assert _origin_key(URL("https://API.example:443/x")) == same._origin
-    assert _origin_key(URL("http://api.example/x")) != same._origin
-    assert _origin_key(URL("https://api.example:8443/x")) != same._origin
+    same = AuthMiddleware(URL("https://api.example/v1"), TOKEN, {}, "agent")
+    assert origin_key(URL("https://API.example:443/x")) == same._origin
+    assert origin_key(URL("http://api.example/x")) != same._origin
+    assert origin_key(URL("https://api.example:8443/x")) != same._origin
     assert TOKEN not in repr(same)
 
 

@@ -139,9 +139,12 @@ async def test_breaking_out_of_a_listing_fetches_no_further_page(client, emulato
         for _ in iterator:
             break
         iterator.close()
-    sent = len([r for r in emulator.requests if r.path == "/models/hugo"])
     # The sync iterator fetches one page ahead (cancelled on break): at most
-    # that one more, and nothing after.
-    assert sent == 1 if hasattr(iterator, "__aiter__") else 1 <= sent <= 2
-    await asyncio.sleep(0.05)
-    assert len([r for r in emulator.requests if r.path == "/models/hugo"]) == sent
+    # that one more, and nothing after. The page ahead may still be on its
+    # way to the emulator when close() returns (a loaded machine), so the
+    # bound is checked over a short while rather than at one instant.
+    bound = 1 if hasattr(iterator, "__aiter__") else 2
+    for _ in range(20):
+        sent = len([r for r in emulator.requests if r.path == "/models/hugo"])
+        assert 1 <= sent <= bound
+        await asyncio.sleep(0.01)

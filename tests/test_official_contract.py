@@ -7,6 +7,17 @@ is driven here, through its sync and its async methods, against
 suite fast). Each answer is checked, and so is each refusal the service must
 give: 404 for what does not exist, 409 for cancelling a finished prediction,
 401 for a bad token.
+
+The official client accepts any JSON (TypedDicts, no validation), so shapes
+and statuses are checked here against the service's own recordings (the
+sdist's integration tests, replayed in ``test_recorded_emulator.py``): user
+items carry the official ``User`` keys, creates answer 200, deletes 204 with
+no body, a cancel 202, and errors ``{"error": "..."}``.
+
+One operation cannot pass as the official client is written: it parses every
+answer as JSON, a bodiless 204 included, so each ``delete`` raises
+``json.JSONDecodeError`` after the deletion took effect, as it would against
+the service. Those calls are checked for exactly that.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import inspect
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 import wriftai
+from wriftai.common_types import BaseUser, User
 from wriftai.predictions import CreateWaitOptions, WaitOptions
 
 from wriftai_async import webhooks
@@ -44,15 +57,38 @@ SCHEMAS = {
 DIGEST = "sha256:" + "ab" * 32
 FAST_WAIT = WaitOptions(poll_interval=0.02)
 FAST_CREATE_WAIT = CreateWaitOptions(poll_interval=0.02)
+# The official TypedDicts: a user in a listing, and a model's owner.
+USER_KEYS = User.__required_keys__ | User.__optional_keys__
+BASE_USER_KEYS = BaseUser.__required_keys__ | BaseUser.__optional_keys__
 
 
 class Official:
     """One official client, called through its sync or its async methods."""
 
-    def __init__(self, client: wriftai.Client, mode: str, emu: Emulator) -> None:
+    def __init__(
+        self,
+        client: wriftai.Client,
+        mode: str,
+        emu: Emulator,
+        answers: list[httpx.Response] | None = None,
+    ) -> None:
         self.client = client
         self.mode = mode
         self.emu = emu
+        #: Every response the official client received, oldest first.
+        self.answers = answers if answers is not None else []
+
+    def last(self, method: str) -> httpx.Response:
+        """The last response to a ``method`` request."""
+        return next(r for r in reversed(self.answers) if r.request.method == method)
+
+    async def deleted(self, resource: str, op: str, *args: Any) -> None:
+        """A delete: answered 204 with no body, which the official client
+        cannot parse (it calls ``response.json()`` on every answer)."""
+        with pytest.raises(json.JSONDecodeError):
+            await self(resource, op, *args)
+        answer = self.last("DELETE")
+        assert (answer.status_code, answer.content) == (204, b"")
 
     async def __call__(self, resource: str, op: str, *args: Any, **kw: Any) -> Any:
         target = getattr(self.client, resource)
@@ -73,14 +109,28 @@ class Official:
     ) -> int:
         with pytest.raises(httpx.HTTPStatusError) as info:
             await self(resource, op, *args, **kw)
+        # The error shape of the service's recordings: {"error": "..."}.
+        body = info.value.response.json()
+        assert isinstance(body, dict) and isinstance(body["error"], str), body
+        assert body["error"]
         return info.value.response.status_code
 
 
 def official_client(
-    emu: Emulator, token: str | None = None
+    emu: Emulator,
+    token: str | None = None,
+    answers: list[httpx.Response] | None = None,
 ) -> tuple[wriftai.Client, httpx.Client, httpx.AsyncClient]:
-    http = httpx.Client(timeout=30.0)
-    ahttp = httpx.AsyncClient(timeout=30.0)
+    answers = answers if answers is not None else []
+
+    def keep(response: httpx.Response) -> None:
+        answers.append(response)
+
+    async def keep_async(response: httpx.Response) -> None:
+        answers.append(response)
+
+    http = httpx.Client(timeout=30.0, event_hooks={"response": [keep]})
+    ahttp = httpx.AsyncClient(timeout=30.0, event_hooks={"response": [keep_async]})
     client = wriftai.Client(
         access_token=token or emu.access_token,
         api_base_url=emu.base_url,
@@ -95,9 +145,10 @@ def official_client(
 async def official(request: pytest.FixtureRequest) -> AsyncIterator[Official]:
     # Only timing knobs: the dialect is the default one.
     with Emulator(cancel_delay=0.05, prediction_duration=0.3).run_in_thread() as emu:
-        client, http, ahttp = official_client(emu)
+        answers: list[httpx.Response] = []
+        client, http, ahttp = official_client(emu, answers=answers)
         try:
-            yield Official(client, request.param, emu)
+            yield Official(client, request.param, emu, answers)
         finally:
             http.close()
             await ahttp.aclose()
@@ -131,6 +182,7 @@ async def test_model_listings_cursors_sorts_and_filters(official: Official) -> N
     assert pages[0].previous_cursor is None and pages[1].previous_cursor is not None
     assert set(models[0]["owner"]) == {"account_id", "name", "avatar_url"}
     assert models[0]["owner"]["name"] == "alice"
+    assert set(models[0]["owner"]) == BASE_USER_KEYS
     assert models[0]["categories"] == [
         {"name": "Text generation", "slug": "text-generation"}
     ]
@@ -173,6 +225,7 @@ async def test_model_get_create_update_delete(official: Official) -> None:
             "category_slugs": ["audio"],
         },
     )
+    assert official.last("POST").status_code == 200  # as recorded, not 201
     assert created["name"] == "contract"
     assert created["visibility"] == "restricted"
     assert created["owner"]["name"] == "alice"
@@ -188,7 +241,7 @@ async def test_model_get_create_update_delete(official: Official) -> None:
     assert (updated["name"], updated["description"]) == ("contract-2", None)
     assert updated["overview"] == "More"
 
-    assert await official("models", "delete", "alice/contract-2") is None
+    await official.deleted("models", "delete", "alice/contract-2")
     assert await official.status_of_failure("models", "get", "alice/contract-2") == 404
     assert await official.status_of_failure("models", "get", "alice/nope") == 404
     assert await official.status_of_failure("models", "delete", "alice/nope") == 404
@@ -220,6 +273,7 @@ async def test_versions_and_configuration(official: Official) -> None:
         },
     )
     assert created["number"] == 3
+    assert official.last("POST").status_code == 200
     assert created["configuration"] == {
         "hardware_identifier": "gpu-t4",
         "variable_names": ["hf-token"],
@@ -247,7 +301,7 @@ async def test_versions_and_configuration(official: Official) -> None:
     )
     assert changed == {"hardware_identifier": "cpu", "variable_names": []}
 
-    assert await official("model_versions", "delete", "alice/text-echo:4") is None
+    await official.deleted("model_versions", "delete", "alice/text-echo:4")
     gone = await official.status_of_failure(
         "model_versions", "get", "alice/text-echo:4"
     )
@@ -290,9 +344,13 @@ async def test_users_and_the_authenticated_user(official: Official) -> None:
     )
     names = [u["name"] for u in ascending]
     assert names[:3] == ["alice", "bob", "carol"]
+    # Listed users are the official User (without urls: UserWithDetails).
+    assert all(set(u) == USER_KEYS for u in ascending + descending)
     assert [u["name"] for u in descending] == names[::-1]
     found = await official("users", "search", "bo")
     assert [u["name"] for u in found.items] == ["bob"]
+    assert set(found.items[0]) == USER_KEYS
+    assert found.items[0]["display_name"] == "Bob"
     assert await official.status_of_failure("users", "get", "nobody") == 404
 
     # In this dialect "name" is the username: the account is renamed.
@@ -338,6 +396,8 @@ async def test_prediction_create_get_wait_list(official: Official) -> None:
         input={"prompt": "hello there"},
     )
     assert created["status"] in ("starting", "started")
+    assert official.last("POST").status_code == 202  # accepted, running
+    assert official.emu.requests[-1].json["stream"] is False
     assert created["stream"] is False
     assert created["model"] == {
         "owner": "alice",
@@ -361,6 +421,19 @@ async def test_prediction_create_get_wait_list(official: Official) -> None:
     )
     assert waited["status"] == "succeeded"
     assert waited["model"]["version_number"] == 1
+    # Answered by the hold (Prefer: wait), not by polling: 200, done.
+    [held] = [
+        r
+        for r in official.emu.requests
+        if r.json and r.json.get("input") == {"prompt": "wait"}
+    ]
+    assert held.headers["Prefer"] == "wait"
+    assert held.json["webhook"] == {
+        "url": "https://hooks.example/w",
+        "secret": "s3cret",
+    }
+    assert official.last("POST").status_code == 200
+    assert official.answers[-1].request.method == "POST"  # no poll after it
 
     invalid = await official.status_of_failure(
         "predictions",
@@ -384,6 +457,7 @@ async def test_prediction_create_get_wait_list(official: Official) -> None:
 async def test_prediction_cancel_and_its_refusal(official: Official) -> None:
     running = SEED_PREDICTIONS["started"]
     assert await official("predictions", "cancel", running) is None
+    assert official.last("POST").status_code == 202  # as recorded
     final = await official("predictions", "wait", running, options=FAST_WAIT)
     assert final["status"] == "cancelled"
     refused = SEED_PREDICTIONS["succeeded"]
@@ -496,6 +570,7 @@ async def test_variables(official: Official) -> None:
         {"name": "region", "key": "REGION", "value": "eu", "secret": False},
     )
     assert (made["key"], made["value"]) == ("REGION", "eu")
+    assert official.last("POST").status_code == 200
     changed = await official("variables", "update", "region", {"value": "us"})
     assert changed["value"] == "us" and changed["updated_at"] is not None
     dup = await official.status_of_failure(
@@ -504,7 +579,7 @@ async def test_variables(official: Official) -> None:
         {"name": "region", "key": "R", "value": "x", "secret": True},
     )
     assert dup == 409
-    assert await official("variables", "delete", "region") is None
+    await official.deleted("variables", "delete", "region")
     names = [v["name"] for v in (await official("variables", "list", None)).items]
     assert names == ["hf-token"]
     assert await official.status_of_failure("variables", "delete", "region") == 404

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -17,11 +17,15 @@ from aiohttp.test_utils import TestServer
 from wriftai_async import (
     APIConnectionError,
     AsyncClient,
+    Client,
+    EventStream,
     NotFoundError,
     ResponseDecodeError,
     StreamEvent,
+    StreamInterruptedError,
     ValidationError,
 )
+from wriftai_async._resources._streaming import _Seen
 from wriftai_async._sse import SSEDecoder
 from wriftai_async.testing import Emulator
 
@@ -120,13 +124,13 @@ async def client(emu: Emulator) -> AsyncIterator[AsyncClient]:
         yield c
 
 
-def closing(
-    events: AsyncIterator[StreamEvent],
-) -> aclosing[AsyncGenerator[StreamEvent, Any]]:
-    # ``stream`` is annotated ``AsyncIterator`` (the sync facade's generator
-    # maps exactly that to ``Iterator``); the object is an async generator.
-    assert isinstance(events, AsyncGenerator)
-    return aclosing(events)
+async def created(client: AsyncClient, text: str) -> str:
+    """A prediction that can be streamed (``"stream": true``), not streamed."""
+    prediction = await client.predictions.create(
+        "alice/text-echo", {"text": text}, stream=True, wait=False
+    )
+    assert prediction.stream is True
+    return prediction.id
 
 
 async def collect(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
@@ -141,13 +145,15 @@ async def eventually(check: Callable[[], bool], seconds: float = 2.0) -> None:
 
 
 async def test_full_stream_in_order(emu: Emulator, client: AsyncClient) -> None:
-    prediction = await client.predictions.create(
-        "alice/text-echo", {"text": "hello world"}
-    )
+    prediction_id = await created(client, "hello world")
+    # create(stream=True, wait=False) sends what the official client's does:
+    # "stream": true and no Prefer, answered with the prediction's JSON.
+    [post] = [r for r in emu.requests if r.method == "POST"]
+    assert post.json["stream"] is True and "Prefer" not in post.headers
     started = time.monotonic()
     arrived: list[float] = []
     events = []
-    async for event in client.predictions.stream(prediction.id):
+    async for event in client.predictions.stream(prediction_id):
         arrived.append(time.monotonic() - started)
         events.append(event)
     names = [e.event for e in events]
@@ -155,7 +161,7 @@ async def test_full_stream_in_order(emu: Emulator, client: AsyncClient) -> None:
     assert set(names[1:-1]) == {"output"} and len(names) >= 4
     ids = [int(e.id) for e in events if e.id is not None]
     assert len(ids) == len(events) and ids == sorted(set(ids))
-    assert events[0].data["id"] == prediction.id
+    assert events[0].data["id"] == prediction_id
     assert events[0].data["status"] in ("starting", "started")
     assert "".join(e.data for e in events[1:-1]) == "hello world"
     assert events[-1].data["status"] == "succeeded"
@@ -166,37 +172,37 @@ async def test_full_stream_in_order(emu: Emulator, client: AsyncClient) -> None:
 
 
 async def test_resume_with_after_id(client: AsyncClient) -> None:
-    prediction = await client.predictions.create(
-        "alice/text-echo", {"text": "one two three four"}
-    )
+    prediction_id = await created(client, "one two three four")
     first: list[StreamEvent] = []
-    async with closing(client.predictions.stream(prediction.id)) as stream:
+    async with client.predictions.stream(prediction_id) as stream:
         async for event in stream:
             first.append(event)
             if len(first) == 2:
                 break
+        assert stream.last_event_id == first[-1].id
+    assert stream.closed
     assert [e.event for e in first] == ["init", "output"]
     rest = await collect(
-        client.predictions.stream(prediction.id, after_id=first[-1].id)
+        client.predictions.stream(prediction_id, after_id=first[-1].id)
     )
     assert rest[0].event == "output" and rest[-1].event == "done"
     assert int(rest[0].id or 0) == int(first[-1].id or 0) + 1
-    whole = await collect(client.predictions.stream(prediction.id))
-    # The same events with the same ids; ``init`` shows the prediction as it
-    # was when each stream opened.
-    assert whole[1:] == first[1:] + rest
-    assert whole[0].id == first[0].id and whole[0].data["status"] == "succeeded"
+    whole = await collect(client.predictions.stream(prediction_id))
+    # The same events with the same ids, ``init`` included: one id always
+    # carries the same data.
+    assert whole == first + rest
     assert "".join(e.data for e in whole if e.event == "output") == (
         "one two three four"
     )
-    # After the last id there is nothing left: the stream just ends.
-    assert (
-        await collect(client.predictions.stream(prediction.id, after_id=whole[-1].id))
-        == []
-    )
+    # After the terminal event there is nothing left: the connections bring
+    # nothing, and the stream says so rather than just ending.
+    with pytest.raises(StreamInterruptedError) as caught:
+        await collect(client.predictions.stream(prediction_id, after_id=whole[-1].id))
+    assert caught.value.last_event_id == whole[-1].id
+    assert caught.value.prediction_id == prediction_id
 
 
-async def test_failed_and_cancelled_predictions_end_with_done(
+async def test_a_failed_prediction_ends_at_error_a_cancelled_one_at_done(
     emu: Emulator, client: AsyncClient
 ) -> None:
     error = {"source": "external", "message": "out of memory", "detail": None}
@@ -208,15 +214,51 @@ async def test_failed_and_cancelled_predictions_end_with_done(
         error=error,
     )["id"]
     events = await collect(client.predictions.stream(failing))
-    assert [e.event for e in events] == ["init", "error", "done"]
-    assert events[1].data == error and events[2].data["status"] == "failed"
+    assert [e.event for e in events] == ["init", "error"]
+    assert events[1].data == error
 
     running = emu.add_prediction("alice/text-echo", status="started")["id"]
-    async with closing(client.predictions.stream(running)) as stream:
+    async with client.predictions.stream(running) as stream:
         async for event in stream:
             if event.event == "init":
                 await client.predictions.cancel(running)
         assert event.event == "done" and event.data["status"] == "cancelled"
+
+
+async def test_only_a_streaming_prediction_streams(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    plain = await client.predictions.create("alice/text-echo", {"text": "x"})
+    assert plain.stream is False
+    with pytest.raises(NotFoundError, match="not created with streaming"):
+        await collect(client.predictions.stream(plain.id))
+    added = emu.add_prediction("alice/text-echo", stream=False)["id"]
+    with pytest.raises(NotFoundError):
+        await collect(client.predictions.stream(added))
+
+
+async def test_the_post_streams_only_to_who_accepts_it() -> None:
+    async with (
+        Emulator(prediction_duration=0.02) as emu,
+        aiohttp.ClientSession() as http,
+    ):
+        body = {"model": "alice/text-echo", "input": {"text": "a b"}, "stream": True}
+        headers = {
+            "Authorization": f"Bearer {emu.access_token}",
+            "Prefer": "wait",
+            "Accept": "application/json",
+        }
+        url = emu.base_url + "/predictions"
+        async with http.post(url, json=body, headers=headers) as response:
+            assert response.content_type == "application/json"
+            held = await response.json()
+        assert held["stream"] is True and held["status"] == "succeeded"
+        for accept in ("text/event-stream", "*/*", "application/json, text/*"):
+            headers["Accept"] = accept
+            async with http.post(url, json=body, headers=headers) as response:
+                assert response.content_type == "text/event-stream", accept
+                text = await response.text()
+            assert text.startswith("id: 1\nevent: init\n")
 
 
 async def test_early_break_closes_the_connection(emu: Emulator) -> None:
@@ -225,7 +267,7 @@ async def test_early_break_closes_the_connection(emu: Emulator) -> None:
     async with AsyncClient(
         emu.access_token, emu.base_url, connection_limit=1
     ) as client:
-        async with closing(client.predictions.stream(running)) as stream:
+        async with client.predictions.stream(running) as stream:
             async for event in stream:
                 assert event.event == "init"
                 assert emu.open_streams == 1
@@ -233,8 +275,8 @@ async def test_early_break_closes_the_connection(emu: Emulator) -> None:
         await eventually(lambda: emu.open_streams == 0)
         got = await asyncio.wait_for(client.predictions.get(running), 2)
         assert got.status == "started"
-        # A plain ``break`` (no aclosing): the generator is closed when it is
-        # collected, which also hangs up.
+        # A plain ``break`` (no ``async with``): the stream is closed when it
+        # is collected, which also hangs up.
         async for _ in client.predictions.stream(running):
             break
         await eventually(lambda: emu.open_streams == 0)
@@ -245,6 +287,45 @@ async def test_early_break_closes_the_connection(emu: Emulator) -> None:
             await task
         await eventually(lambda: emu.open_streams == 0)
         await asyncio.wait_for(client.predictions.get(running), 2)
+
+
+async def test_emulator_faults_cut_at_any_byte_refuse_and_replay(
+    emu: Emulator, client: AsyncClient
+) -> None:
+    done = emu.add_prediction("alice/text-echo", output={"text": "a b c"})["id"]
+    clean = await collect(client.predictions.stream(done))
+    assert [e.event for e in clean] == ["init", "output", "done"]
+    size = sum(len(f"id: {e.id}\nevent: {e.event}\ndata: ") for e in clean)
+    for offset in (0, 1, 4, 9, 17, 40, size // 2, size):
+        before = len(emu.requests)
+        emu.inject_stream_cut(after_bytes=offset, path="/predictions/*/stream")
+        emu.inject(503, path="/predictions/*/stream")
+        emu.inject(429, path="/predictions/*/stream", headers={"Retry-After": "0"})
+        emu.inject_stream_replay()  # this resume starts over from id 1
+        assert await collect(client.predictions.stream(done)) == clean, offset
+        faults = [r.fault for r in emu.requests[before:]]
+        assert faults == ["cut", "status", "status", "replay"], offset
+    with pytest.raises(ValueError):
+        emu.inject_stream_cut(3, after_bytes=3)
+    with pytest.raises(ValueError):
+        emu.inject_stream_cut()
+    emu.clear_faults()
+
+
+def test_seen_event_ids_take_bounded_memory() -> None:
+    seen = _Seen("5")
+    ids = ["3", "5", "6", "006", "0007", "10", "9", "a", "a", "b", "11"]
+    assert [seen.add(i) for i in ids] == [
+        *(False, False, True, False, True, True, False),
+        *(True, False, True, True),
+    ]
+    # Integers of any length, compared without int(): 5,000 digits is fine.
+    assert seen.add("1" + "0" * 5000) and not seen.add("9" * 4999)
+    # Other ids: the latest 1,024 are remembered, older ones forgotten.
+    seen = _Seen(None)
+    assert all(seen.add(f"e{i}") for i in range(5000))
+    assert not seen.add("e4999") and not seen.add(f"e{5000 - 1024}")
+    assert seen.add(f"e{5000 - 1025}")
 
 
 async def test_unknown_prediction_is_404(client: AsyncClient) -> None:
@@ -263,9 +344,9 @@ async def test_arguments_are_checked_at_call_time(client: AsyncClient) -> None:
 
 
 async def test_emulator_rejects_a_bad_after_id(client: AsyncClient) -> None:
-    prediction = await client.predictions.create("alice/text-echo", {"text": "hi"})
+    prediction_id = await created(client, "hi")
     with pytest.raises(ValidationError):
-        await collect(client.predictions.stream(prediction.id, after_id="nope"))
+        await collect(client.predictions.stream(prediction_id, after_id="nope"))
 
 
 async def test_retried_before_the_response_starts(
@@ -306,16 +387,20 @@ async def test_emulator_closing_ends_open_streams() -> None:
             await emu.close()
             assert emu.open_streams == 0
             # The stream ended cleanly before "done", so the client tried to
-            # resume it; with the server gone, that is a connection error.
-            with pytest.raises(APIConnectionError):
+            # resume it; with the server gone, it gives up and says where.
+            with pytest.raises(StreamInterruptedError) as caught:
                 await asyncio.wait_for(task, 5)
     assert seen == ["init"]
+    assert caught.value.last_event_id == "1"
+    assert isinstance(caught.value.__cause__, APIConnectionError)
 
 
 def test_threaded_emulator_streams_to_a_sync_caller() -> None:
     async def follow(base_url: str, token: str) -> list[str]:
         async with AsyncClient(token, base_url) as c:
-            p = await c.predictions.create("alice/text-echo", {"text": "a b"})
+            p = await c.predictions.create(
+                "alice/text-echo", {"text": "a b"}, stream=True, wait=False
+            )
             return [e.event async for e in c.predictions.stream(p.id)]
 
     with Emulator(prediction_duration=0.1).run_in_thread() as emu:
@@ -327,6 +412,36 @@ def test_threaded_emulator_streams_to_a_sync_caller() -> None:
         while emu.open_streams and time.monotonic() < deadline:
             time.sleep(0.01)
         assert emu.open_streams == 0
+
+
+def test_the_sync_stream_closes_with_with() -> None:
+    with (
+        Emulator(prediction_duration=0.05).run_in_thread() as emu,
+        Client(emu.access_token, emu.base_url, retry=FAST_RETRY) as client,
+    ):
+        running = emu.add_prediction("alice/text-echo", status="started")["id"]
+        with client.predictions.stream(running) as events:
+            assert isinstance(events, EventStream)
+            first = next(events)
+            assert first.event == "init" and events.last_event_id == "1"
+            assert emu.open_streams == 1
+        assert events.closed
+        deadline = time.monotonic() + 5
+        while emu.open_streams and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert emu.open_streams == 0
+        # Closing one never started sends nothing and is final.
+        unused = client.predictions.stream(running)
+        unused.close()
+        assert unused.closed and list(unused) == []
+        posted = len(emu.requests)
+        events = client.predictions.create(
+            "alice/text-echo", {"text": "a"}, stream=True
+        )
+        assert isinstance(events, EventStream)
+        with events:
+            assert [e.event for e in events][-1] == "done"
+        assert len(emu.requests) == posted + 1
 
 
 # -- a scripted server, for what the emulator does not do on demand -------------
@@ -378,19 +493,24 @@ async def test_a_dropped_connection_is_resumed_once(scripted: Any) -> None:
     assert queries == [{}, {"after_id": "2"}, {"after_id": "3"}]
 
 
-async def test_a_second_drop_in_a_row_is_raised(scripted: Any) -> None:
+async def test_drops_in_a_row_are_bounded_by_max_retries(scripted: Any) -> None:
     scripts, queries, url = scripted
-    scripts += [[b"id: 7\nevent: init\ndata: {}\n\n", None], [None]]
+    scripts += [[b"id: 7\nevent: init\ndata: {}\n\n", None], [None], [None], [None]]
     events: list[StreamEvent] = []
-    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
-        with pytest.raises(APIConnectionError):
-            async for event in client.predictions.stream("p1", after_id="6"):
+    async with AsyncClient("t", url, retry=FAST_RETRY, max_retries=2) as client:
+        stream = client.predictions.stream("p1", after_id="6")
+        with pytest.raises(StreamInterruptedError) as caught:
+            async for event in stream:
                 events.append(event)
     assert [e.id for e in events] == ["7"]
-    assert queries == [{"after_id": "6"}, {"after_id": "7"}]
+    # One connection with a new event, then max_retries + 1 without.
+    assert queries == [{"after_id": "6"}] + [{"after_id": "7"}] * 3
+    assert caught.value.last_event_id == "7" == stream.last_event_id
+    assert isinstance(caught.value.__cause__, APIConnectionError)
+    assert "p1" in str(caught.value) and "'7'" in str(caught.value)
 
 
-async def test_odd_data_and_a_clean_close_before_done(scripted: Any) -> None:
+async def test_odd_data_and_clean_closes_before_done(scripted: Any) -> None:
     scripts, queries, url = scripted
     scripts.append(
         [
@@ -401,26 +521,48 @@ async def test_odd_data_and_a_clean_close_before_done(scripted: Any) -> None:
             b'id: 4\nevent: init\ndata: [1, {"x": null}]\n\n',
         ]
     )
-    scripts.append([])  # the resumed connection closes at once, empty
-    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
-        events = await collect(client.predictions.stream("p1"))
+    scripts += [[], []]  # resumed connections that close at once, empty
+    async with AsyncClient("t", url, retry=FAST_RETRY, max_retries=1) as client:
+        events: list[StreamEvent] = []
+        with pytest.raises(StreamInterruptedError) as caught:
+            async for event in client.predictions.stream("p1"):
+                events.append(event)
     assert [(e.event, e.data) for e in events] == [
         ("output", "not json"),
         ("output", '{"half":'),
         ("message", "1\n2"),
         ("init", [1, {"x": None}]),
     ]
-    # A clean close before "done" is resumed once; an empty resume ends it.
-    assert queries == [{}, {"after_id": "4"}]
+    assert queries == [{}, {"after_id": "4"}, {"after_id": "4"}]
+    assert caught.value.last_event_id == "4" and caught.value.__cause__ is None
 
 
-async def test_a_clean_close_before_done_is_resumed(scripted: Any) -> None:
+async def test_clean_closes_before_done_are_resumed(scripted: Any) -> None:
+    # The official client's recorded case idle_close_resumes_from_last_event:
+    # events then a close, a connection that closes with nothing, then done.
     scripts, queries, url = scripted
     scripts += [
-        [b"id: 1\nevent: init\ndata: {}\n\n"],  # closed cleanly: idle timeout
-        [b'id: 2\nevent: done\ndata: {"status": "succeeded"}\n\n'],
+        [b"id: 1\nevent: init\ndata: {}\n\nid: 2\nevent: output\ndata: 1\n\n"],
+        [],
+        [b'id: 3\nevent: done\ndata: {"status": "succeeded"}\n\n'],
     ]
     async with AsyncClient("t", url, retry=FAST_RETRY) as client:
         events = await collect(client.predictions.stream("p1"))
-    assert [e.event for e in events] == ["init", "done"]
-    assert queries == [{}, {"after_id": "1"}]
+    assert [e.event for e in events] == ["init", "output", "done"]
+    assert queries == [{}, {"after_id": "2"}, {"after_id": "2"}]
+
+
+async def test_error_is_the_end_whatever_follows(scripted: Any) -> None:
+    scripts, queries, url = scripted
+    scripts.append(
+        [
+            b"id: 1\nevent: init\ndata: {}\n\n",
+            b'id: 2\nevent: error\ndata: {"message": "boom"}\n\n',
+            b'id: 3\nevent: done\ndata: {"status": "failed"}\n\n',
+            b'id: 4\nevent: output\ndata: "late"\n\n',
+        ]
+    )
+    async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+        events = await collect(client.predictions.stream("p1"))
+    assert [(e.id, e.event) for e in events] == [("1", "init"), ("2", "error")]
+    assert queries == [{}]

@@ -146,3 +146,37 @@ def test_wrong_argument_types_are_type_errors():
         verify(PAYLOAD.decode(), HEADER, SECRET, now=TS)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="secret"):
         verify(PAYLOAD, HEADER, SECRET.encode(), now=TS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("header", [None, HEADER.encode(), 1700000000, ["t=1"]])
+def test_a_missing_or_non_text_signature_is_a_verification_error(header):
+    # What a handler gets from request.headers.get(...) when the header is
+    # missing, or raw bytes from an ASGI scope: refuse the request (400),
+    # never a TypeError (a 500 in a handler written like the README's).
+    with pytest.raises(WebhookNoSignatureError) as caught:
+        verify(PAYLOAD, header, SECRET, now=TS)  # type: ignore[arg-type]
+    assert isinstance(caught.value, WebhookVerificationError)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "1_700_000_000",  # int() takes underscores
+        "+1700000000",
+        " 1700000000",
+        "1700000000 ",
+        "\u0661\u0667" + "\u0660" * 8,  # Arabic-Indic digits: int() takes them too
+        "\uff11\uff17" + "\uff10" * 8,  # fullwidth digits
+        "-1",
+        "",
+        "1" * 5000,
+    ],
+)
+def test_only_ascii_digits_make_a_timestamp(timestamp):
+    # Each is the same number to int(), so a valid signature with its t=
+    # rewritten this way used to pass.
+    header = f"t={timestamp},v1={DIGEST}"
+    with pytest.raises(WebhookNoTimestampError) as caught:
+        verify(PAYLOAD, header, SECRET, now=TS)
+    assert len(str(caught.value)) < 200

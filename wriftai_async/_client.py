@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
+from ._constants import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_LISTING_ITEMS,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from ._resources.catalog import AsyncCategories, AsyncHardware
-from ._resources.files import AsyncFiles
+from ._resources.files import AsyncFiles, AsyncUploads
 from ._resources.models import AsyncModels
 from ._resources.predictions import AsyncPredictions
 from ._resources.users import AsyncAuthenticatedUser, AsyncUsers
 from ._resources.variables import AsyncVariables
 from ._resources.versions import AsyncVersions
 from ._retry import RetryPolicy
-from ._session import AsyncSession, Params
+from ._session import AsyncSession, Params, refuse_pickling
 
 __all__ = ["AsyncClient"]
 
@@ -26,31 +34,37 @@ class AsyncClient:
 
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
-            ``https://api.wrift.ai/v1``.
-        max_retries: re-sends of a failed request (429, 5xx, connection
-            errors, bodies that break off; POST only where a second send
-            cannot duplicate work); an int >= 0.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
+            ``https://api.wrift.ai/v1``. An empty value (argument or variable),
+            user info, a query or a fragment raise ``ValueError`` naming it.
+        max_retries: re-sends of a failed request (429, 5xx, a broken
+            connection or body; a POST only if it cannot create twice), >= 0.
         timeout: seconds one call may take in all: the wait for a pooled
             connection, connecting, retries and their waits, reading and
             decoding the body. ``None`` (or ``math.inf``): no limit.
-        connect_timeout: seconds to open one connection (``None``: no limit
-            of its own).
-        headers: extra headers for every request to the API's origin (never
-            sent to another host a redirect points at, like the token).
+        connect_timeout: seconds to open one connection (``None``: no limit).
+        headers: extra headers for every request to the API's origin, like
+            the token (a request never leaves it: see redirects in README).
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
-        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
-            tracing (each attempt, retries included, is its own request
-            start and end); OpenTelemetry's aiohttp instrumentation needs
-            none of this: it sees every attempt once enabled.
+        trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
+            them: one request per call, retries inside (README, "Logs and traces").
+        max_listing_items: the most items one listing yields (an int >= 1;
+            1,000,000 by default): the next raises ``ListingLimitError``.
+        rate_limit: at most this many requests per second (a number > 0),
+            retries included: for this process alone, or with
+            ``rate_limit_store`` for every process sharing it and the token.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``): every process with the same token
+            holds when any meets a 429, and ``rate_limit`` counts for them
+            all. Needs ``wriftai-async[redis]``; if Redis fails, one warning
+            is logged and each process paces itself until it is back.
 
-    Each number is checked here, before any request: ``TypeError`` for a
-    wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
-    or a negative.
+    Each number is checked before any request: ``TypeError`` for a wrong
+    type (``bool`` is not a number), ``ValueError`` for ``nan``, 0, a negative.
 
     Example::
 
@@ -75,6 +89,8 @@ class AsyncClient:
     """Model categories."""
     files: AsyncFiles
     """File uploads: upload a file, get its download URL."""
+    uploads: AsyncUploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: AsyncVariables
     """Your variables: create, update, delete, list."""
 
@@ -83,14 +99,17 @@ class AsyncClient:
         access_token: str | None = None,
         base_url: str | None = None,
         *,
-        max_retries: int = 2,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = 10.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
-        connection_limit: int = 100,
-        max_response_size: int = 64 * 1024 * 1024,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         self.session = AsyncSession(
             access_token,
@@ -103,6 +122,9 @@ class AsyncClient:
             connection_limit=connection_limit,
             max_response_size=max_response_size,
             trace_configs=trace_configs,
+            max_listing_items=max_listing_items,
+            rate_limit=rate_limit,
+            rate_limit_store=rate_limit_store,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)
@@ -112,10 +134,19 @@ class AsyncClient:
         self.hardware = AsyncHardware(self.session)
         self.categories = AsyncCategories(self.session)
         self.files = AsyncFiles(self.session)
+        self.uploads = AsyncUploads(self.session)
         self.variables = AsyncVariables(self.session)
 
     def __repr__(self) -> str:
         return f"AsyncClient({self.session!r})"
+
+    def __reduce__(self) -> NoReturn:
+        """Refuse pickling and copying (``TypeError``).
+
+        A pickle would hold the access token in clear text, and the
+        connections cannot cross to another process: create a client there.
+        """
+        refuse_pickling(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from ._errors import ResponseDecodeError
-from ._repr import bounded_reprs
+from ._repr import bounded_reprs, cause_text
 
 __all__ = [
+    "COMPATIBILITY_FLAGS",
     "TERMINAL_STATUSES",
     "Category",
     "Hardware",
@@ -37,6 +38,8 @@ __all__ = [
     "SortBy",
     "SortDirection",
     "StreamEvent",
+    "Upload",
+    "UploadCompletion",
     "User",
     "Variable",
     "VersionConfiguration",
@@ -99,7 +102,7 @@ class _BuiltOnRead:
             except Exception as exc:  # anything the data can provoke
                 raise ResponseDecodeError(
                     f"the response does not describe a {type(self).__name__}: "
-                    f"field {name!r}: {type(exc).__name__}: {exc}"
+                    f"field {name!r}: {type(exc).__name__}: {cause_text(exc)}"
                 ) from exc
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -191,10 +194,15 @@ class SortDirection(str, enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Category(_BuiltOnRead):
-    """A model category, such as ``{"name": "Text to image", "slug": ...}``."""
+    """A model category, such as ``{"name": "Text to image", "slug": ...}``.
+
+    ``description`` comes with the category listing (``categories.list``);
+    a model's own categories carry only the name and slug.
+    """
 
     name: str
     slug: str
+    description: str | None = None
     extra: Mapping[str, Any] = _extra()
 
 
@@ -279,6 +287,18 @@ class Variable(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
+#: The compatibility flags of a version, as the service names them.
+COMPATIBILITY_FLAGS: frozenset[str] = frozenset(
+    {
+        "anthropic_messages",
+        "openai_chat_completions",
+        "openai_embeddings",
+        "openai_images_generations",
+        "openai_responses",
+    }
+)
+
+
 @attrs.frozen(kw_only=True)
 class ModelVersionDetails(ModelVersion):
     """A version with its schemas.
@@ -286,6 +306,11 @@ class ModelVersionDetails(ModelVersion):
     ``schemas`` is the JSON as sent, e.g.
     ``{"prediction": {"input": {...}, "output": {...}}}``: JSON Schemas are
     free-form and passed through untouched.
+
+    ``compatibilities`` maps each flag (``openai_chat_completions``, ...) to
+    a bool. The service sends them nested under ``compatibilities`` when a
+    version is created and at the top level when it is read: both arrive
+    here (flags at the top level are not also kept in ``extra``).
     """
 
     schemas: dict[str, Any] | None = None
@@ -385,14 +410,46 @@ class Prediction(_BuiltOnRead):
 
 @attrs.frozen(kw_only=True)
 class PredictionDetails(Prediction):
-    """A prediction with its input, output, error and logs."""
+    """A prediction with its input, output, error and logs.
 
-    input: dict[str, Any] | None = None
+    ``input`` and ``output`` are free-form JSON, as the service sends them
+    (the input is normally an object, but nothing here relies on it).
+    """
+
+    input: Any = None
     output: Any = None
     error: PredictionError | None = None
     logs: list[str] | None = None
     metrics: dict[str, Any] | None = None
     stream: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Upload(_BuiltOnRead):
+    """An upload in progress (``uploads.create``): where to send each part.
+
+    Part ``i`` (``part_size`` bytes, the last one shorter) is ``PUT`` to
+    ``urls[i]``, a presigned URL on the storage host; each answer's ``ETag``
+    goes to ``uploads.complete`` in the order of ``urls``.
+    """
+
+    id: str
+    urls: list[str] = attrs.field(factory=list)
+    part_size: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class UploadCompletion(_BuiltOnRead):
+    """The answer of ``uploads.complete``.
+
+    ``download_url`` is what a prediction's input takes. The service's own
+    recordings also show a ``file_id`` in this answer; either may be absent.
+    """
+
+    download_url: str | None = None
+    file_id: str | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.frozen(kw_only=True)
@@ -412,13 +469,13 @@ class Page(Generic[T]):
 class StreamEvent:
     """One event of a prediction's stream (:meth:`AsyncPredictions.stream`).
 
-    ``event`` is one of ``init`` (``data`` is the prediction as it was when
-    the stream opened), ``output`` (a piece of the output, as the model
-    produces it), ``error`` (the prediction's error) and ``done`` (the last
-    event; ``data`` tells the final status); a newer server may add others,
-    which arrive as they are. ``data`` is the event's data decoded from JSON,
-    or the raw text when it is not JSON. ``id`` is what ``after_id`` takes to
-    resume the stream after this event.
+    ``event`` is one of ``init`` (``data`` is the prediction), ``output`` (a
+    piece of the output, as the model produces it), then the terminal event,
+    the stream's last: ``done`` (``data`` is the final prediction) or, for a
+    failed prediction, ``error`` (``data`` is its error); a newer server may
+    add others, which arrive as they are. ``data`` is the event's data
+    decoded from JSON, or the raw text when it is not JSON. ``id`` is what
+    ``after_id`` takes to resume the stream after this event.
     """
 
     event: str
@@ -426,6 +483,35 @@ class StreamEvent:
     id: str | None = None
 
 
+def _field_hash(value: Any) -> int:
+    try:
+        return hash(value)
+    except TypeError:
+        # A list or dict (``urls``, ``output``, ``categories``): equal
+        # values all stand for the same constant, so equal objects still
+        # hash alike, and ``==`` tells them apart.
+        return 0
+
+
+def _hash_by_fields(cls: type[Any]) -> None:
+    """Give an attrs class a ``__hash__`` that a list field cannot break.
+
+    attrs hashes a tuple of the compared fields, which raises ``TypeError``
+    as soon as one holds a list or dict (a user's ``urls``). This hash
+    takes every compared field that is hashable and a constant for the
+    others: consistent with ``==``, and never an error.
+    """
+    names = tuple(f.name for f in attrs.fields(cls) if f.eq)
+
+    def __hash__(self: Any) -> int:
+        return hash((cls, *(_field_hash(getattr(self, n)) for n in names)))
+
+    cls.__hash__ = __hash__  # type: ignore[assignment]
+
+
 # Reprs bounded in length and depth: ``output`` or ``detail`` nested a
 # thousand deep, or megabytes long, must not break (or flood) a repr().
 bounded_reprs(globals()[name] for name in __all__)
+for _name in __all__:
+    if attrs.has(_cls := globals()[_name]):
+        _hash_by_fields(_cls)

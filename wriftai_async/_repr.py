@@ -12,12 +12,21 @@ building more text than it returns.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
+from yarl import URL
 
-__all__ = ["bounded_repr", "bounded_reprs", "install_bounded_repr", "shorten"]
+__all__ = [
+    "bounded_repr",
+    "bounded_reprs",
+    "cause_text",
+    "display_url",
+    "install_bounded_repr",
+    "shorten",
+]
 
 #: The reprs of the objects the server returns: enough to read, never megabytes.
 OBJECT_REPR_LENGTH = 2000
@@ -165,6 +174,20 @@ def shorten(text: str, max_length: int = 500) -> str:
     return text[:max_length] + _ELLIPSIS
 
 
+#: The most characters of an underlying exception's text a message quotes.
+CAUSE_TEXT_LENGTH = 200
+
+
+def cause_text(exc: BaseException, max_length: int = CAUSE_TEXT_LENGTH) -> str:
+    """``str(exc)`` cut to ``max_length``: an exception about a value the
+    server sent may quote all of it (``fromisoformat`` quotes the string)."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not break the message
+        return f"<{type(exc).__name__}>"
+    return shorten(text, max_length)
+
+
 def install_bounded_repr(
     cls: C,
     max_length: int = OBJECT_REPR_LENGTH,
@@ -188,3 +211,40 @@ def bounded_reprs(classes: Iterable[Any]) -> None:
     for cls in classes:
         if isinstance(cls, type) and attrs.has(cls):
             install_bounded_repr(cls)
+
+
+#: The longest URL a message shows (a presigned URL's path can be long).
+URL_DISPLAY_LENGTH = 300
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def display_url(url: str | URL, max_length: int = URL_DISPLAY_LENGTH) -> str:
+    """``url`` for a human: no user info, no query, no fragment, bounded.
+
+    What messages, reprs and logs show of any URL: the base URL, a redirect's
+    ``Location``, a presigned upload URL. A password (``user:secret@``) or a
+    signature in the query never reaches them. A URL that does not parse
+    (a password holding ``/``, ``?`` or ``#`` unencoded, a bad port) loses
+    everything from ``//`` to its last ``@``, then from its first ``?``/``#``.
+
+    Example::
+
+        >>> display_url("https://user:secret@host/v1/x?sig=abc#top")
+        'https://host/v1/x'
+    """
+    text = str(url)
+    try:
+        parsed = url if isinstance(url, URL) else URL(text)
+        if parsed.absolute:
+            parsed = parsed.with_user(None).with_query(None).with_fragment(None)
+        else:
+            parsed = parsed.with_query(None).with_fragment(None)
+        return shorten(str(parsed), max_length)
+    except ValueError:
+        pass  # not a URL yarl reads: cut by hand, erring on the safe side
+    scheme = _SCHEME.match(text)
+    start = scheme.end() if scheme else 0
+    if text.startswith("//", start) and "@" in text[start:]:
+        text = text[: start + 2] + text.rpartition("@")[2]
+    text = re.split(r"[?#]", text, maxsplit=1)[0]
+    return shorten(text, max_length)

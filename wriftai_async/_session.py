@@ -1,15 +1,24 @@
 """The transport core: one aiohttp session, one way to send a request.
 
-:class:`AsyncSession` is the only code that touches ``aiohttp.ClientSession``.
-It is created lazily inside the running event loop (aiohttp binds a session to
-the loop that created it), sends every request through the middleware chain,
-turns error statuses into exceptions (via ``_errors``) and transport failures
-into :class:`APIConnectionError`/:class:`APITimeoutError`, and decodes JSON.
-:meth:`AsyncSession.stream` is the same path for a response read as it
-arrives (an event stream) instead of as one JSON document.
-:meth:`AsyncSession.put_external` sends a body to an absolute URL on another
-host (a presigned upload URL) through a second middleware chain without the
-access token.
+:class:`AsyncSession` is the only code that touches ``aiohttp.ClientSession``,
+created lazily inside the running event loop (aiohttp binds a session to the
+loop that created it). Every request takes one path, :meth:`AsyncSession._send`:
+
+1. the middleware chain, built once per session (``_middlewares.py``): the
+   API's headers (the token only on its origin), then the retry loop, whose
+   attempts wait for the rate limit and read the body under
+   ``max_response_size``;
+2. redirects, followed here and not by aiohttp: GET and HEAD only, within
+   the API's origin (:meth:`AsyncSession._redirect_target`), each hop through
+   the whole chain;
+3. an answer that is not a 2xx raised as its ``APIStatusError``
+   (``_errors.error_from_response``).
+
+Around it each call has its deadline (``_timeouts.deadline``) and one mapping
+of transport failures (``_errors.transport_errors``). :meth:`request` decodes
+the JSON body; :meth:`stream` hands over a response read as it arrives;
+:meth:`put_external` sends a body to a presigned URL on another host, through
+a second session without the token, following no redirect.
 """
 
 from __future__ import annotations
@@ -20,131 +29,92 @@ import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import aiohttp
 from aiohttp import hdrs
-from aiohttp.client_reqrep import RequestInfo
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _json
+from ._checks import check_int, check_limit
+from ._constants import (
+    BYTES_PER_JSON_VALUE,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_LISTING_ITEMS,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    MAX_REDIRECTS,
+    USER_AGENT,
+)
 from ._errors import (
     APIConnectionError,
-    APITimeoutError,
     ResponseDecodeError,
     error_from_response,
+    transport_errors,
 )
-from ._logging import wanted_trace_configs
-from ._middlewares import (
-    AuthMiddleware,
-    BodyReader,
-    RateLimitGate,
-    RetryMiddleware,
-    UserAgentMiddleware,
-)
+from ._logging import redact_trace_urls
+from ._middlewares import AuthMiddleware, Response, RetryMiddleware
+from ._rate_limit import make_limiter
+from ._repr import display_url
 from ._retry import RetryPolicy
 from ._timeouts import deadline
-from ._version import __version__
+from ._urls import origin_key, resolve_base_url, url_problem
 
-__all__ = ["DEFAULT_BASE_URL", "AsyncSession"]
-
-
-def _timed_out(method: str, url: str, exc: BaseException | None) -> APITimeoutError:
-    why = f" ({type(exc).__name__})" if exc is not None else ""
-    return APITimeoutError(f"{method} {url} timed out{why}")
-
-
-def _failed(
-    method: str, url: str, exc: BaseException, *, hide: str | None = None
-) -> APIConnectionError:
-    """The error for a broken transport; ``hide`` is replaced by ``url`` in it."""
-    text = str(exc) if hide is None else str(exc).replace(hide, url)
-    return APIConnectionError(f"{method} {url} failed: {type(exc).__name__}: {text}")
-
-
-def _scrub(exc: BaseException) -> BaseException:
-    """Remove request headers from an aiohttp error kept as a cause.
-
-    ``ClientResponseError`` and its kin (``TooManyRedirects``...) hold the
-    ``request_info`` of the request, whose headers carry ``Authorization``,
-    and a ``history`` of responses holding the same. The error stays the
-    ``__cause__`` (its type and message help debugging), without those.
-    """
-    seen: set[int] = set()
-    error: BaseException | None = exc
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        info = getattr(error, "request_info", None)
-        if isinstance(info, RequestInfo):
-            error.request_info = RequestInfo(  # type: ignore[attr-defined]
-                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-            )
-        if isinstance(getattr(error, "history", None), tuple):
-            error.history = ()  # type: ignore[attr-defined]
-        error = error.__cause__ or error.__context__
-    return exc
-
-
-def _seconds(name: str, value: object) -> float | None:
-    """A timeout in seconds: ``None`` or ``inf`` mean no limit."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds or None")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"{name} must be > 0 (None for no limit), got {value!r}")
-    return None if math.isinf(value) else float(value)
-
-
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return value
-
-
-DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
-USER_AGENT = f"wriftai-async/{__version__}"
+__all__ = ["AsyncSession", "Params", "refuse_pickling"]
 
 Params = Mapping[str, Any] | Sequence[tuple[str, str]] | None
 
 _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
+# A compressed stream is buffered by the decompressor: events would arrive
+# late, hence identity.
 _STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
 _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _external_url(url: object) -> URL:
+    """``url`` as sent, exactly (a signature must not be re-encoded), checked."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, not {type(url).__name__}")
+    try:
+        target = URL(url, encoded=True)
+    except (ValueError, TypeError):
+        target = None
+    problem = (
+        "it is not a URL" if target is None else url_problem(target, user_info=True)
+    )
+    if target is None or problem is not None:
+        raise ValueError(f"url {display_url(url, 60)!r} cannot be used: {problem}")
+    return target
+
+
+def refuse_pickling(obj: object) -> NoReturn:
+    """Raise the ``TypeError`` that a client or session is not picklable.
+
+    A pickle of one would hold the access token in clear text, and its
+    connections and event loop cannot cross to another process anyway.
+    """
+    name = type(obj).__name__
+    raise TypeError(
+        f"a {name} cannot be pickled or copied: it holds an access token "
+        f"and open connections; create a new {name} where it is needed"
+    )
+
+
+def _with(fixed: dict[str, str], call: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers of one request: ``fixed``, then the call's own over them."""
+    return {**fixed, **call} if call else fixed
 
 
 class AsyncSession:
     """Sends requests to the WriftAI API.
 
-    Args:
-        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-            Without a token requests are sent unauthenticated.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then falls back to
-            ``https://api.wrift.ai/v1``.
-        max_retries: how many times a failed request may be re-sent (see
-            ``RetryPolicy`` for which failures qualify); an int >= 0.
-        timeout: seconds one call may take in all: waiting for a pooled
-            connection, connecting, retries and their waits, reading the
-            body and decoding it. ``None`` (or ``math.inf``) for no limit.
-        connect_timeout: seconds to open one TCP connection (``None``: no
-            limit of its own; ``timeout`` still applies).
-        headers: extra headers sent with every request to the API's origin
-            (never to another host a redirect points at).
-        retry: the backoff timing; tests shrink it.
-        connection_limit: the most connections open at once (an int >= 1).
-        max_response_size: the largest response body read, in bytes after
-            decompression; a larger one is refused rather than held in
-            memory (a success raises ResponseDecodeError, an error keeps its
-            status). A JSON body may also hold at most
-            ``max_response_size // 64`` values.
-        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
-            tracing; every attempt (retries included) is reported as its
-            own request start and end.
-
-    Every number is checked here: a wrong type raises ``TypeError``, a value
-    out of range (``nan``, 0, negative) ``ValueError``, before any request.
+    Takes :class:`~wriftai_async.AsyncClient`'s arguments (documented
+    there), each checked here before any request: a wrong type raises
+    ``TypeError``, a value out of range (``nan``, 0, negative) ``ValueError``.
 
     Usable as ``async with AsyncSession() as session:``; otherwise call
     :meth:`aclose` when done.
@@ -155,53 +125,82 @@ class AsyncSession:
         access_token: str | None = None,
         base_url: str | None = None,
         *,
-        max_retries: int = 2,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = 10.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
-        connection_limit: int = 100,
-        max_response_size: int = 64 * 1024 * 1024,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
-        url = base_url or os.environ.get("WRIFTAI_API_BASE_URL") or DEFAULT_BASE_URL
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+        # Checked once, naming its source; "" never means the default.
+        self.base_url = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.base_url = url.rstrip("/")
-        self._origin = URL(self.base_url).origin()
-        self.max_retries = _count("max_retries", max_retries, 0)
-        self._total = _seconds("timeout", timeout)
+        self.retry = retry or RetryPolicy()
+        self.max_retries = check_int(max_retries, "max_retries", 0)
+        self._total = check_limit(timeout, "timeout")
         # The pool wait is not a connect: aiohttp's ``connect`` would count
         # it, so only ``sock_connect`` is set and the call's own deadline
         # bounds the wait for a free connection.
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             connect=None,
-            sock_connect=_seconds("connect_timeout", connect_timeout),
+            sock_connect=check_limit(connect_timeout, "connect_timeout"),
         )
-        self._connection_limit = _count("connection_limit", connection_limit, 1)
-        self._max_body = _count("max_response_size", max_response_size, 1)
-        self._max_values = max(1, self._max_body // 64)
-        self.retry = retry or RetryPolicy()
-        self.rate_limit = RateLimitGate()
-        self._token = token
-        self._headers = dict(headers or {})
-        self._trace_configs = tuple(trace_configs)
+        self._connection_limit = check_int(connection_limit, "connection_limit", 1)
+        self._max_body = check_int(max_response_size, "max_response_size", 1)
+        self.max_listing_items = check_int(max_listing_items, "max_listing_items", 1)
+        self._trace_configs = list(trace_configs)
         if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
-        self._user_agent = UserAgentMiddleware(USER_AGENT)
-        self._external: aiohttp.ClientSession | None = None
+        self._origin = origin = URL(self.base_url).origin()
+        self._origin_key = origin_key(origin)
+        self.rate_limit = make_limiter(
+            rate_limit,
+            rate_limit_store,
+            token=token,
+            origin=str(origin),
+            max_hold=self.retry.max_rate_limit_wait,
+        )
         self.has_token = token is not None
+        # The chains, each built once: an API call reads every body in its
+        # attempts; a stream reads only an error's; a presigned PUT carries
+        # no token and neither waits for the API's rate limit nor holds it.
+        auth = AuthMiddleware(origin, token, headers or {}, USER_AGENT)
+        retry_args = (self.retry, self.max_retries, self._max_body)
+        self._call_chain = (
+            auth,
+            RetryMiddleware(
+                *retry_args, limiter=self.rate_limit, limiter_origin=origin
+            ),
+        )
+        self._stream_chain = (
+            auth,
+            RetryMiddleware(
+                *retry_args,
+                read_success=False,
+                limiter=self.rate_limit,
+                limiter_origin=origin,
+            ),
+        )
+        self._put_chain = (RetryMiddleware(*retry_args, redact=True),)
         self._session: aiohttp.ClientSession | None = None
+        self._external: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def __repr__(self) -> str:
         auth = "token=***" if self.has_token else "no token"
         return f"AsyncSession({self.base_url!r}, {auth})"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
 
     async def __aenter__(self) -> AsyncSession:
         return self
@@ -219,6 +218,16 @@ class AsyncSession:
         """Whether :meth:`aclose` was called."""
         return self._closed
 
+    @property
+    def max_response_size(self) -> int:
+        """The largest body (or event of an event stream) read, in bytes."""
+        return self._max_body
+
+    @property
+    def max_json_values(self) -> int:
+        """The most values one JSON body (or event) may decode to."""
+        return max(1, self._max_body // BYTES_PER_JSON_VALUE)
+
     async def aclose(self) -> None:
         """Close the connections. Idempotent; the session cannot be reused."""
         self._closed = True
@@ -228,99 +237,151 @@ class AsyncSession:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("this client is closed; create a new one")
-        session = self._session
-        if session is not None:
-            return session
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        connector = aiohttp.TCPConnector(
-            limit=self._connection_limit, limit_per_host=self._connection_limit
-        )
-        # No session-wide middlewares or caller headers: each call builds its
-        # chain (see _chain), so the token follows the origin rule per hop.
-        session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers={hdrs.ACCEPT: "application/json"},
-            skip_auto_headers=(hdrs.USER_AGENT,),
-            raise_for_status=False,
-            trace_configs=wanted_trace_configs(self._trace_configs),
-        )
-        self._session = session
-        return session
+        await self.rate_limit.aclose()
 
     def _checked_session(self, path: str) -> aiohttp.ClientSession:
-        session = self._client_session()
-        if self._loop is not asyncio.get_running_loop():
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
+        if self._session is None:
+            self._loop = asyncio.get_running_loop()
+            connector = aiohttp.TCPConnector(
+                limit=self._connection_limit, limit_per_host=self._connection_limit
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                middlewares=self._call_chain,
+                # AuthMiddleware sets both, after the client's own headers.
+                skip_auto_headers=(hdrs.ACCEPT, hdrs.USER_AGENT),
+                raise_for_status=False,
+                response_class=Response,
+                trace_configs=list(self._trace_configs),  # aiohttp keeps the list
+            )
+        elif self._loop is not asyncio.get_running_loop():
             raise RuntimeError(
                 "this client was first used on another event loop; "
                 "create one client per event loop"
             )
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/', got {path!r}")
-        return session
+        return self._session
 
-    def _chain(
-        self, reader: BodyReader, headers: Mapping[str, str] | None
-    ) -> tuple[Any, ...]:
-        """The middlewares of one API call: agent, origin-bound auth, retry."""
-        own = {**self._headers, **headers} if headers else self._headers
-        return (
-            self._user_agent,
-            AuthMiddleware(self._origin, self._token, own),
-            RetryMiddleware(
-                self.retry, self.max_retries, self.rate_limit, reader=reader
-            ),
-        )
+    def _external_session(self) -> aiohttp.ClientSession:
+        api = self._checked_session("/")
+        if self._external is None:
+            # Shares the API session's connections (and their limit), but not
+            # its headers or middlewares.
+            self._external = aiohttp.ClientSession(
+                connector=api.connector,
+                connector_owner=False,
+                timeout=self._timeout,
+                headers={hdrs.USER_AGENT: USER_AGENT},
+                middlewares=self._put_chain,
+                raise_for_status=False,
+                response_class=Response,
+                trace_configs=list(self._trace_configs),  # aiohttp keeps the list
+            )
+            # The URLs it sends to are presigned: their query is a credential
+            # no trace may record (an instrumentation adds its trace config
+            # while the session is built, hence after).
+            redact_trace_urls(self._external)
+        return self._external
 
-    async def _exchange(
+    async def _send(
         self,
         session: aiohttp.ClientSession,
         method: str,
         url: str | URL,
-        middlewares: tuple[Any, ...],
-        reader: BodyReader,
+        *,
+        api: bool = True,
         **kwargs: Any,
-    ) -> tuple[aiohttp.ClientResponse, bytes | None]:
-        """One exchange, retried as a whole by the retry middleware.
+    ) -> Response:
+        """One call's exchange: its final 2xx answer, the body read as asked.
 
-        Returns the final answer and its body (``None`` when larger than
-        ``max_response_size``, or a 2xx that ``reader`` leaves unread). An
-        answer that is not a 2xx raises its ``APIStatusError``: a redirect
-        left unfollowed (no ``Location``), a 1xx or a 399 is never taken for
-        a success.
+        ``api=False`` (a presigned PUT): no redirect is followed, and a 401
+        says nothing of the token. Anything but a 2xx raises its
+        ``APIStatusError``: a redirect not followed, a 1xx or a 399 is never
+        taken for a success.
         """
-        response = await session.request(method, url, middlewares=middlewares, **kwargs)
-        body = reader.body if reader.response is response else None
-        status = response.status
-        if not 200 <= status < 300:
-            response.release()
-            shown = str(url).split("?", 1)[0]
-            raise error_from_response(
-                status, body or b"", response.headers, method=method, url=shown
+        for _ in range(MAX_REDIRECTS + 1):
+            response = cast(
+                Response,
+                await session.request(method, url, allow_redirects=False, **kwargs),
             )
-        return response, body
+            status = response.status
+            if 200 <= status < 300:
+                return response
+            response.release()
+            location = response.headers.get(hdrs.LOCATION)
+            refused = None
+            if status in _REDIRECTS and location is not None:
+                refused, url = self._redirect_target(method, url, location, api)
+            if status not in _REDIRECTS or location is None or refused is not None:
+                raise error_from_response(
+                    status,
+                    response.body or b"",
+                    response.headers,
+                    method=method,
+                    url=url,
+                    token_given=self.has_token if api else None,
+                    detail=refused,
+                )
+            kwargs.pop("params", None)  # the Location is the whole new URL
+        raise APIConnectionError(
+            f"{method} {display_url(url)} failed: TooManyRedirects: more "
+            f"than {MAX_REDIRECTS} redirects"
+        )
+
+    def _redirect_target(
+        self, method: str, url: str | URL, location: str, follow: bool
+    ) -> tuple[str | None, URL]:
+        """``(None, where)`` to follow a redirect, or ``(why not, url)``.
+
+        The policy: only GET and HEAD follow redirects, and only within the
+        API's origin (scheme, host and port of ``base_url``). A request with
+        a body (variables, webhook secrets) is never re-sent anywhere, and
+        no request ever leaves the origin, so the token and ``headers=``
+        never reach another host, nor come back on a path another host
+        chose. The official client (httpx) follows no redirect at all.
+        """
+        current = URL(url) if isinstance(url, str) else url
+        target: URL | None
+        try:
+            target = current.join(URL(location)).with_fragment(None)
+        except (ValueError, TypeError):  # UnicodeError is a ValueError
+            target = None
+        if target is None:
+            problem: str | None = "its Location is not a URL"
+        elif not follow:
+            problem = "this request follows no redirect"
+        elif method not in _FOLLOWED_METHODS:
+            problem = (
+                f"only GET and HEAD follow redirects, not {method} (a request "
+                "is never re-sent elsewhere, nor its body)"
+            )
+        else:
+            problem = url_problem(target)
+            if problem is None and origin_key(target) != self._origin_key:
+                problem = f"it leaves the API's origin ({self._origin})"
+        if target is None or problem is not None:
+            where = "" if target is None else f" to {display_url(target)}"
+            return f"redirect{where} not followed: {problem}", current
+        return None, target
 
     def _decode(self, method: str, url: str, status: int, body: bytes) -> Any:
+        """The JSON value of ``body``."""
         try:
-            return _json.loads_bounded(body, self._max_values)
-        except _json.JSONTooLargeError as exc:
+            return _json.loads_bounded(body, self.max_json_values)
+        except ValueError as exc:  # JSONTooLargeError included
+            shown = display_url(url)
+            if isinstance(exc, _json.JSONTooLargeError):
+                why = f"a body too large to decode: {exc}"
+            else:
+                why = f"a body that is not JSON ({str(exc)[:80]}): {body[:80]!r}"
             raise ResponseDecodeError(
-                f"{method} {url} answered {status} with a body too large to "
-                f"decode: {exc}",
+                f"{method} {shown} answered {status} with {why}",
                 method=method,
-                url=url,
-            ) from exc
-        except ValueError as exc:
-            raise ResponseDecodeError(
-                f"{method} {url} answered {status} with a body that is not JSON "
-                f"({str(exc)[:80]}): {body[:80]!r}",
-                method=method,
-                url=url,
+                url=shown,
             ) from exc
 
     async def request(
@@ -348,33 +409,32 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed.
             ResponseDecodeError: a success whose body is not JSON.
         """
-        limit = self._total if timeout is None else _seconds("timeout", timeout)
+        limit = self._total if timeout is None else check_limit(timeout, "timeout")
         session = self._checked_session(path)
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
-        reader = BodyReader(self._max_body, whole=True)
+        fixed = _JSON_HEADERS if data is not None else {}
         loop = asyncio.get_running_loop()
         ends_at = math.inf if limit is None else loop.time() + limit
-        try:
+        with transport_errors(method, url):
             # A timeout context, not asyncio.wait_for: see _timeouts.
             async with deadline(limit):
-                response, body = await self._exchange(
+                response = await self._send(
                     session,
                     method,
                     url,
-                    self._chain(reader, headers),
-                    reader,
                     params=params,
                     data=data,
-                    headers=_JSON_HEADERS if data is not None else None,
+                    headers=_with(fixed, headers) or None,
                 )
-                status = response.status
+                status, body = response.status, response.body
                 if body is None:
+                    shown = display_url(url)
                     raise ResponseDecodeError(
-                        f"{method} {url} answered {status} with a body larger "
+                        f"{method} {shown} answered {status} with a body larger "
                         f"than max_response_size ({self._max_body} bytes)",
                         method=method,
-                        url=url,
+                        url=shown,
                     )
                 value = self._decode(method, url, status, body) if body else None
                 # Decoding cannot be interrupted; a deadline it overran still
@@ -382,27 +442,6 @@ class AsyncSession:
                 if loop.time() > ends_at:
                     raise asyncio.TimeoutError
                 return value
-        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
-            raise _timed_out(method, url, exc) from _scrub(exc)
-        except aiohttp.ClientError as exc:
-            raise _failed(method, url, exc) from _scrub(exc)
-
-    def _external_session(self) -> aiohttp.ClientSession:
-        api = self._checked_session("/")
-        session = self._external
-        if session is None:
-            # Shares the API session's connections (and their limit), but not
-            # its default headers or middlewares.
-            session = aiohttp.ClientSession(
-                connector=api.connector,
-                connector_owner=False,
-                timeout=self._timeout,
-                skip_auto_headers=(hdrs.USER_AGENT,),
-                raise_for_status=False,
-                trace_configs=wanted_trace_configs(self._trace_configs),
-            )
-            self._external = session
-        return session
 
     async def put_external(
         self,
@@ -420,40 +459,26 @@ class AsyncSession:
         idempotent, so 5xx, broken connections and answers that break off
         are retried; ``data`` must be re-sendable: bytes or a re-readable
         payload). The answer is read under ``max_response_size``. The query
-        string, which holds the signature, is left out of error messages.
+        string, which holds the signature, is left out of error messages and
+        out of what trace configs (OpenTelemetry's included) see: each query
+        value reaches them as ``REDACTED``. A redirect is not followed (the
+        body would go to yet another host): it raises ``APIStatusError``.
 
         Raises:
+            ValueError: ``url`` is not an absolute http(s) URL with a valid
+                host name.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
         """
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an absolute http(s) URL, got {url[:40]!r}")
+        target = _external_url(url)
         session = self._external_session()
-        shown = url.split("?", 1)[0]
-        reader = BodyReader(self._max_body, whole=True)
-        # No token, no extra headers, and a 429 there does not hold the API's
-        # rate-limit gate.
-        chain = (
-            self._user_agent,
-            RetryMiddleware(self.retry, self.max_retries, reader=reader),
-        )
-        try:
+        with transport_errors("PUT", target):
             async with deadline(self._total):
-                response, _ = await self._exchange(
-                    session,
-                    "PUT",
-                    URL(url, encoded=True),
-                    chain,
-                    reader,
-                    data=data,
-                    headers=headers,
+                response = await self._send(
+                    session, "PUT", target, api=False, data=data, headers=headers
                 )
                 response.release()
                 return response.headers
-        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
-            raise _timed_out("PUT", shown, exc) from _scrub(exc)
-        except aiohttp.ClientError as exc:
-            raise _failed("PUT", shown, exc, hide=url) from _scrub(exc)  # no signature
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -494,37 +519,22 @@ class AsyncSession:
         """
         session = self._checked_session(path)
         url = self.base_url + path
-        reader = BodyReader(self._max_body, whole=False)
         data = None if json is None else _json.dumps(json)
-        # A compressed stream is buffered by the decompressor: events would
-        # arrive late, hence identity.
         fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
-        try:
+        with transport_errors(method, url):
             async with deadline(self._total):
-                response, _ = await self._exchange(
+                response = await self._send(
                     session,
                     method,
                     url,
-                    self._chain(reader, headers),
-                    reader,
+                    middlewares=self._stream_chain,
                     params=params,
                     data=data,
-                    headers=fixed,
+                    headers=_with(fixed, headers),
                 )
-        except asyncio.TimeoutError as exc:  # TimeoutError from 3.11 on
-            raise _timed_out(method, url, exc) from _scrub(exc)
-        except aiohttp.ClientError as exc:
-            raise _failed(method, url, exc) from _scrub(exc)
         try:
-            yield response
-        except aiohttp.ServerTimeoutError as exc:
-            raise APITimeoutError(
-                f"{method} {url} timed out while streaming ({type(exc).__name__})"
-            ) from _scrub(exc)
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"{method} {url} broke while streaming: {type(exc).__name__}: {exc}"
-            ) from _scrub(exc)
+            with transport_errors(method, url, streaming=True):
+                yield response
         finally:
             if response.content.at_eof():
                 response.release()  # the connection can serve another request

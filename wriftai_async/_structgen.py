@@ -32,6 +32,7 @@ from types import MappingProxyType, UnionType
 from typing import Any, Union
 
 import attrs
+import orjson
 
 from ._objects import EMPTY, _BuiltOnRead
 
@@ -49,6 +50,11 @@ _FROMISO_HANDLES_Z = sys.version_info >= (3, 11)
 
 def _fail(what: str, value: Any) -> typing.NoReturn:
     raise TypeError(f"expected {what}, got {type(value).__name__}")
+
+
+def _scalars_only(o: dict[str, Any]) -> bool:
+    """Whether no value of the JSON object ``o`` is a list or an object."""
+    return not any(type(value) in (list, dict) for value in o.values())
 
 
 def _split_optional(type_: Any) -> tuple[Any, bool]:
@@ -218,10 +224,18 @@ def make_structure_fn(
     read here; the function stores the JSON object and the generated
     builders of the other fields, run on first read (see ``_BuiltOnRead``).
 
-    With ``share``, equal inputs made only of hashable JSON values give the
-    same (frozen) instance, from a bounded cache: a listing page repeats the
-    same owner, hardware and categories in every model, and a cache hit costs
-    a fraction of building the object again.
+    With ``share``, inputs with the same JSON text give the same (frozen)
+    instance, from a bounded cache: a listing page repeats the same owner,
+    hardware and categories in every model, and a cache hit costs a fraction
+    of building the object again. The key is the input encoded again by
+    orjson, so it is exact: ``1``, ``1.0`` and ``true`` (equal, and equal
+    hashes, as Python values), or ``0.0`` and ``-0.0``, are different keys,
+    and an object built from one server's answer is only ever handed out
+    for the very same JSON. Only objects made of scalars are stored (a list
+    inside could be changed through one holder and show in the other).
+    Measured (``benchmarks/exact_json.py``): the encoding costs less than the
+    ``tuple(o.items())`` key it replaced (whose hash also did the scalar
+    check); here that check runs only when an object is stored.
     """
     hints = typing.get_type_hints(cls)
     fields = [f for f in attrs.fields(cls) if f.init]
@@ -278,11 +292,16 @@ def make_structure_fn(
     add(f"def structure_{cls.__name__}(o, _=None):")
     add(f"    if type(o) is not dict: _fail('a JSON object for {cls.__name__}', o)")
     if share:
-        b.globals.update(_cache={}, _cache_max=_SHARED_CACHE_SIZE)
+        b.globals.update(
+            _cache={},
+            _cache_max=_SHARED_CACHE_SIZE,
+            _key=orjson.dumps,
+            _scalars_only=_scalars_only,
+        )
         add("    try:")
-        add("        key = tuple(o.items())")
+        add("        key = _key(o)")
         add("        hit = _cache.get(key)")
-        add("    except TypeError:  # a list or object inside: not shareable")
+        add("    except TypeError:  # a big int, a lone surrogate: not shared")
         add("        key = hit = None")
         add("    if hit is not None: return hit")
     if normalize is not None:
@@ -314,7 +333,8 @@ def make_structure_fn(
     else:
         add(f"    obj = cls({', '.join(args)})")
     if share:
-        add("    if key is not None:")
+        # Checked on a miss only: a hit was checked when it was stored.
+        add("    if key is not None and _scalars_only(o):")
         add("        if len(_cache) >= _cache_max: _cache.clear()")
         add("        _cache[key] = obj")
     add("    return obj")

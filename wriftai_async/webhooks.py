@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 from ._errors import WriftAIError
@@ -68,6 +69,11 @@ class WebhookTimestampOutsideToleranceError(WebhookVerificationError):
     """The signature's timestamp is too far from now (a replay, or a bad clock)."""
 
 
+# ASCII digits only: int() would also take "1_700", "+1700", " 1700 " and
+# digits of other scripts. Twenty digits reach far past any real clock.
+_TIMESTAMP = re.compile(r"[0-9]{1,20}")
+
+
 def _parse(signature: str, scheme: str) -> tuple[int, list[str]]:
     """The timestamp and every non-empty signature of ``scheme``.
 
@@ -77,12 +83,11 @@ def _parse(signature: str, scheme: str) -> tuple[int, list[str]]:
     timestamp = next((p[1] for p in parts if len(p) == 2 and p[0] == "t"), None)
     if timestamp is None:
         raise WebhookNoTimestampError("the signature has no timestamp ('t=...')")
-    try:
-        when = int(timestamp)
-    except ValueError:
+    if not _TIMESTAMP.fullmatch(timestamp):
         raise WebhookNoTimestampError(
-            "the signature's timestamp ('t=...') is not a whole number"
-        ) from None
+            "the signature's timestamp ('t=...') is not a whole number in ASCII digits"
+        )
+    when = int(timestamp)
     found = [p[1] for p in parts if len(p) == 2 and p[0] == scheme and p[1]]
     if not found:
         raise WebhookNoSignatureError(
@@ -111,7 +116,7 @@ def _check_types(payload: object, secret: object) -> bytes:
 
 def verify(
     payload: bytes,
-    signature: str,
+    signature: str | None,
     secret: str,
     *,
     tolerance: int = 300,
@@ -124,7 +129,8 @@ def verify(
         payload: the raw request body, byte for byte (not re-encoded JSON).
         signature: the signature header's value, ``t=<unix time>,v1=<hex>``;
             with several ``v1=`` parts (during a secret rotation), any one
-            that matches is enough.
+            that matches is enough. ``None`` (the header is missing) or
+            anything but a ``str`` raises :class:`WebhookNoSignatureError`.
         secret: the webhook secret (not empty).
         tolerance: how many seconds the timestamp may be from ``now``, either
             way (inclusive); protects against replayed requests.
@@ -134,8 +140,10 @@ def verify(
     Raises:
         ValueError: ``secret`` is empty (a mistake of the caller, not a
             :class:`WebhookVerificationError`).
-        WebhookNoTimestampError: no (numeric) ``t=`` part.
-        WebhookNoSignatureError: no non-empty ``v1=`` part.
+        WebhookNoTimestampError: no ``t=`` part of ASCII digits (``1_700``,
+            ``+1700``, spaces or other scripts' digits are refused).
+        WebhookNoSignatureError: no signature (``None``, not a ``str``), or
+            no non-empty ``v1=`` part.
         WebhookTimestampOutsideToleranceError: the timestamp is more than
             ``tolerance`` seconds before or after ``now``.
         WebhookSignatureMismatchError: the signature does not match (wrong
@@ -146,7 +154,12 @@ def verify(
     """
     body = _check_types(payload, secret)
     if not isinstance(signature, str):
-        raise TypeError(f"signature must be a str, not {type(signature).__name__}")
+        # The header comes from the network: missing (None) or raw bytes is
+        # a request to refuse, not a bug in the handler.
+        what = "missing" if signature is None else f"a {type(signature).__name__}"
+        raise WebhookNoSignatureError(
+            f"the signature header is {what}, not text ('t=...,v1=...')"
+        )
     timestamp, candidates = _parse(signature, scheme)
     current = time.time() if now is None else now
     if timestamp < current - tolerance or timestamp > current + tolerance:

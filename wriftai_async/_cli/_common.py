@@ -1,10 +1,9 @@
-"""What every subcommand shares: the client, output, progress, Ctrl-C, exit codes.
+"""What every subcommand shares: options, their checks, the client, Ctrl-C.
 
-Output contract: stdout carries results only, one JSON object per line (JSON
-Lines) or table rows with ``--format table``; everything for a person
-(progress, per-item failures, the closing summary) goes to stderr. Each line
-is written whole and flushed, so a reader of the pipe (or a Ctrl-C) never
-sees half a line.
+Every number and choice on the command line is checked while it is parsed,
+with one message style (``--OPTION: must be ..., not 'VALUE'``) and the exit
+code 2; nothing reaches the library that it would refuse with a Python
+word in its message.
 """
 
 from __future__ import annotations
@@ -14,47 +13,144 @@ import asyncio
 import contextlib
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any, TextIO
+from typing import Any, NoReturn
 
 import aiohttp
-import orjson
 
+from .._checks import check_int, check_number
 from .._client import AsyncClient
-from .._converter import unstructure
+from .._errors import ValidationError
+from .._repr import bounded_repr, shorten
+from .._urls import check_base_url
+from ._console import write_stdout
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_OUTPUT",
     "EXIT_USAGE",
-    "Output",
-    "Progress",
+    "Parser",
     "RequestCounter",
     "UsageError",
+    "check_token_option",
+    "checked_base_url",
+    "choice",
     "client_options",
+    "describe",
     "make_client",
-    "printable",
     "read_keys",
     "run",
+    "seconds",
+    "wait_limit",
+    "whole",
 ]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # some items (or the one call) failed
 EXIT_USAGE = 2  # argparse's own code for a bad command line
+EXIT_OUTPUT = 74  # EX_IOERR: stdout could not be written (full disk, closed)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader went away (``| head``)
 
 
 class UsageError(Exception):
-    """A command line that parsed but makes no sense (exit code 2)."""
+    """A command line that makes no sense (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as :class:`UsageError`.
+
+    ``main`` then prints them in the style of every other message, one line,
+    instead of argparse's usage block.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse drops a failed write of --help or --version silently (exit
+        # 0 with nothing shown on a full disk): it fails like any output here.
+        if message and file is not None and file is sys.stdout:
+            write_stdout(message)
+        else:
+            super()._print_message(message, file)
+
+
+# -- option types: checked while parsing ----------------------------------------
+
+
+def _option(
+    convert: Callable[[str], Any], check: Callable[[Any], Any], wording: str
+) -> Callable[[str], Any]:
+    """An option's type: ``text`` converted, then the library's own check."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(convert(text))
+        except (TypeError, ValueError):
+            message = f"must be {wording}, not {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+
+    return parse
+
+
+def whole(minimum: int) -> Callable[[str], int]:
+    """An option's type: a whole number >= ``minimum``."""
+    wording = f"a whole number >= {minimum}"
+    return _option(int, lambda value: check_int(value, "", minimum), wording)
+
+
+def _positive(value: float) -> float:
+    return check_number(value, "")
+
+
+seconds = _option(float, _positive, "a number of seconds > 0")
+per_second = _option(float, _positive, "a number of requests per second > 0")
+#: ``--max-wait``: leaving the option out means no limit.
+wait_limit = _option(
+    float, _positive, "a number of seconds > 0 (leave it out to wait without limit)"
+)
+
+
+def _key(text: str) -> str:
+    return text.strip().lower().replace("_", "-")
+
+
+def choice(
+    values: Iterable[str], aliases: Mapping[str, str] | None = None
+) -> Callable[[str], str]:
+    """An option's type: one of ``values``, spelled with ``-`` or ``_``.
+
+    Returns the value as listed (``predictions-count`` gives
+    ``predictions_count`` when that is how it is listed); ``aliases`` maps
+    other names to listed values.
+    """
+    listed = list(values)
+    known = {_key(v): v for v in listed}
+    known.update({_key(a): v for a, v in (aliases or {}).items()})
+
+    def parse(text: str) -> str:
+        try:
+            return known[_key(text)]
+        except KeyError:
+            raise argparse.ArgumentTypeError(
+                f"must be one of {', '.join(listed)}; not {text!r}"
+            ) from None
+
+    return parse
+
+
+# -- the client --------------------------------------------------------------------
 
 
 def client_options() -> argparse.ArgumentParser:
     """The options every API subcommand takes (a parent parser)."""
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = Parser(add_help=False)
     group = parent.add_argument_group("connection")
     group.add_argument(
         "--token",
@@ -63,16 +159,53 @@ def client_options() -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--base-url",
-        help="API base URL (default: $WRIFTAI_API_BASE_URL, then "
-        "https://api.wrift.ai/v1)",
+        help="API base URL (default: $WRIFTAI_API_BASE_URL if set, else "
+        "https://api.wrift.ai/v1; an empty one is an error)",
     )
     group.add_argument(
-        "--max-retries", type=int, default=2, help="re-sends of a failed request"
+        "--max-retries",
+        type=whole(0),
+        default=2,
+        metavar="N",
+        help="re-sends of a failed request (2)",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=per_second,
+        metavar="N",
+        help="send at most N requests per second (with --rate-limit-store: "
+        "across every process sharing the store and the token)",
+    )
+    group.add_argument(
+        "--rate-limit-store",
+        metavar="URL",
+        help="a redis://host:port/db URL: 429 resets and --rate-limit are "
+        "shared through it (default: $WRIFTAI_RATE_LIMIT_STORE; needs "
+        "wriftai-async[redis])",
     )
     group.add_argument(
         "--quiet", "-q", action="store_true", help="no progress or summary on stderr"
     )
     return parent
+
+
+def check_token_option(token: str | None) -> str | None:
+    if token is not None and not token.strip():
+        raise UsageError(
+            "--token is empty (an unset variable in a script?): give the token, "
+            "or leave the option out to read $WRIFTAI_ACCESS_TOKEN"
+        )
+    return token
+
+
+def checked_base_url(value: str | None) -> str | None:
+    """``--base-url``, checked under that name (``None``: not given)."""
+    if value is None:
+        return None
+    try:
+        return check_base_url(value, "--base-url")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class RequestCounter:
@@ -110,16 +243,20 @@ class RequestCounter:
 
 
 def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClient:
-    if args.max_retries < 0:
-        raise UsageError("--max-retries must be >= 0")
+    token = check_token_option(args.token)
+    base_url = checked_base_url(args.base_url)
     try:
         return AsyncClient(
-            args.token,
-            args.base_url,
+            token,
+            base_url,
             max_retries=args.max_retries,
             trace_configs=[counter.trace_config()],
+            rate_limit=args.rate_limit,
+            rate_limit_store=args.rate_limit_store,
         )
-    except ValueError as exc:  # a base URL that is not http(s)
+    # $WRIFTAI_API_BASE_URL (named in the message), a rate or a store; or a
+    # store without the redis extra (ImportError).
+    except (ValueError, ImportError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -133,12 +270,17 @@ def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[st
     if from_file is not None:
         try:
             if from_file == "-":
+                if sys.stdin is None:
+                    raise UsageError("--from-file -: stdin is closed")
                 lines = sys.stdin.read().splitlines()
             else:
                 with open(from_file, encoding="utf-8") as handle:
                     lines = handle.read().splitlines()
         except OSError as exc:
-            raise UsageError(f"cannot read {from_file}: {exc.strerror}") from None
+            reason = exc.strerror or type(exc).__name__
+            raise UsageError(f"cannot read {from_file}: {reason}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"cannot read {from_file}: not UTF-8 text") from None
         for line in lines:
             item = line.split("#", 1)[0].strip()
             if item:
@@ -148,134 +290,41 @@ def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[st
     return list(dict.fromkeys(keys))
 
 
-def printable(text: str) -> str:
-    """``text`` on one line, without control characters.
+# -- messages ---------------------------------------------------------------------
 
-    Table cells and error messages hold text from the network; an escape
-    sequence in a model's description must not drive the user's terminal.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else " " if c in "\t\n\r" else "?" for c in text
+_MAX_FIELDS = 10
+
+
+def _field_name(loc: Any) -> str:
+    if not isinstance(loc, list):
+        return "request"
+    # "body"/"query"/"path" say where the field was, not which it was.
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    text = ".".join(
+        shorten(p, 40) if isinstance(p, str) else bounded_repr(p, 40, 1)
+        for p in parts[:6]
     )
+    return text or "request"
 
 
-def _cell(value: Any, width: int) -> str:
-    text = "" if value is None else printable(str(value))
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return text.ljust(width)
+def describe(error: BaseException | None) -> str:
+    """An error as one readable line; validation errors as ``field: message``."""
+    if error is None:
+        return "failed"
+    if isinstance(error, ValidationError) and error.errors:
+        fields = [
+            f"{_field_name(item.get('loc'))}: "
+            f"{shorten(str(item.get('msg') or 'invalid'), 200)}"
+            for item in error.errors[:_MAX_FIELDS]
+        ]
+        if len(error.errors) > _MAX_FIELDS:
+            fields.append(f"and {len(error.errors) - _MAX_FIELDS} more")
+        where = f" ({error.method} {shorten(error.url, 300)})" if error.method else ""
+        return f"{error.status}{where}: {'; '.join(fields)}"
+    return str(error)
 
 
-class Output:
-    """Writes results to stdout: JSON Lines, or a table for a person."""
-
-    def __init__(
-        self,
-        fmt: str = "json",
-        columns: Sequence[tuple[str, int, Callable[[Any], Any]]] = (),
-        stream: TextIO | None = None,
-        progress: Progress | None = None,
-    ) -> None:
-        self.format = fmt
-        self.columns = columns
-        self.stream = stream or sys.stdout
-        self.progress = progress
-        self._header_done = False
-
-    def write(self, item: Any) -> None:
-        """One result, as one whole line, flushed."""
-        if self.progress is not None:
-            self.progress.clear(self.stream)
-        if self.format == "table":
-            if not self._header_done:
-                self._header_done = True
-                header = "  ".join(_cell(n, w) for n, w, _ in self.columns)
-                self._line(header.rstrip())
-            row = "  ".join(_cell(get(item), w) for _, w, get in self.columns)
-            self._line(row.rstrip())
-        else:
-            self._line(orjson.dumps(unstructure(item)).decode())
-
-    def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-
-class Progress:
-    """Progress on stderr: a bar on a terminal, else a plain line at most once a
-    second, nothing when quiet.
-
-    ``detail()`` is called for the text after the counts (models, requests).
-    """
-
-    _BAR_WIDTH = 30
-    _PLAIN_EVERY = 1.0  # seconds between two plain lines, at least
-    _BAR_EVERY = 0.1  # a terminal is redrawn ten times a second at most
-
-    def __init__(
-        self,
-        label: str,
-        *,
-        quiet: bool = False,
-        detail: Callable[[], str] = lambda: "",
-        stream: TextIO | None = None,
-    ) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-        self.terminal = self.stream.isatty()
-        self.detail = detail
-        self.started = time.monotonic()
-        self._last = float("-inf")
-        self._bar_open = False
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        finished = total is not None and done >= total
-        every = self._BAR_EVERY if self.terminal else self._PLAIN_EVERY
-        if now - self._last < every and not (self.terminal and finished):
-            return
-        self._last = now
-        counts = f"{done}/{total}" if total is not None else str(done)
-        extra = self.detail()
-        extra = f", {extra}" if extra else ""
-        if self.terminal:
-            filled = self._BAR_WIDTH * done // total if total else 0
-            bar = "#" * filled + "." * (self._BAR_WIDTH - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {counts}{extra}\x1b[K")
-            self._bar_open = not finished
-            if finished:
-                self.stream.write("\n")
-        else:
-            # The elapsed time leads the line: a log reader sees the pace.
-            stamp = f"{int(self.elapsed() * 10) / 10:.1f}s"
-            self.stream.write(f"[{stamp}] {self.label}: {counts}{extra}\n")
-        self.stream.flush()
-
-    def clear(self, output: TextIO) -> None:
-        """Wipe an open bar before a result is printed on the same terminal."""
-        if self._bar_open and output.isatty():
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._bar_open = False
-            self._last = float("-inf")  # drawn again at the next count
-
-    def message(self, text: str, *, always: bool = False) -> None:
-        """A line of its own on stderr (ends an open bar first)."""
-        if self.quiet and not always:
-            return
-        if self._bar_open:
-            self.stream.write("\n")
-            self._bar_open = False
-        self.stream.write(printable(text) + "\n")
-        self.stream.flush()
+# -- running ------------------------------------------------------------------------
 
 
 def run(command: Callable[[], Awaitable[int]]) -> int:
@@ -283,8 +332,9 @@ def run(command: Callable[[], Awaitable[int]]) -> int:
 
     The first SIGINT cancels the command's task: requests in flight are
     cancelled and connections closed by the normal ``async with`` exits, and
-    the exit code is 130. A second Ctrl-C during that clean-up interrupts
-    as Python always does.
+    the exit code is 130 (the caller prints the one line). A second Ctrl-C
+    during that clean-up raises ``KeyboardInterrupt``, which the caller
+    reports the same way.
     """
 
     async def main() -> int:
@@ -299,7 +349,7 @@ def run(command: Callable[[], Awaitable[int]]) -> int:
             loop.remove_signal_handler(signal.SIGINT)
             task.cancel()
 
-        # Not on Windows or off the main thread: KeyboardInterrupt (below) then.
+        # Not on Windows or off the main thread: KeyboardInterrupt then.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGINT, on_sigint)
         try:
@@ -311,11 +361,6 @@ def run(command: Callable[[], Awaitable[int]]) -> int:
             if not interrupted:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(signal.SIGINT)
-        sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return EXIT_INTERRUPTED
+    return asyncio.run(main())

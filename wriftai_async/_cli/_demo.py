@@ -2,8 +2,9 @@
 
 Many users' models listed concurrently, a model updated (before → after, an
 untouched field shown unchanged), a prediction cancelled and polled until the
-cancellation took effect. With ``--base-url`` (and ``WRIFTAI_ACCESS_TOKEN``)
-only the listing runs, read-only, against a real service.
+cancellation took effect. With ``--base-url`` (and a token from ``--token``
+or ``WRIFTAI_ACCESS_TOKEN``) only the listing of ``--owners`` runs,
+read-only, against a real service.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ import os
 from collections.abc import Sequence
 
 from .._client import AsyncClient
-from ._common import EXIT_FAILED, EXIT_OK, Progress, RequestCounter, UsageError
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    RequestCounter,
+    UsageError,
+    check_token_option,
+    checked_base_url,
+    describe,
+    whole,
+)
+from ._console import PREFIX, Output, Progress, plural, say
 
 __all__ = ["add_parser"]
 
@@ -21,25 +32,43 @@ _NEXT_STEP = (
     "next: run `wriftai-async emulator` in another shell and try the "
     "README's 'Command line' section against it"
 )
+_USERS = 200
+_MODELS_PER_USER = 60
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo = commands.add_parser(
-        "demo", help="run the library against the embedded emulator"
+        "demo",
+        help="run the library against the embedded emulator",
+        description="Without --base-url: an embedded emulator, many users' "
+        "models listed, a model updated, a prediction cancelled. With "
+        "--base-url: only the models of --owners listed, read-only.",
     )
-    demo.add_argument("--users", type=int, default=200, help="users to list")
-    demo.add_argument(
-        "--models-per-user", type=int, default=60, help="models of each user"
+    emulated = demo.add_argument_group("the embedded emulator (no --base-url)")
+    emulated.add_argument(
+        "--users", type=whole(0), metavar="N", help=f"users to list ({_USERS})"
     )
-    demo.add_argument("--concurrency", type=int, default=32)
-    demo.add_argument(
-        "--base-url",
-        help="list models on this service instead (needs WRIFTAI_ACCESS_TOKEN)",
+    emulated.add_argument(
+        "--models-per-user",
+        type=whole(0),
+        metavar="N",
+        help=f"models of each user ({_MODELS_PER_USER})",
     )
-    demo.add_argument(
+    remote = demo.add_argument_group("a real service")
+    remote.add_argument(
+        "--base-url", help="list models on this service instead (read-only)"
+    )
+    remote.add_argument(
         "--owners",
-        default="",
+        metavar="A,B,...",
         help="with --base-url: comma-separated usernames whose models to list",
+    )
+    remote.add_argument(
+        "--token",
+        help="with --base-url: the API token (default: $WRIFTAI_ACCESS_TOKEN)",
+    )
+    demo.add_argument(
+        "--concurrency", type=whole(1), default=32, metavar="N", help="(32)"
     )
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress")
     demo.set_defaults(run=run_demo)
@@ -51,48 +80,56 @@ async def _list_many(
     concurrency: int,
     counter: RequestCounter,
     quiet: bool,
+    out: Output,
 ) -> int:
     """List every model of every owner; print the counts; return failures."""
-    total = 0
-    failures: list[str] = []
-    progress = Progress(
-        "listing",
-        quiet=quiet,
-        detail=lambda: f"{total} models, {counter.sent} requests",
-    )
+    total = failures = 0
+
+    def detail() -> str:
+        return f"{plural(total, 'model')}, {plural(counter.sent, 'request')}"
+
+    progress = Progress("listing", len(owners), quiet=quiet, detail=detail)
     done = 0
-    async for result in client.models.list_for_users(owners, concurrency=concurrency):
-        done += 1
-        if result.value is not None:
-            total += len(result.value)
-        else:
-            failures.append(f"{result.key}: {result.error}")
-        progress(done, len(owners))
-    print(
-        f"listed {total} models of {len(owners)} users in {progress.elapsed():.2f}s: "
-        f"{counter.sent} requests for {counter.pages} pages, "
-        f"concurrency {concurrency}, {len(failures)} failures"
+    async with progress:
+        async for result in client.models.list_for_users(
+            owners, concurrency=concurrency
+        ):
+            done += 1
+            if result.value is not None:
+                total += len(result.value)
+            else:
+                failures += 1
+                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
+            progress(done)
+    out.line(
+        f"listed {plural(total, 'model')} of {plural(len(owners), 'user')} in "
+        f"{progress.elapsed():.2f}s: {plural(counter.sent, 'request')} for "
+        f"{plural(counter.pages, 'page')}, concurrency {concurrency}, "
+        f"{plural(failures, 'failure')}"
     )
-    for failure in failures:
-        print(f"  failed: {failure}")
-    return len(failures)
+    return failures
 
 
 async def _demo_emulated(args: argparse.Namespace) -> int:
     from ..testing import Emulator
 
+    out = Output()
+    users = _USERS if args.users is None else args.users
+    per_user = (
+        _MODELS_PER_USER if args.models_per_user is None else args.models_per_user
+    )
     counter = RequestCounter()
     async with Emulator(cancel_delay=0.3) as emu:
-        owners = emu.add_many_users(args.users, models_per_user=args.models_per_user)
+        owners = emu.add_many_users(users, models_per_user=per_user)
         # No URL shown: this emulator stops with the demo.
-        print(
-            f"an embedded emulator serves {len(owners)} users "
+        out.line(
+            f"an embedded emulator serves {plural(len(owners), 'user')} "
             "(it stops when the demo ends)"
         )
         async with AsyncClient(
             emu.access_token, emu.base_url, trace_configs=[counter.trace_config()]
         ) as client:
-            await _list_many(client, owners, args.concurrency, counter, args.quiet)
+            await _list_many(client, owners, args.concurrency, counter, args.quiet, out)
 
             me = emu.username
             first = await anext(aiter(client.models.list_for_user(me)))
@@ -100,9 +137,9 @@ async def _demo_emulated(args: argparse.Namespace) -> int:
             after = await client.models.update(
                 first.full_name, description="Updated by the wriftai-async demo"
             )
-            print(f"updated {after.full_name} (a PATCH with the description only):")
-            print(f"  description: {before.description!r} -> {after.description!r}")
-            print(
+            out.line(f"updated {after.full_name} (a PATCH with the description only):")
+            out.line(f"  description: {before.description!r} -> {after.description!r}")
+            out.line(
                 f"  visibility:  {str(before.visibility)!r} -> "
                 f"{str(after.visibility)!r} (untouched, so unchanged)"
             )
@@ -111,36 +148,54 @@ async def _demo_emulated(args: argparse.Namespace) -> int:
             pid = str(running["id"])
             await client.predictions.cancel(pid)
             right_after = await client.predictions.get(pid)
-            print(
+            out.line(
                 f"cancel requested for {pid}; status right after: {right_after.status}"
             )
             sent = counter.sent
             final = await client.predictions.cancel_and_wait(pid, poll_interval=0.1)
-            print(
+            out.line(
                 f"polled until terminal: status {final.status} "
-                f"({counter.sent - sent} requests)"
+                f"({plural(counter.sent - sent, 'request')})"
             )
-    print(_NEXT_STEP)
+    out.line(_NEXT_STEP)
     return EXIT_OK
 
 
 async def _demo_remote(args: argparse.Namespace) -> int:
-    owners = [o for o in args.owners.split(",") if o]
+    owners = [o.strip() for o in (args.owners or "").split(",") if o.strip()]
     if not owners:
-        raise UsageError("--base-url needs --owners")
-    if not os.environ.get("WRIFTAI_ACCESS_TOKEN"):
-        raise UsageError("set WRIFTAI_ACCESS_TOKEN to use --base-url")
+        raise UsageError("--base-url needs --owners A,B,... (whose models to list)")
+    base_url = checked_base_url(args.base_url)
+    token = check_token_option(args.token) or os.environ.get("WRIFTAI_ACCESS_TOKEN")
+    if not token:
+        raise UsageError(
+            "--base-url needs a token: set WRIFTAI_ACCESS_TOKEN or give --token"
+        )
     counter = RequestCounter()
     async with AsyncClient(
-        base_url=args.base_url, trace_configs=[counter.trace_config()]
+        token, base_url, trace_configs=[counter.trace_config()]
     ) as client:
-        failed = await _list_many(client, owners, args.concurrency, counter, args.quiet)
+        failed = await _list_many(
+            client, owners, args.concurrency, counter, args.quiet, Output()
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    if args.concurrency < 1 or args.users < 0 or args.models_per_user < 0:
-        raise UsageError("--concurrency must be >= 1 and counts >= 0")
-    if args.base_url:
+    if args.base_url is not None:
+        for option, value in (
+            ("--users", args.users),
+            ("--models-per-user", args.models_per_user),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"{option} applies only to the embedded emulator (no --base-url)"
+                )
         return await _demo_remote(args)
+    for option, value in (("--owners", args.owners), ("--token", args.token)):
+        if value is not None:
+            raise UsageError(
+                f"{option} applies only with --base-url (the embedded emulator "
+                "makes up its users and token)"
+            )
     return await _demo_emulated(args)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._objects import SortBy, SortDirection
+from .._objects import SortBy, SortDirection, Visibility
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
-    Output,
-    Progress,
     RequestCounter,
     UsageError,
+    choice,
+    describe,
     make_client,
     read_keys,
+    whole,
 )
+from ._console import PREFIX, Output, Progress, plural, say
 
 __all__ = ["add_parsers"]
 
@@ -27,27 +29,43 @@ MODEL_COLUMNS = (
     ("DESCRIPTION", 40, lambda m: m.description),
 )
 
-# What ``--clear`` may send as null: the nullable fields of a model's PATCH.
-CLEARABLE = ("description", "overview", "source_url", "license_url", "paper_url")
-# Option name -> PATCH field, for the fields ``update`` can set.
+# ``--clear FIELD``: what may be cleared, and what clearing sends. The nullable
+# fields get null; the categories an empty list (the API's list has no null).
+CLEARABLE: dict[str, tuple[str, Any]] = {
+    "description": ("description", None),
+    "overview": ("overview", None),
+    "source-url": ("source_url", None),
+    "license-url": ("license_url", None),
+    "paper-url": ("paper_url", None),
+    "categories": ("category_slugs", []),
+}
+# A model's hardware is a string the API requires: no null to send.
+_NOT_CLEARABLE = "hardware"
+_CLEAR_ALIASES = {
+    "category": "categories",
+    "category-slugs": "categories",
+    "hardware-identifier": _NOT_CLEARABLE,
+}
+# The PATCH field of each option ``update`` can set, and its option name.
 SETTABLE = {
     "name": "name",
     "visibility": "visibility",
     "description": "description",
     "overview": "overview",
-    "hardware": "hardware_identifier",
-    "source_url": "source_url",
-    "license_url": "license_url",
-    "paper_url": "paper_url",
-    "category": "category_slugs",
+    "hardware_identifier": "hardware",
+    "source_url": "source-url",
+    "license_url": "license-url",
+    "paper_url": "paper-url",
+    "category_slugs": "category",
 }
 
 
 def _format_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
-        choices=("json", "table"),
+        type=choice(("json", "table")),
         default="json",
+        metavar="{json,table}",
         help="json: one JSON object per line (default); table: for a person",
     )
 
@@ -73,40 +91,77 @@ def add_parsers(
         metavar="F",
         help="read more owners from F, one per line ('-' for stdin)",
     )
+    sort_by = [s.value for s in SortBy]
     listing.add_argument(
-        "--sort-by", choices=[s.value for s in SortBy], help="order of each listing"
+        "--sort-by",
+        type=choice(sort_by),
+        metavar="{" + ",".join(sort_by) + "}",
+        help="order of each listing ('-' or '_' alike)",
     )
-    listing.add_argument("--sort-direction", choices=[d.value for d in SortDirection])
+    directions = [d.value for d in SortDirection]
     listing.add_argument(
-        "--concurrency", type=int, default=32, help="owners listed at once (32)"
+        "--sort-direction",
+        type=choice(directions),
+        metavar="{" + ",".join(directions) + "}",
     )
-    listing.add_argument("--page-size", type=int, help="models per page request")
+    listing.add_argument(
+        "--concurrency",
+        type=whole(1),
+        default=32,
+        metavar="N",
+        help="owners listed at once (32)",
+    )
+    listing.add_argument(
+        "--page-size", type=whole(1), metavar="N", help="models per page request"
+    )
     _format_option(listing)
-    listing.set_defaults(run=list_models)
+    listing.set_defaults(run=list_models, prepare=_read_owners)
 
     get = sub.add_parser("get", parents=[common], help="one model in full")
     get.add_argument("model", metavar="OWNER/NAME")
     _format_option(get)
     get.set_defaults(run=get_model)
 
+    _add_update(sub, common)
+
+
+def _add_update(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+) -> None:
+    clearable = ", ".join(CLEARABLE)
     update = sub.add_parser(
         "update",
         parents=[common],
         help="change some fields of a model (only those given are sent)",
         description="PATCH a model: only the options given are sent, the other "
-        "fields stay as they are; --clear FIELD sends null for that field.",
+        "fields stay as they are; --clear FIELD clears that field (null, or no "
+        "categories). Options and FIELD names take '-' or '_' alike.",
     )
     update.add_argument("model", metavar="OWNER/NAME")
-    update.add_argument("--name")
-    update.add_argument("--visibility")
+    update.add_argument("--name", help="rename the model")
+    visibilities = [v.value for v in Visibility]
+    update.add_argument(
+        "--visibility",
+        type=choice(visibilities),
+        metavar="{" + ",".join(visibilities) + "}",
+    )
     update.add_argument("--description")
     update.add_argument("--overview")
-    update.add_argument("--hardware", metavar="IDENTIFIER")
-    update.add_argument("--source-url")
-    update.add_argument("--license-url")
-    update.add_argument("--paper-url")
+    update.add_argument(
+        "--hardware",
+        "--hardware-identifier",
+        dest="hardware_identifier",
+        metavar="IDENTIFIER",
+        help="the hardware's identifier (see GET /hardware)",
+    )
+    update.add_argument("--source-url", "--source_url", dest="source_url")
+    update.add_argument("--license-url", "--license_url", dest="license_url")
+    update.add_argument("--paper-url", "--paper_url", dest="paper_url")
     update.add_argument(
         "--category",
+        "--category-slug",
+        dest="category_slugs",
         action="append",
         metavar="SLUG",
         help="a category slug (repeat for several; replaces the list)",
@@ -115,29 +170,32 @@ def add_parsers(
         "--clear",
         action="append",
         default=[],
-        choices=CLEARABLE,
+        type=choice([*CLEARABLE, _NOT_CLEARABLE], _CLEAR_ALIASES),
         metavar="FIELD",
-        help=f"send null for FIELD, one of: {', '.join(CLEARABLE)} (repeatable)",
+        help=f"clear FIELD, one of: {clearable} (repeatable)",
     )
     _format_option(update)
     update.set_defaults(run=update_model)
 
 
+def _read_owners(args: argparse.Namespace) -> None:
+    args.owners = read_keys(args.owners, args.from_file, "owners")
+
+
 async def list_models(args: argparse.Namespace) -> int:
-    owners = read_keys(args.owners, args.from_file, "owners")
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be >= 1")
-    if args.page_size is not None and args.page_size < 1:
-        raise UsageError("--page-size must be >= 1")
+    owners = args.owners
     counter = RequestCounter()
     models = failed = 0
-    progress = Progress(
-        "listing",
-        quiet=args.quiet,
-        detail=lambda: f"{models} models, {failed} failed, {counter.sent} requests",
-    )
-    output = Output(args.format, MODEL_COLUMNS, progress=progress)
-    async with make_client(args, counter) as client:
+    output = Output(args.format, MODEL_COLUMNS)
+
+    def detail() -> str:
+        return (
+            f"{plural(models, 'model')}, {failed} failed, "
+            f"{plural(counter.sent, 'request')}"
+        )
+
+    progress = Progress("listing", len(owners), quiet=args.quiet, detail=detail)
+    async with make_client(args, counter) as client, progress:
         results = client.models.list_for_users(
             owners,
             concurrency=args.concurrency,
@@ -150,17 +208,18 @@ async def list_models(args: argparse.Namespace) -> int:
             done += 1
             if result.value is None:
                 failed += 1
-                progress.message(f"error: {result.key}: {result.error}", always=True)
+                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
             else:
                 for model in result.value:
                     output.write(model)
                 models += len(result.value)
-            progress(done, len(owners))
-    progress.message(
-        f"listed {models} models of {len(owners)} owners ({failed} failed) "
-        f"with {counter.sent} requests for {counter.pages} pages "
-        f"in {progress.elapsed():.2f}s"
-    )
+            progress(done)
+    if not args.quiet:
+        say(
+            f"listed {plural(models, 'model')} of {plural(len(owners), 'owner')} "
+            f"({failed} failed) with {plural(counter.sent, 'request')} for "
+            f"{plural(counter.pages, 'page')} in {progress.elapsed():.2f}s"
+        )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -173,14 +232,22 @@ async def get_model(args: argparse.Namespace) -> int:
 
 def _patch(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for option, field in SETTABLE.items():
-        value = getattr(args, option)
+    for field in SETTABLE:
+        value = getattr(args, field)
         if value is not None:
             fields[field] = value
-    for field in args.clear:
+    for name in dict.fromkeys(args.clear):
+        if name == _NOT_CLEARABLE:
+            raise UsageError(
+                "--clear hardware: a model's hardware cannot be cleared (the API "
+                "requires one); set another with --hardware IDENTIFIER"
+            )
+        field, cleared = CLEARABLE[name]
         if field in fields:
-            raise UsageError(f"--{field.replace('_', '-')} and --clear {field}")
-        fields[field] = None
+            raise UsageError(
+                f"--{SETTABLE[field]} and --clear {name}: give one or the other"
+            )
+        fields[field] = cleared
     if not fields:
         raise UsageError("nothing to change: give a field option or --clear FIELD")
     return fields

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from .._client import AsyncClient
 from .._errors import BadRequestError, ConflictError
+from .._objects import PredictionDetails
+from .._repr import shorten
+from .._resources.predictions import AsyncPredictions
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
-    Output,
-    Progress,
     RequestCounter,
     UsageError,
+    choice,
+    describe,
     make_client,
     read_keys,
+    seconds,
+    wait_limit,
+    whole,
 )
+from ._console import PREFIX, Output, Progress, plural, say
 
 __all__ = ["add_parsers"]
 
@@ -29,6 +37,7 @@ CANCEL_COLUMNS = (
     ("ID", 36, lambda r: r["id"]),
     ("CANCEL", 10, lambda r: "requested"),
 )
+DEFAULT_POLL_INTERVAL = 1.0
 
 
 def _model_name(prediction: object) -> str | None:
@@ -45,24 +54,39 @@ def _many_ids(parser: argparse.ArgumentParser) -> None:
         "--from-file", metavar="F", help="read more ids from F ('-' for stdin)"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=32, help="requests at once (32)"
+        "--concurrency",
+        type=whole(1),
+        default=32,
+        metavar="N",
+        help="requests at once (32)",
     )
 
 
 def _wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
-        "--timeout",
-        type=float,
+        "--max-wait",
+        "--timeout",  # its first name, in the README of 0.x: still accepted
+        dest="max_wait",
+        type=wait_limit,
         metavar="S",
-        help=f"give up {what} after S seconds (an id still running then fails)",
+        help=f"give up {what} after S seconds in all; an id still running then "
+        "fails (default: no limit; --timeout is the same option)",
     )
     parser.add_argument(
-        "--poll-interval", type=float, default=1.0, metavar="S", help="(1.0)"
+        "--poll-interval",
+        type=seconds,
+        metavar="S",
+        help=f"seconds between two polls of an id ({DEFAULT_POLL_INTERVAL})",
     )
 
 
 def _format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("json", "table"), default="json")
+    parser.add_argument(
+        "--format",
+        type=choice(("json", "table")),
+        default="json",
+        metavar="{json,table}",
+    )
 
 
 def add_parsers(
@@ -87,7 +111,7 @@ def add_parsers(
     _many_ids(wait)
     _wait_options(wait, "waiting")
     _format_option(wait)
-    wait.set_defaults(run=wait_predictions)
+    wait.set_defaults(run=wait_predictions, prepare=_check_many, wait=True)
 
     cancel = sub.add_parser(
         "cancel",
@@ -97,26 +121,26 @@ def add_parsers(
         'prints {"id": ..., "cancel": "requested"} per accepted request; one '
         "that had already ended is a failure. With --wait, prints each "
         "prediction once it has really ended (one that had already ended is "
-        "printed as it is).",
+        "printed as it is); --max-wait and --poll-interval need --wait.",
     )
     _many_ids(cancel)
     cancel.add_argument(
         "--wait", action="store_true", help="then poll each until it has ended"
     )
-    _wait_options(cancel, "waiting (with --wait)")
+    _wait_options(cancel, "waiting")
     _format_option(cancel)
-    cancel.set_defaults(run=cancel_predictions)
+    cancel.set_defaults(run=cancel_predictions, prepare=_check_many)
 
 
-def _check_many(args: argparse.Namespace) -> list[str]:
-    ids = read_keys(args.ids, args.from_file, "prediction ids")
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be >= 1")
-    if not args.poll_interval > 0:
-        raise UsageError("--poll-interval must be > 0")
-    if args.timeout is not None and not args.timeout >= 0:
-        raise UsageError("--timeout must be >= 0")
-    return ids
+def _check_many(args: argparse.Namespace) -> None:
+    args.ids = read_keys(args.ids, args.from_file, "prediction ids")
+    if not args.wait:
+        for option, value in (
+            ("--max-wait", args.max_wait),
+            ("--poll-interval", args.poll_interval),
+        ):
+            if value is not None:
+                raise UsageError(f"{option} applies only with --wait")
 
 
 async def get_prediction(args: argparse.Namespace) -> int:
@@ -124,6 +148,33 @@ async def get_prediction(args: argparse.Namespace) -> int:
         prediction = await client.predictions.get(args.id)
     Output(args.format, PREDICTION_COLUMNS).write(prediction)
     return EXIT_OK
+
+
+class _Watched(AsyncPredictions):
+    """The client's predictions, noting the status each poll saw.
+
+    ``wait_many`` polls through ``get``; the progress line shows what the
+    server last said of each prediction still running (``2 started``).
+    """
+
+    __slots__ = ("seen",)
+
+    def __init__(self, client: AsyncClient) -> None:
+        super().__init__(client.session)
+        self.seen: dict[str, str] = {}
+
+    async def get(self, prediction_id: str) -> PredictionDetails:
+        prediction = await super().get(prediction_id)
+        if prediction.is_terminal:
+            self.seen.pop(prediction_id, None)  # ended: no longer "running"
+        else:
+            # The server's text: bounded, whatever it sends.
+            self.seen[prediction_id] = shorten(str(prediction.status), 20)
+        return prediction
+
+    def states(self) -> str:
+        counts = Counter(self.seen.values())
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 async def _wait_all(
@@ -135,35 +186,44 @@ async def _wait_all(
     """Print each prediction as it ends; return how many could not be waited."""
     failed = 0
     before = counter.sent  # the cancel requests are not this phase's
-    progress = Progress(
-        "waiting",
-        quiet=args.quiet,
-        detail=lambda: f"{failed} failed, {counter.sent - before} requests",
-    )
-    output = Output(args.format, PREDICTION_COLUMNS, progress=progress)
+    watched = _Watched(client)
+
+    def detail() -> str:
+        states = watched.states()
+        return (
+            f"{states + ', ' if states else ''}{failed} failed, "
+            f"{plural(counter.sent - before, 'request')}"
+        )
+
+    output = Output(args.format, PREDICTION_COLUMNS)
+    progress = Progress("waiting", len(ids), quiet=args.quiet, detail=detail)
     done = 0
-    async for result in client.predictions.wait_many(
-        ids,
-        timeout=args.timeout,
-        poll_interval=args.poll_interval,
-        concurrency=args.concurrency,
-    ):
-        done += 1
-        if result.value is None:
-            failed += 1
-            progress.message(f"error: {result.key}: {result.error}", always=True)
-        else:
-            output.write(result.value)
-        progress(done, len(ids))
-    progress.message(
-        f"{len(ids) - failed} of {len(ids)} predictions ended ({failed} failed) "
-        f"with {counter.sent - before} requests in {progress.elapsed():.2f}s"
-    )
+    async with progress:
+        async for result in watched.wait_many(
+            ids,
+            timeout=args.max_wait,
+            poll_interval=args.poll_interval or DEFAULT_POLL_INTERVAL,
+            concurrency=args.concurrency,
+        ):
+            done += 1
+            watched.seen.pop(result.key, None)  # ended: no longer "running"
+            if result.value is None:
+                failed += 1
+                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
+            else:
+                output.write(result.value)
+            progress(done)
+    if not args.quiet:
+        say(
+            f"{len(ids) - failed} of {plural(len(ids), 'prediction')} ended "
+            f"({failed} failed) with {plural(counter.sent - before, 'request')} "
+            f"in {progress.elapsed():.2f}s"
+        )
     return failed
 
 
 async def wait_predictions(args: argparse.Namespace) -> int:
-    ids = _check_many(args)
+    ids = args.ids
     counter = RequestCounter()
     async with make_client(args, counter) as client:
         failed = await _wait_all(client, ids, args, counter)
@@ -171,42 +231,45 @@ async def wait_predictions(args: argparse.Namespace) -> int:
 
 
 async def cancel_predictions(args: argparse.Namespace) -> int:
-    ids = _check_many(args)
+    ids = args.ids
     counter = RequestCounter()
     failed = ended_before = 0
     to_wait: list[str] = []
-    progress = Progress(
-        "cancelling",
-        quiet=args.quiet,
-        detail=lambda: f"{failed} failed, {counter.sent} requests",
-    )
-    output = Output(args.format, CANCEL_COLUMNS, progress=progress)
+
+    def detail() -> str:
+        return f"{failed} failed, {plural(counter.sent, 'request')}"
+
+    output = Output(args.format, CANCEL_COLUMNS)
+    progress = Progress("cancelling", len(ids), quiet=args.quiet, detail=detail)
     async with make_client(args, counter) as client:
-        done = 0
-        async for result in client.predictions.cancel_many(
-            ids, concurrency=args.concurrency
-        ):
-            done += 1
-            error = result.error
-            if error is None:
-                to_wait.append(result.key)
-                if not args.wait:
-                    output.write({"id": result.key, "cancel": "requested"})
-            elif args.wait and isinstance(error, (BadRequestError, ConflictError)):
-                # Already ended: waiting returns it as it is, like
-                # ``cancel_and_wait`` does for one prediction.
-                to_wait.append(result.key)
-                ended_before += 1
-            else:
-                failed += 1
-                progress.message(f"error: {result.key}: {error}", always=True)
-            progress(done, len(ids))
-        requested = len(ids) - failed - ended_before
-        before = f", {ended_before} had already ended" if ended_before else ""
-        progress.message(
-            f"cancel requested for {requested} of {len(ids)} predictions "
-            f"({failed} failed{before}) in {progress.elapsed():.2f}s"
-        )
+        async with progress:
+            done = 0
+            async for result in client.predictions.cancel_many(
+                ids, concurrency=args.concurrency
+            ):
+                done += 1
+                error = result.error
+                if error is None:
+                    to_wait.append(result.key)
+                    if not args.wait:
+                        output.write({"id": result.key, "cancel": "requested"})
+                elif args.wait and isinstance(error, (BadRequestError, ConflictError)):
+                    # Already ended: waiting returns it as it is, like
+                    # ``cancel_and_wait`` does for one prediction.
+                    to_wait.append(result.key)
+                    ended_before += 1
+                else:
+                    failed += 1
+                    say(f"{PREFIX}: error: {result.key}: {describe(error)}")
+                progress(done)
+        if not args.quiet:
+            requested = len(ids) - failed - ended_before
+            before = f", {ended_before} had already ended" if ended_before else ""
+            say(
+                f"cancel requested for {requested} of "
+                f"{plural(len(ids), 'prediction')} ({failed} failed{before}) "
+                f"in {progress.elapsed():.2f}s"
+            )
         if args.wait and to_wait:
             failed += await _wait_all(client, to_wait, args, counter)
     return EXIT_FAILED if failed else EXIT_OK

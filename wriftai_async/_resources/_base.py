@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from .._converter import structure
 from .._objects import Page
-from .._session import AsyncSession, Params
+from .._session import AsyncSession, Params, refuse_pickling
 
 __all__ = ["AsyncResource"]
 
@@ -23,6 +23,10 @@ class AsyncResource:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._session!r})"
+
+    def __reduce__(self) -> NoReturn:
+        # It holds the client's session (and so its token): see the client.
+        refuse_pickling(self)
 
     async def _get(self, path: str, cls: Any, params: Params = None) -> Any:
         return structure(await self._session.request("GET", path, params=params), cls)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Sequence,
+)
+from typing import cast
 
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._errors import WaitTimeoutError
 from .._objects import PredictionDetails
+from .._repr import shorten
+from .._timeouts import deadline
 
 __all__ = ["poll_until_terminal"]
 
@@ -23,42 +32,78 @@ async def poll_until_terminal(
     """Poll ``ids`` in rounds until each is terminal; yield each as it ends.
 
     One round per ``poll_interval`` polls every id still running,
-    ``concurrency`` at a time; an id whose poll fails ends with that error,
-    and ids still running at ``timeout`` end with a ``WaitTimeoutError``.
+    ``concurrency`` at a time; an id whose poll fails ends with that error.
+    ``timeout`` is one deadline for the whole call, checked while a round
+    waits (a slow or silent answer, a round of 10,000 ids), not only between
+    rounds: at the deadline the polls in flight are cancelled and every id
+    still running ends with a ``WaitTimeoutError`` (its last state seen).
+
+    No deadline is held across a ``yield``: the consumer's own code between
+    two results runs in the same task and must never be cancelled by it.
     """
     loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
+    ends_at = None if timeout is None else loop.time() + timeout
     total, done = len(ids), 0
     last: dict[str, PredictionDetails] = {}
+
+    def left() -> float | None:
+        return None if ends_at is None else ends_at - loop.time()
+
+    def timed_out(key: str) -> BulkResult[PredictionDetails]:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+        error = WaitTimeoutError(
+            f"prediction {shorten(key, 80)} did not finish within {timeout}s",
+            prediction=last.get(key),
+        )
+        return BulkResult(key, None, error)
+
     while ids:
         round_started = loop.time()
-        still_running = []
-        async for result in bounded_map(ids, get, concurrency):
-            if result.ok and not result.unwrap().is_terminal:
-                last[result.key] = result.unwrap()
-                still_running.append(result.key)
-                continue
-            last.pop(result.key, None)
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total)
-            yield result
-        ids = still_running
-        if not ids:
-            return
-        now = loop.time()
-        if deadline is not None and now + poll_interval > deadline:
-            if now < deadline:
-                await asyncio.sleep(deadline - now)
-                continue  # one last round at the deadline
-            for key in ids:
+        still_running: list[str] = []
+        unanswered = dict.fromkeys(ids)
+        results = cast(
+            AsyncGenerator[BulkResult[PredictionDetails], None],
+            bounded_map(ids, get, concurrency),
+        )
+        expired = False
+        try:
+            while True:
+                try:
+                    async with deadline(left()):
+                        result = await anext(results)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:  # TimeoutError from 3.11 on
+                    expired = True
+                    break
+                unanswered.pop(result.key, None)
+                if result.ok and not result.unwrap().is_terminal:
+                    last[result.key] = result.unwrap()
+                    still_running.append(result.key)
+                    continue
+                last.pop(result.key, None)
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total)
-                error = WaitTimeoutError(
-                    f"prediction {key} did not finish within {timeout}s",
-                    prediction=last.get(key),
-                )
-                yield BulkResult(key, None, error)
+                yield result
+        finally:
+            await results.aclose()  # cancels and awaits the polls in flight
+        if expired:
+            for key in [*still_running, *unanswered]:
+                yield timed_out(key)
             return
-        await asyncio.sleep(max(0.0, poll_interval - (now - round_started)))
+        ids = still_running
+        if not ids:
+            return
+        pause = max(0.0, poll_interval - (loop.time() - round_started))
+        remaining = left()
+        if remaining is not None and remaining <= pause:
+            # The next round would start at or after the deadline.
+            await asyncio.sleep(max(0.0, remaining))
+            for key in ids:
+                yield timed_out(key)
+            return
+        await asyncio.sleep(pause)

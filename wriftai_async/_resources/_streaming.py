@@ -1,52 +1,79 @@
-"""Following a prediction's Server-Sent Events, resumed after a drop.
+"""A prediction's event stream: every event once, in order, then the end.
 
-The parsing of the byte stream is ``_sse.py``'s; this module opens the
-stream through the session, turns messages into :class:`StreamEvent` objects
-and decides when a broken or closed stream is resumed with ``after_id``.
+One implementation behind ``predictions.stream()`` and
+``predictions.create(..., stream=True)``: :class:`AsyncEventStream` reads
+the first connection (the ``GET .../stream``, or the ``POST /predictions``
+that creates the prediction), then resumes with ``GET
+/predictions/{id}/stream?after_id=<last id>`` until a terminal event
+(``done`` or ``error``, both yielded), or raises
+:class:`~wriftai_async.StreamInterruptedError`. It never just stops.
+
+The parsing of the byte stream is ``_sse.py``'s; :class:`_Seen` decides which
+events are new. :class:`EventStream` is the sync facade's twin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterator,
+    Mapping,
+)
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from .. import _json
-from .._errors import APIConnectionError, ResponseDecodeError
+from .._errors import (
+    APIConnectionError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    StreamInterruptedError,
+    WriftAIError,
+)
+from .._logging import logger
 from .._objects import StreamEvent
-from .._params import query
-from .._repr import bounded_repr
+from .._params import join_path, query, server_segment
+from .._repr import bounded_repr, shorten
 from .._session import AsyncSession
 from .._sse import SSEDecoder, SSEMessage
 
-__all__ = ["follow_stream"]
+if TYPE_CHECKING:
+    from .._portal import Portal
+
+__all__ = [
+    "TERMINAL_EVENTS",
+    "AsyncEventStream",
+    "EventStream",
+    "format_seconds",
+]
+
+#: The events after which a stream is over. The official wriftai 0.34
+#: client ends at either (its ``_TERMINAL_STREAM_EVENT_TYPES``): a failed
+#: prediction's stream ends at its ``error``, whether or not ``done`` follows.
+TERMINAL_EVENTS = frozenset({"done", "error"})
 
 _STREAM_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 # The longest wait before resuming, whatever the server's ``retry:`` hint or
 # the retry policy's backoff.
 _MAX_RESUME_DELAY = 5.0
+# 2**attempt past ~1,000 overflows a float; the backoff reached backoff_max
+# long before.
 _MAX_BACKOFF_ATTEMPT = 32
-
-
-def _check_event_stream(response: aiohttp.ClientResponse) -> None:
-    if response.content_type != "text/event-stream":
-        raise ResponseDecodeError(
-            f"{response.method} {response.url} answered {response.status} with "
-            f"{bounded_repr(response.content_type, 100)} instead of an event stream",
-            method=response.method,
-            url=str(response.url),
-        )
-
-
-def _to_event(message: SSEMessage) -> StreamEvent:
-    data: Any = message.data
-    with contextlib.suppress(ValueError):  # not JSON: keep the text as it came
-        data = _json.loads(data)
-    return StreamEvent(event=message.event, data=data, id=message.id)
+# Without ``wait=`` the server's idle time is unknown: a connection that
+# stayed this long without a new event before it ended is taken for an idle
+# close (the real service's is tens of seconds); a quicker empty one is not.
+_IDLE_FLOOR = 1.0
+# Ids that are not integers are remembered by digest, the latest this many.
+_ID_WINDOW = 1024
 
 
 def format_seconds(seconds: float) -> str:
@@ -56,96 +83,388 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.6f}".rstrip("0").rstrip(".") or "0"
 
 
-async def follow_stream(
-    session: AsyncSession, path: str, after_id: str | None, idle: float | None = None
-) -> AsyncIterator[StreamEvent]:
-    """Yield a prediction's events until ``done``, resuming after a drop.
+def _check_event_stream(response: aiohttp.ClientResponse) -> None:
+    if response.content_type != "text/event-stream":
+        raise ResponseDecodeError(
+            f"{response.method} {response.url.path} answered {response.status} "
+            f"with {bounded_repr(response.content_type, 100)} instead of an "
+            "event stream",
+            method=response.method,
+            url=str(response.url.with_query(None)),
+        )
 
-    The rules are in :meth:`AsyncPredictions.stream`'s docstring. ``idle``
-    is sent as ``Prefer: wait=N``, the longest the server stays idle between
-    events: a connection it closes with no event after at least that long is
-    an idle close, resumed like the official client's ``stream`` does.
 
-    What keeps a misbehaving server from making this loop forever or repeat
-    itself:
+class _Seen:
+    """Which events were yielded already, in memory that does not grow.
 
-    - an event whose id was already yielded (or is ``after_id``) is skipped,
-      so a server that ignores ``after_id`` and replays the stream from the
-      start repeats nothing; a connection that brought no new event is not
-      resumed (once, for the first), unless it was an idle close;
-    - every reconnection waits the session's retry backoff (attempt ``n``
-      waits up to ``backoff_base * 2**n``, at most ``backoff_max``; a
-      connection that stayed open longer than ``backoff_max`` starts the
-      count again), or the server's ``retry:`` hint if longer, up to
-      ``_MAX_RESUME_DELAY``.
+    The service numbers its events 1, 2, 3...: an integer id not greater than
+    the greatest integer id yielded is a replay. Other ids are remembered by
+    a 16-byte digest, the latest :data:`_ID_WINDOW` of them. Integers are
+    compared as digit strings (length, then text), so a 10,000-digit id costs
+    no ``int()`` conversion.
     """
-    headers = _STREAM_HEADERS
-    if idle is not None:
-        headers = {**_STREAM_HEADERS, "Prefer": f"wait={format_seconds(idle)}"}
-    loop = asyncio.get_running_loop()
-    policy = session.retry
-    last_id = after_id
-    retry_ms: int | None = None  # the server's ``retry:`` hint
-    may_resume = True
-    yielded = False
-    # Digests of the event ids yielded: ~100 bytes per event, whatever the
-    # ids' length.
-    seen: set[bytes] = set() if after_id is None else {_digest(after_id)}
-    attempt = 0  # reconnections in a row, for the backoff
-    while True:
-        opened = False
-        decoder = SSEDecoder(last_id=last_id)
-        opened_at = loop.time()
+
+    __slots__ = ("_greatest", "_length", "_order", "_window")
+
+    def __init__(self, after_id: str | None) -> None:
+        self._greatest = ""  # the greatest integer id, without leading zeros
+        self._length = -1  # its length; -1 while there is none
+        self._window: set[bytes] = set()
+        self._order: deque[bytes] = deque()
+        if after_id:
+            self.add(after_id)
+
+    def add(self, event_id: str) -> bool:
+        """Remember ``event_id``; ``False`` if it was seen already."""
+        if event_id.isdigit() and event_id.isascii():
+            number = event_id.lstrip("0") or "0" if event_id[0] == "0" else event_id
+            length = len(number)
+            if length < self._length or (
+                length == self._length and number <= self._greatest
+            ):
+                return False
+            self._greatest, self._length = number, length
+            return True
+        key = hashlib.blake2b(
+            event_id.encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
+        if key in self._window:
+            return False
+        if len(self._order) >= _ID_WINDOW:
+            self._window.discard(self._order.popleft())
+        self._order.append(key)
+        self._window.add(key)
+        return True
+
+
+class _Create:
+    """The ``POST /predictions`` whose answer is the stream's first part."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
+        self.body = body
+        self.headers = headers
+
+
+class _Follower:
+    """The state and the loop of one stream.
+
+    Kept apart from :class:`AsyncEventStream` so that its generator does not
+    refer back to the stream object: a stream dropped mid-iteration is then
+    freed at once, and its generator closed (hanging up), without waiting for
+    the cycle collector.
+    """
+
+    __slots__ = (
+        "after_id",
+        "closed",
+        "create",
+        "idle",
+        "misses",
+        "prediction_id",
+        "retry_ms",
+        "session",
+    )
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        prediction_id: str | None,
+        after_id: str | None,
+        idle: float | None,
+        create: _Create | None,
+    ) -> None:
+        self.session = session
+        self.prediction_id = prediction_id
+        self.after_id = after_id  # the last event yielded, what a resume asks
+        self.idle = idle
+        self.create = create
+        self.closed = False
+        self.misses = 0  # connections in a row that brought no new event
+        self.retry_ms = 0  # the server's ``retry:`` hint
+
+    def connect(self, first: bool) -> AbstractAsyncContextManager[Any]:
+        session = self.session
+        if first and self.create is not None:
+            return session.stream(
+                "POST",
+                "/predictions",
+                json=self.create.body,
+                headers={**self.create.headers, **_STREAM_HEADERS},
+            )
+        headers = _STREAM_HEADERS
+        if self.idle is not None:
+            headers = {**headers, "Prefer": f"wait={format_seconds(self.idle)}"}
+        assert self.prediction_id is not None
+        path = join_path("predictions", self.prediction_id, "stream")
+        params = query(after_id=self.after_id)
+        return session.stream("GET", path, params=params, headers=headers)
+
+    def to_event(self, message: SSEMessage) -> StreamEvent:
+        data: Any
         try:
-            async with session.stream(
-                "GET", path, params=query(after_id=last_id), headers=headers
-            ) as response:
-                opened = True
-                _check_event_stream(response)
-                async for chunk in response.content.iter_any():
-                    for message in decoder.feed(chunk):
-                        if message.own_id and message.id:
-                            key = _digest(message.id)
-                            if key in seen:
-                                continue  # a replay: already yielded
-                            seen.add(key)
-                        may_resume = True  # this connection made progress
-                        last_id = message.id
-                        yielded = True
-                        event = _to_event(message)
-                        yield event
-                        if event.event == "done":
-                            return
-            # The server closed before "done" (an idle timeout, a
-            # restart): resume like after a drop, once per connection
-            # that made progress; a connection that gave nothing ends it.
-            if last_id is None and yielded:
-                return
-            # (wait=0 is no idle close: resuming it would be a busy loop.)
-            idle_close = bool(idle) and loop.time() - opened_at >= (idle or 0)
-            if not (may_resume or idle_close):
-                return
-            may_resume = idle_close
-        except APIConnectionError:
-            # A failed open was already retried by the session; a second
-            # drop in a row is not resumed; without an event id the new
-            # connection would repeat the events already yielded.
-            if not (opened and may_resume) or (last_id is None and yielded):
-                raise
-            may_resume = False
-        if decoder.retry is not None:
-            retry_ms = decoder.retry
-        if loop.time() - opened_at > policy.backoff_max:
-            attempt = 0  # a connection that lasted: not a reconnection loop
-        # Capped: 2**attempt past ~1,000 overflows a float, and the backoff
-        # reached backoff_max long before.
-        delay = policy.backoff(min(attempt, _MAX_BACKOFF_ATTEMPT))
-        attempt += 1
-        if retry_ms:
-            delay = max(delay, retry_ms / 1000)
-        await asyncio.sleep(min(delay, _MAX_RESUME_DELAY))
+            data = _json.loads_bounded(message.raw, self.session.max_json_values)
+        except _json.JSONTooLargeError as exc:
+            raise ResponseDecodeError(
+                f"an event of prediction {bounded_repr(self.prediction_id, 80)}'s "
+                f"stream is too large to decode: {exc}"
+            ) from exc
+        except ValueError:  # not JSON: the text as it came
+            data = message.raw.decode("utf-8", "replace")
+        return StreamEvent(event=message.event, data=data, id=message.id)
+
+    def learn_prediction_id(self, event: StreamEvent) -> None:
+        # ``create``'s first event (``init``) is the prediction: its id
+        # builds the resume path, so it is checked as one path segment.
+        data = event.data
+        if isinstance(data, dict) and "id" in data:
+            url = self.session.base_url + "/predictions"
+            self.prediction_id = server_segment(
+                data["id"], "prediction id", method="POST", url=url
+            )
+
+    async def run(self) -> AsyncGenerator[StreamEvent, None]:
+        session = self.session
+        loop = asyncio.get_running_loop()
+        seen = _Seen(self.after_id)
+        threshold = self.idle or _IDLE_FLOOR  # wait=0 is no idle time
+        first = True
+        try:
+            while True:
+                progressed = opened = False
+                failure: WriftAIError | None = None
+                quiet_since = loop.time()
+                decoder = SSEDecoder(max_event_size=session.max_response_size)
+                try:
+                    async with self.connect(first) as response:
+                        opened = True
+                        _check_event_stream(response)
+                        async for chunk in response.content.iter_any():
+                            quiet_since = loop.time()  # bytes came: not idle
+                            for message in decoder.messages(chunk):
+                                event_id = message.id if message.own_id else None
+                                if event_id and not seen.add(event_id):
+                                    continue  # a replay: yielded already
+                                event = self.to_event(message)
+                                if self.prediction_id is None:
+                                    self.learn_prediction_id(event)
+                                if event_id:
+                                    self.after_id = event_id
+                                progressed = True
+                                yield event
+                                if event.event in TERMINAL_EVENTS:
+                                    return
+                except APIConnectionError as exc:  # a drop, or no connection
+                    if first and not opened:
+                        raise  # the session retried it already, as any call
+                    failure = exc
+                except (ServerError, RateLimitError) as exc:  # on a resume
+                    if first:
+                        raise
+                    failure = exc
+                first = False
+                if decoder.retry is not None:
+                    self.retry_ms = decoder.retry
+                idle = opened and loop.time() - quiet_since >= threshold
+                await asyncio.sleep(self._resume_delay(progressed, idle, failure))
+        finally:
+            self.closed = True
+
+    def _resume_delay(
+        self, progressed: bool, idle: bool, failure: WriftAIError | None
+    ) -> float:
+        """How long to wait before resuming; raises when it is time to give up.
+
+        ``idle``: the connection stayed quiet at least the idle time before
+        it ended.
+        """
+        if self.prediction_id is None:
+            raise StreamInterruptedError(
+                "the event stream of POST /predictions ended before it said "
+                "which prediction it created: it cannot be resumed",
+            ) from failure
+        idle_close = idle and not progressed
+        if progressed:
+            self.misses = 0
+        elif not idle_close:
+            self.misses += 1
+        if self.misses > self.session.max_retries:
+            raise self._interrupted(failure) from failure
+        delay = 0.0
+        if not idle_close:
+            attempt = min(self.misses, _MAX_BACKOFF_ATTEMPT)
+            delay = self.session.retry.backoff(attempt)
+        delay = min(max(delay, self.retry_ms / 1000), _MAX_RESUME_DELAY)
+        logger.info(
+            "stream of prediction %s ended before its terminal event (%s); "
+            "resuming after event %s in %.3fs",
+            bounded_repr(self.prediction_id, 80),
+            "idle close" if idle_close else _reason(failure),
+            bounded_repr(self.after_id, 80),
+            delay,
+        )
+        return delay
+
+    def _interrupted(self, failure: WriftAIError | None) -> StreamInterruptedError:
+        last = self.after_id
+        misses = self.misses
+        return StreamInterruptedError(
+            f"the event stream of prediction {bounded_repr(self.prediction_id, 80)} "
+            f"was interrupted after event {bounded_repr(last, 80)}: "
+            f"{misses} connections in a row brought no new event "
+            f"(max_retries={self.session.max_retries}; last: {_reason(failure)}). "
+            "Resume with stream(prediction_id, after_id=last_event_id).",
+            prediction_id=self.prediction_id,
+            last_event_id=last,
+        )
 
 
-def _digest(event_id: str) -> bytes:
-    data = event_id.encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).digest()
+class AsyncEventStream:
+    """A prediction's events, as :class:`StreamEvent` objects, each once.
+
+    Returned by ``predictions.stream()`` and ``predictions.create(...,
+    stream=True)``. Iterate it with ``async for``; it ends after the
+    terminal event (``done``, or ``error`` for a failed prediction), which
+    it yields, or raises :class:`~wriftai_async.StreamInterruptedError`. It
+    holds a connection while iterated: leave it with ``async with`` (or call
+    :meth:`aclose`) to hang up at once.
+
+    ``prediction_id`` and ``last_event_id`` say where it stands, for
+    ``stream(prediction_id, after_id=last_event_id)`` later.
+
+    Example::
+
+        async with client.predictions.stream(pid) as events:
+            async for event in events:
+                print(event.event, event.data)
+    """
+
+    __slots__ = ("_events", "_follower")
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        prediction_id: str | None = None,
+        after_id: str | None = None,
+        idle: float | None = None,
+        create: _Create | None = None,
+    ) -> None:
+        self._follower = _Follower(session, prediction_id, after_id, idle, create)
+        self._events: AsyncGenerator[StreamEvent, None] = self._follower.run()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        where = bounded_repr(self.prediction_id, 80)
+        return f"<{type(self).__name__} of prediction {where} ({state})>"
+
+    @property
+    def prediction_id(self) -> str | None:
+        """The prediction streamed (``None`` until ``create``'s first event)."""
+        return self._follower.prediction_id
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event yielded (or the ``after_id`` given)."""
+        return self._follower.after_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream ended or was closed."""
+        return self._follower.closed
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        # The generator itself: ``async for`` then skips a call per event.
+        return self._events
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Hang up (idempotent); the iteration then ends."""
+        self._follower.closed = True
+        await self._events.aclose()
+
+    async def close(self) -> None:
+        """The same as :meth:`aclose`."""
+        await self.aclose()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _reason(failure: WriftAIError | None) -> str:
+    if failure is None:
+        return "closed by the server"
+    return shorten(f"{type(failure).__name__}: {failure}", 300)
+
+
+class EventStream:
+    """The sync ``Client``'s :class:`AsyncEventStream`: an iterator of events.
+
+    Iterate it with ``for``; leave it with ``with`` (or call :meth:`close`)
+    to hang up at once.
+
+    Example::
+
+        with client.predictions.stream(pid) as events:
+            for event in events:
+                print(event.event, event.data)
+    """
+
+    __slots__ = ("_async", "_events", "_portal")
+
+    def __init__(self, portal: Portal, stream: AsyncEventStream) -> None:
+        self._portal = portal
+        self._async = stream
+        self._events: Generator[StreamEvent, None, None] = portal.iterate(stream)
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncEventStream", "EventStream", 1)
+
+    @property
+    def prediction_id(self) -> str | None:
+        """The prediction streamed (``None`` until ``create``'s first event)."""
+        return self._async.prediction_id
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event yielded (or the ``after_id`` given)."""
+        return self._async.last_event_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream ended or was closed."""
+        return self._async.closed
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Hang up (idempotent); the iteration then ends."""
+        self._events.close()  # a started iteration closes the async stream
+        if not self._async.closed and not self._portal.closed:
+            self._portal.call(self._async.aclose)
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

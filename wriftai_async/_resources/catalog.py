@@ -37,7 +37,7 @@ class AsyncHardware(AsyncResource):
         async def fetch(cursor: str | None) -> Page[Hardware]:
             return await self.list_page(cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
 
 class AsyncCategories(AsyncResource):
@@ -60,4 +60,4 @@ class AsyncCategories(AsyncResource):
         async def fetch(cursor: str | None) -> Page[Category]:
             return await self.list_page(cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)

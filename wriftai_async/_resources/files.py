@@ -12,19 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from yarl import URL
 
+from .._checks import check_int
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
-from .._params import check_concurrency, join_path
-from .._repr import bounded_repr
+from .._objects import Upload, UploadCompletion
+from .._params import join_path, server_segment
+from .._repr import bounded_repr, display_url
+from .._urls import url_problem
 from ._base import AsyncResource
 
-__all__ = ["AsyncFiles", "UploadProgress", "upload_files_in"]
+__all__ = [
+    "DEFAULT_FILE_CONCURRENCY",
+    "DEFAULT_PART_CONCURRENCY",
+    "AsyncFiles",
+    "AsyncUploads",
+    "UploadProgress",
+    "upload_files_in",
+]
+
+#: Parts of one file sent at once by ``files.upload``: the official client's
+#: ``Files._MAX_CONCURRENT_PARTS``.
+DEFAULT_PART_CONCURRENCY = 16
 
 T = TypeVar("T")
 
@@ -42,7 +55,7 @@ class AsyncFiles(AsyncResource):
         file: File | bytes | os.PathLike[str],
         *,
         mime_type: str | None = None,
-        concurrency: int = 4,
+        concurrency: int = DEFAULT_PART_CONCURRENCY,
         on_progress: UploadProgress | None = None,
     ) -> str:
         """Upload a file and return its download URL.
@@ -59,7 +72,8 @@ class AsyncFiles(AsyncResource):
             mime_type: overrides the file's MIME type (by default guessed from
                 the path or the file object's name, else
                 ``application/octet-stream``).
-            concurrency: how many parts are sent at once (>= 1).
+            concurrency: how many parts are sent at once (>= 1; 16 by
+                default, as the official client).
             on_progress: called with ``(bytes_done, bytes_total)`` as bytes go
                 out; a re-sent part is not counted twice. With the sync
                 ``Client`` it runs on the client's loop thread.
@@ -76,7 +90,7 @@ class AsyncFiles(AsyncResource):
                 file (part count or size, a part URL that is not an absolute
                 http(s) URL), or a part answered without an ETag.
         """
-        check_concurrency(concurrency)
+        check_int(concurrency, "concurrency", 1)
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
         if mime_type is not None and not isinstance(mime_type, str):
@@ -107,7 +121,7 @@ class AsyncFiles(AsyncResource):
                     f"PUT of upload part {index + 1}/{len(urls)} answered "
                     "without an ETag header",
                     method="PUT",
-                    url=url.split("?", 1)[0],
+                    url=display_url(url),
                 )
             return etag
 
@@ -125,7 +139,9 @@ class AsyncFiles(AsyncResource):
         except Exception:
             progress.raise_callback_error()
             raise
-        path = join_path("uploads", quote(upload_id, safe=""), "complete")
+        # The id is the server's: one path segment, percent-encoded, never
+        # ".." (which sent the completion to /complete).
+        path = join_path("uploads", upload_id, "complete")
         done = await self._session.request("POST", path, json={"etags": etags})
         if not isinstance(done, dict) or not isinstance(done.get("download_url"), str):
             raise ResponseDecodeError(
@@ -134,6 +150,58 @@ class AsyncFiles(AsyncResource):
                 url=self._session.base_url + path,
             )
         return str(done["download_url"])
+
+
+class AsyncUploads(AsyncResource):
+    """The two API steps of an upload, as ``client.uploads``.
+
+    For callers who send the parts themselves (from another process, a
+    browser, a storage SDK): ``create`` plans the upload, the parts are
+    ``PUT`` to ``upload.urls`` (no token: they are presigned), and
+    ``complete`` assembles them. :meth:`AsyncFiles.upload` does all three.
+    Named as the official client names them (``client.uploads``).
+    """
+
+    __slots__ = ()
+
+    async def create(self, *, size: int, mime_type: str) -> Upload:
+        """Plan the upload of ``size`` bytes of ``mime_type`` (``POST /uploads``).
+
+        Example::
+
+            upload = await client.uploads.create(size=len(data), mime_type="image/png")
+            # PUT data[i * upload.part_size:(i + 1) * upload.part_size]
+            # to upload.urls[i], keep each answer's ETag header, then:
+            done = await client.uploads.complete(upload.id, etags)
+            print(done.download_url)
+        """
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"size must be an int, not {type(size).__name__}")
+        if size < 0:
+            raise ValueError(f"size must be >= 0, not {size}")
+        if not isinstance(mime_type, str):
+            raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+        body = {"size": size, "mime_type": mime_type}
+        result: Upload = await self._send("POST", "/uploads", body, Upload)
+        return result
+
+    async def complete(self, upload_id: str, etags: Sequence[str]) -> UploadCompletion:
+        """Assemble the uploaded parts (``POST /uploads/{id}/complete``).
+
+        Args:
+            upload_id: the ``id`` of :meth:`create`'s answer.
+            etags: each part's ``ETag``, in the order of ``upload.urls``.
+        """
+        if not isinstance(upload_id, str):
+            raise TypeError(f"upload_id must be a str, not {type(upload_id).__name__}")
+        if isinstance(etags, str) or not all(isinstance(e, str) for e in etags):
+            raise TypeError("etags must be a list of str")
+        path = join_path("uploads", upload_id, "complete")
+        body = {"etags": list(etags)}
+        result: UploadCompletion = await self._send(
+            "POST", path, body, UploadCompletion
+        )
+        return result
 
 
 # -- helpers -------------------------------------------------------------------
@@ -150,10 +218,9 @@ def _check_part_url(url: str) -> str | None:
         parsed = URL(url, encoded=True)
     except (ValueError, TypeError):
         return "it is not a URL"
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        # file:, ftp:, a relative path: nothing we may PUT a file to.
-        return "it is not an absolute http(s) URL"
-    return None
+    # file:, ftp:, a relative path, a host the resolver cannot encode (xn--a,
+    # a 64-character label): nothing we may PUT a file to.
+    return url_problem(parsed, user_info=True)
 
 
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
@@ -171,14 +238,17 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     upload_id, urls, part_size = data.get("id"), data.get("urls"), data.get("part_size")
     if not isinstance(upload_id, str) or not upload_id:
         raise bad(f"id is {_short(upload_id)}")
-    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise bad(f"urls is {_short(urls)}")
+    server_segment(upload_id, "upload id", method="POST", url="/uploads")
+    if not isinstance(urls, list):
+        raise bad(f"urls is a {type(urls).__name__}, not a list")
     for index, url in enumerate(urls):
+        if not isinstance(url, str):
+            raise bad(f"part URL {index + 1} is a {type(url).__name__}, not a str")
         why = _check_part_url(url)
         if why is not None:
-            # The query string of a presigned URL is a credential: not shown.
-            shown = _short(url.split("?", 1)[0])
-            raise bad(f"part URL {index + 1} ({shown}): {why}")
+            # The query string of a presigned URL is a credential, and so is
+            # a password in it: neither is shown.
+            raise bad(f"part URL {index + 1} ({display_url(url, 80)}): {why}")
     if type(part_size) is not int or part_size < 1:
         raise bad(f"part_size is {_short(part_size)}")
     expected = max(1, -(-size // part_size))
@@ -253,17 +323,23 @@ def _has_file(value: Any) -> bool:
     return False
 
 
+#: Files of one prediction's input uploaded at once: the official client's
+#: ``Predictions._MAX_CONCURRENT_FILES``.
+DEFAULT_FILE_CONCURRENCY = 16
+
+
 async def upload_files_in(
     files: AsyncFiles,
     input: Mapping[str, Any],
     upload: Callable[[File], Awaitable[str]] | None = None,
+    concurrency: int = DEFAULT_FILE_CONCURRENCY,
 ) -> dict[str, Any]:
     """A copy of ``input`` with every :class:`File` (at any depth) uploaded.
 
-    Each File is replaced by its download URL; the uploads run concurrently
-    and one File object used twice is uploaded once. Dicts and lists on the
-    way to a File are copied (tuples become lists); ``input`` itself and
-    everything else in it are left as they are.
+    Each File is replaced by its download URL; up to ``concurrency`` uploads
+    run at once and one File object used twice is uploaded once. Dicts and
+    lists on the way to a File are copied (tuples become lists); ``input``
+    itself and everything else in it are left as they are.
     """
     if not _has_file(input):
         return dict(input)
@@ -289,7 +365,16 @@ async def upload_files_in(
 
     result: dict[str, Any] = copy(input)
     unique = list({id(f): f for _, _, f in slots}.values())
-    urls = await _all(send(f) for f in unique)
+    urls: list[str] = [""] * len(unique)
+    pending = iter(enumerate(unique))
+
+    async def worker() -> None:
+        # ``concurrency`` workers share one iterator of the files, like the
+        # parts of one upload: never more uploads in flight than that.
+        for index, file in pending:
+            urls[index] = await send(file)
+
+    await _all(worker() for _ in range(min(concurrency, len(unique))))
     by_id = {id(f): url for f, url in zip(unique, urls, strict=True)}
     for container, key, file in slots:
         container[key] = by_id[id(file)]

@@ -213,7 +213,7 @@ class AsyncModels(AsyncResource):
                 category_slugs=category_slugs,
             )
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     def list_for_users(
         self,
@@ -292,7 +292,7 @@ class AsyncModels(AsyncResource):
                 category_slugs=category_slugs,
             )
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     async def search_page(
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
@@ -314,4 +314,4 @@ class AsyncModels(AsyncResource):
         async def fetch(cursor: str | None) -> Page[Model]:
             return await self.search_page(q, cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)

@@ -82,7 +82,7 @@ class AsyncUsers(AsyncResource):
                 sort_direction=sort_direction,
             )
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     async def search_page(
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
@@ -99,7 +99,7 @@ class AsyncUsers(AsyncResource):
         async def fetch(cursor: str | None) -> Page[User]:
             return await self.search_page(q, cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
 
 class AsyncAuthenticatedUser(AsyncResource):
@@ -159,4 +159,4 @@ class AsyncAuthenticatedUser(AsyncResource):
         async def fetch(cursor: str | None) -> Page[Model]:
             return await self.models_page(cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)

@@ -101,4 +101,4 @@ class AsyncVariables(AsyncResource):
         async def fetch(cursor: str | None) -> Page[Variable]:
             return await self.list_page(cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)

@@ -52,7 +52,7 @@ class AsyncVersions(AsyncResource):
         async def fetch(cursor: str | None) -> Page[ModelVersion]:
             return await self.list_page(model, cursor=cursor, page_size=page_size)
 
-        return paginate(fetch)
+        return paginate(fetch, max_items=self._session.max_listing_items)
 
     async def get(self, version: str) -> ModelVersionDetails:
         """Get a version with its schemas: ``"owner/name:number"``.

@@ -6,7 +6,7 @@
 
 from .catalog import Categories, Hardware
 from .client import Client
-from .files import Files
+from .files import Files, Uploads
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
@@ -21,6 +21,7 @@ __all__ = [
     "Hardware",
     "Models",
     "Predictions",
+    "Uploads",
     "Users",
     "Variables",
     "Versions",

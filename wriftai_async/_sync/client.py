@@ -6,18 +6,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
 from .._client import AsyncClient
+from .._constants import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_LISTING_ITEMS,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from .._portal import Portal
 from .._retry import RetryPolicy
-from .._session import Params
+from .._session import Params, refuse_pickling
 from .catalog import Categories, Hardware
-from .files import Files
+from .files import Files, Uploads
 from .models import Models
 from .predictions import Predictions
 from .users import AuthenticatedUser, Users
@@ -36,31 +44,37 @@ class Client:
 
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, then uses
-            ``https://api.wrift.ai/v1``.
-        max_retries: re-sends of a failed request (429, 5xx, connection
-            errors, bodies that break off; POST only where a second send
-            cannot duplicate work); an int >= 0.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
+            ``https://api.wrift.ai/v1``. An empty value (argument or variable),
+            user info, a query or a fragment raise ``ValueError`` naming it.
+        max_retries: re-sends of a failed request (429, 5xx, a broken
+            connection or body; a POST only if it cannot create twice), >= 0.
         timeout: seconds one call may take in all: the wait for a pooled
             connection, connecting, retries and their waits, reading and
             decoding the body. ``None`` (or ``math.inf``): no limit.
-        connect_timeout: seconds to open one connection (``None``: no limit
-            of its own).
-        headers: extra headers for every request to the API's origin (never
-            sent to another host a redirect points at, like the token).
+        connect_timeout: seconds to open one connection (``None``: no limit).
+        headers: extra headers for every request to the API's origin, like
+            the token (a request never leaves it: see redirects in README).
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
-        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
-            tracing (each attempt, retries included, is its own request
-            start and end); OpenTelemetry's aiohttp instrumentation needs
-            none of this: it sees every attempt once enabled.
+        trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
+            them: one request per call, retries inside (README, "Logs and traces").
+        max_listing_items: the most items one listing yields (an int >= 1;
+            1,000,000 by default): the next raises ``ListingLimitError``.
+        rate_limit: at most this many requests per second (a number > 0),
+            retries included: for this process alone, or with
+            ``rate_limit_store`` for every process sharing it and the token.
+        rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
+            ``WRIFTAI_RATE_LIMIT_STORE``): every process with the same token
+            holds when any meets a 429, and ``rate_limit`` counts for them
+            all. Needs ``wriftai-async[redis]``; if Redis fails, one warning
+            is logged and each process paces itself until it is back.
 
-    Each number is checked here, before any request: ``TypeError`` for a
-    wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
-    or a negative.
+    Each number is checked before any request: ``TypeError`` for a wrong
+    type (``bool`` is not a number), ``ValueError`` for ``nan``, 0, a negative.
 
     Example::
 
@@ -85,6 +99,8 @@ class Client:
     """Model categories."""
     files: Files
     """File uploads: upload a file, get its download URL."""
+    uploads: Uploads
+    """The two API steps of an upload, for callers who send the parts."""
     variables: Variables
     """Your variables: create, update, delete, list."""
 
@@ -93,28 +109,42 @@ class Client:
         access_token: str | None = None,
         base_url: str | None = None,
         *,
-        max_retries: int = 2,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = 10.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
-        connection_limit: int = 100,
-        max_response_size: int = 64 * 1024 * 1024,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
+        rate_limit: float | None = None,
+        rate_limit_store: str | None = None,
     ) -> None:
-        self._async_client = AsyncClient(
-            access_token,
-            base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            headers=headers,
-            retry=retry,
-            connection_limit=connection_limit,
-            max_response_size=max_response_size,
-            trace_configs=trace_configs,
+        def new_async_client() -> AsyncClient:
+            return AsyncClient(
+                access_token,
+                base_url,
+                max_retries=max_retries,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                headers=headers,
+                retry=retry,
+                connection_limit=connection_limit,
+                max_response_size=max_response_size,
+                trace_configs=trace_configs,
+                max_listing_items=max_listing_items,
+                rate_limit=rate_limit,
+                rate_limit_store=rate_limit_store,
+            )
+
+        self._new_async_client = new_async_client
+        self._async_client = new_async_client()
+        self._portal = Portal(
+            self._async_client.aclose,
+            owner="Client",
+            after_fork=self._start_over_after_fork,
         )
-        self._portal = Portal(self._async_client.aclose, owner="Client")
         self.models = Models(self._async_client.models, self._portal)
         self.versions = Versions(self._async_client.versions, self._portal)
         self.predictions = Predictions(self._async_client.predictions, self._portal)
@@ -123,7 +153,26 @@ class Client:
         self.hardware = Hardware(self._async_client.hardware, self._portal)
         self.categories = Categories(self._async_client.categories, self._portal)
         self.files = Files(self._async_client.files, self._portal)
+        self.uploads = Uploads(self._async_client.uploads, self._portal)
         self.variables = Variables(self._async_client.variables, self._portal)
+
+    def _start_over_after_fork(self) -> Callable[[], Awaitable[None]]:
+        # Called by the portal in a process forked after this client was
+        # used: the parent's AsyncClient (its session and connections) is
+        # left untouched (the portal keeps it); a fresh one serves the
+        # next calls, on a loop thread of this process.
+        self._async_client = self._new_async_client()
+        self.models._async = self._async_client.models
+        self.versions._async = self._async_client.versions
+        self.predictions._async = self._async_client.predictions
+        self.users._async = self._async_client.users
+        self.user._async = self._async_client.user
+        self.hardware._async = self._async_client.hardware
+        self.categories._async = self._async_client.categories
+        self.files._async = self._async_client.files
+        self.uploads._async = self._async_client.uploads
+        self.variables._async = self._async_client.variables
+        return self._async_client.aclose
 
     def __repr__(self) -> str:
         return f"Client({self._async_client.session!r})"
@@ -138,6 +187,14 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __reduce__(self) -> NoReturn:
+        """Refuse pickling and copying (``TypeError``).
+
+        A pickle would hold the access token in clear text, and the
+        connections cannot cross to another process: create a client there.
+        """
+        refuse_pickling(self)
 
     def request(
         self,

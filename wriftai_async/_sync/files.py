@@ -2,15 +2,22 @@
 # Regenerate with: python scripts/generate_sync.py
 # Source: wriftai_async/_resources/files.py
 
-"""Sync twin of :mod:`wriftai_async._resources.files`: Files."""
+"""Sync twin of :mod:`wriftai_async._resources.files`: Files, Uploads."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from .._file import File
+from .._objects import Upload, UploadCompletion
 from .._portal import Portal
-from .._resources.files import AsyncFiles, UploadProgress
+from .._resources.files import (
+    DEFAULT_PART_CONCURRENCY,
+    AsyncFiles,
+    AsyncUploads,
+    UploadProgress,
+)
 
 
 class Files:
@@ -30,7 +37,7 @@ class Files:
         file: File | bytes | os.PathLike[str],
         *,
         mime_type: str | None = None,
-        concurrency: int = 4,
+        concurrency: int = DEFAULT_PART_CONCURRENCY,
         on_progress: UploadProgress | None = None,
     ) -> str:
         """Upload a file and return its download URL.
@@ -47,7 +54,8 @@ class Files:
             mime_type: overrides the file's MIME type (by default guessed from
                 the path or the file object's name, else
                 ``application/octet-stream``).
-            concurrency: how many parts are sent at once (>= 1).
+            concurrency: how many parts are sent at once (>= 1; 16 by
+                default, as the official client).
             on_progress: called with ``(bytes_done, bytes_total)`` as bytes go
                 out; a re-sent part is not counted twice. With the sync
                 ``Client`` it runs on the client's loop thread.
@@ -71,3 +79,45 @@ class Files:
             concurrency=concurrency,
             on_progress=on_progress,
         )
+
+
+class Uploads:
+    """The two API steps of an upload, as ``client.uploads``.
+
+    For callers who send the parts themselves (from another process, a
+    browser, a storage SDK): ``create`` plans the upload, the parts are
+    ``PUT`` to ``upload.urls`` (no token: they are presigned), and
+    ``complete`` assembles them. :meth:`Files.upload` does all three.
+    Named as the official client names them (``client.uploads``).
+    """
+
+    __slots__ = ("_async", "_portal")
+
+    def __init__(self, resource: AsyncUploads, portal: Portal) -> None:
+        self._async = resource
+        self._portal = portal
+
+    def __repr__(self) -> str:
+        return f"Uploads({self._async!r})"
+
+    def create(self, *, size: int, mime_type: str) -> Upload:
+        """Plan the upload of ``size`` bytes of ``mime_type`` (``POST /uploads``).
+
+        Example::
+
+            upload = client.uploads.create(size=len(data), mime_type="image/png")
+            # PUT data[i * upload.part_size:(i + 1) * upload.part_size]
+            # to upload.urls[i], keep each answer's ETag header, then:
+            done = client.uploads.complete(upload.id, etags)
+            print(done.download_url)
+        """
+        return self._portal.call(self._async.create, size=size, mime_type=mime_type)
+
+    def complete(self, upload_id: str, etags: Sequence[str]) -> UploadCompletion:
+        """Assemble the uploaded parts (``POST /uploads/{id}/complete``).
+
+        Args:
+            upload_id: the ``id`` of :meth:`create`'s answer.
+            etags: each part's ``ETag``, in the order of ``upload.urls``.
+        """
+        return self._portal.call(self._async.complete, upload_id, etags)

@@ -6,18 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, overload
 
 from .._bulk import BulkResult, ProgressCallback
-from .._objects import (
-    Page,
-    Prediction,
-    PredictionDetails,
-    PredictionStatus,
-    StreamEvent,
-)
+from .._objects import Page, Prediction, PredictionDetails, PredictionStatus
 from .._portal import Portal
+from .._resources._streaming import AsyncEventStream, EventStream
 from .._resources.predictions import AsyncPredictions
 
 
@@ -42,7 +37,8 @@ class Predictions:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: bool | float | None = None,
+        poll: bool = True,
         stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
@@ -57,11 +53,12 @@ class Predictions:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: Literal[False],
+        poll: bool = True,
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> Iterator[StreamEvent]: ...
+    ) -> PredictionDetails: ...
 
     @overload
     def create(
@@ -72,11 +69,28 @@ class Predictions:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: Literal[True] | float | None = None,
+        poll: bool = True,
+        stream: Literal[True],
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> EventStream: ...
+
+    @overload
+    def create(
+        self,
+        model: str,
+        input: Mapping[str, Any],
+        *,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        validate_input: bool | None = None,
+        wait: bool | float | None = None,
+        poll: bool = True,
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails | Iterator[StreamEvent]: ...
+    ) -> PredictionDetails | EventStream: ...
 
     def create(
         self,
@@ -86,45 +100,63 @@ class Predictions:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         validate_input: bool | None = None,
-        wait: bool | float = False,
+        wait: bool | float | None = None,
+        poll: bool = True,
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-    ) -> PredictionDetails | Iterator[StreamEvent]:
+    ) -> PredictionDetails | EventStream:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
-        Sent to ``POST /predictions``; an older server that answers 405 there
-        gets the same request at ``POST /models/{owner}/{name}/predictions``
-        (or ``.../versions/{n}/predictions``).
+        Sent to ``POST /predictions`` as the official client sends it:
+        ``{"model", "input", "stream": <bool>}``, with ``"webhook": {"url",
+        "secret"}`` when asked. An older server that answers 405 there gets
+        the same request at ``POST /models/{owner}/{name}/predictions`` (or
+        ``.../versions/{n}/predictions``); one that refuses ``"stream"`` or
+        the ``webhook`` object (a 422 naming it) gets the older shape (no
+        ``"stream": false``, ``webhook_url``), at once on later calls.
 
         Args:
             model: ``"owner/name"`` (latest version) or ``"owner/name:N"``.
             input: the model's input, as its input schema describes. A
                 :class:`File` anywhere in it (nested dicts and lists too) is
-                uploaded first, all of them concurrently, and sent as its
-                download URL; ``input`` itself is not changed.
+                uploaded first, 16 at a time (the official client's bound),
+                and sent as its download URL; ``input`` itself is not changed.
             webhook_url: where the service posts updates of the prediction.
             webhook_secret: the secret the service signs those calls with
                 (check them with :func:`wriftai_async.webhooks.verify`); sent
-                as the newer ``webhook: {url, secret}`` field.
+                with the URL as ``webhook: {url, secret}``.
             validate_input: ask the service to check ``input`` against the
                 schema before queueing (a bad input is then a ValidationError).
             wait: ``True`` asks the server to hold the answer until the
                 prediction ends (``Prefer: wait``, for as long as the server
                 allows), a number of seconds asks for at most that long
                 (``Prefer: wait=2.5``); then, if it is still running, it is
-                polled until it has a terminal status. With ``stream=True``
-                the seconds are instead the longest the server may stay idle
-                between two events before it closes the stream (which is
-                then resumed).
-            stream: return an iterator of the prediction's
-                :class:`StreamEvent` objects (``init``, ``output``...,
-                ``done``), read from the create request's own answer. If that
-                stream ends before ``done`` (an idle close, a broken
-                connection) it goes on with :meth:`stream` from the last
-                event's id, so no event is lost or repeated.
-            timeout: with ``wait``, the most seconds to wait in all: a
-                finite number > 0, or ``None`` (the default) for no limit.
+                polled until it has a terminal status. ``None`` (the
+                default): ``False``, or ``True`` with ``stream=True``. With
+                ``stream=True`` the seconds are instead the longest the
+                server may stay idle between two events before it closes
+                the stream (which is then resumed), and ``wait=False``
+                creates the prediction without streaming it.
+            stream: create a prediction that can be streamed (``"stream":
+                true``) and return an :class:`EventStream` of its
+                :class:`StreamEvent` objects (``init``, ``output``..., then
+                ``done``, or ``error`` for a failed prediction), read from
+                the create request's own answer and, if that ends early,
+                resumed as :meth:`stream` does, without losing or repeating
+                an event. With ``wait=False``: the created prediction, to
+                follow later with :meth:`stream` (as the official client's
+                ``create(stream=True, wait=False)``). The request is sent
+                when the iteration starts.
+            poll: with ``wait``, ``False`` returns the held answer as it is,
+                pending or done, without polling (the official client's
+                ``poll=False``).
+            timeout: with ``wait``, the most seconds the whole call takes
+                (uploads, the held request, every poll): a finite number > 0,
+                or ``None`` (the default) for no limit. Past it,
+                ``WaitTimeoutError`` (with the prediction when it was
+                created in time). The hold asked for then ends a little
+                before it, so the pending prediction comes back in time.
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
 
@@ -138,9 +170,10 @@ class Predictions:
             events = client.predictions.create(
                 "alice/llm", {"prompt": "Hi"}, stream=True
             )
-            for event in events:
-                if event.event == "output":
-                    print(event.data, end="")
+            with events:
+                for event in events:
+                    if event.event == "output":
+                        print(event.data, end="")
         """
         result = self._portal.call(
             self._async.create,
@@ -150,12 +183,13 @@ class Predictions:
             webhook_secret=webhook_secret,
             validate_input=validate_input,
             wait=wait,
+            poll=poll,
             stream=stream,
             timeout=timeout,
             poll_interval=poll_interval,
         )
-        if isinstance(result, AsyncIterator):
-            return self._portal.iterate(result)
+        if isinstance(result, AsyncEventStream):
+            return EventStream(self._portal, result)
         return result
 
     def get(self, prediction_id: str) -> PredictionDetails:
@@ -206,27 +240,46 @@ class Predictions:
         *,
         after_id: str | None = None,
         wait: float | None = None,
-    ) -> Iterator[StreamEvent]:
-        """Follow a prediction as it runs: its events, as the server sends them.
+    ) -> EventStream:
+        """Follow a prediction as it runs: each of its events once, in order.
 
-        Yields :class:`StreamEvent` objects: ``init`` (the prediction), then
-        ``output`` as the model produces output, ``error`` if it fails, and
-        ``done`` last, after which the iteration ends.
+        Returns an :class:`EventStream` of :class:`StreamEvent` objects:
+        ``init`` (the prediction), ``output`` as the model produces output,
+        then one terminal event, yielded last: ``done`` (the final
+        prediction), or ``error`` (the prediction's error) for a failed
+        prediction, whether or not the server sends ``done`` after it. The
+        request is sent when the iteration starts.
 
-        If the connection drops or the server closes it before ``done`` (an
-        idle timeout, a restart), the iterator reconnects by itself, asking
-        for the events after the last id it saw, so nothing is repeated or
-        lost. Each reconnection first waits the client's retry backoff
-        (``RetryPolicy``; or the server's ``retry:`` hint when longer; at
-        most 5 s). An event whose id was already yielded is never yielded
-        again, even from a server that ignores ``after_id``. A reconnection
-        that delivers no new event ends it: with the ``APIConnectionError``
-        after a drop, quietly after a clean close (resume later with
-        ``after_id=`` the last event's ``id``). Event data that is not JSON
-        arrives as its raw text.
+        The iteration ends only after the terminal event, or raises. If the
+        connection drops or the server closes it before the terminal event
+        (an idle timeout, a restart), the stream reconnects by itself with
+        ``after_id`` = the last event's id:
 
-        Breaking out of the loop closes the connection when the iterator is
-        closed: wrap it in ``contextlib.closing`` to close it at once.
+        - an event whose id was yielded already is skipped, even from a
+          server that ignores ``after_id`` (integer ids, as the service
+          sends, are compared as numbers; other ids are remembered, the
+          latest 1,024), so memory does not grow with the stream;
+        - a connection that brought a new event resets the count; at most
+          ``max_retries`` (the client's) reconnections in a row may bring
+          none: broken, refused (429, 5xx, after the client's own retries of
+          that request) or closed empty. Each waits the ``RetryPolicy``
+          backoff (attempt ``n`` up to ``backoff_base * 2**n``; the first
+          after a new event, ``n = 0``), or the server's ``retry:`` hint when
+          longer, at most 5 s;
+        - an idle close, a connection that stayed open at least ``wait``
+          seconds (1 s without ``wait``) with no new event, is resumed at
+          once and does not count: a prediction may stay quiet for long;
+        - past the budget it raises :class:`StreamInterruptedError`, with
+          the ``last_event_id`` to resume from (and the last failure as its
+          ``__cause__``). It never just stops.
+
+        Event data is decoded from JSON under the client's bounds (an event
+        larger than ``max_response_size``, or with more values than a body
+        may have, raises ``ResponseDecodeError``); data that is not JSON
+        arrives as its text.
+
+        Leave it with ``with`` (or ``events.close()``) to hang
+        up at once when you stop early.
 
         Args:
             prediction_id: the prediction to follow.
@@ -234,23 +287,25 @@ class Predictions:
                 ``StreamEvent.id``), to resume an earlier stream.
             wait: the longest, in seconds, the server may stay idle between
                 two events before it closes the stream (``Prefer: wait=N``;
-                the iterator then resumes). ``None``: the server's default.
+                the stream then resumes). ``None``: the server's default.
 
         Example::
 
-            from contextlib import closing
-
-            with closing(client.predictions.stream(pid)) as events:
+            with client.predictions.stream(pid) as events:
                 for event in events:
                     if event.event == "output":
                         print(event.data, end="", flush=True)
 
         Raises:
-            NotFoundError: no such prediction.
-            ResponseDecodeError: the answer is not an event stream.
+            NotFoundError: no such prediction (or it cannot be streamed).
+            ResponseDecodeError: the answer is not an event stream, or an
+                event is too large.
+            StreamInterruptedError: the stream broke and could not be
+                resumed.
         """
-        return self._portal.iterate(
-            self._async.stream(prediction_id, after_id=after_id, wait=wait)
+        return EventStream(
+            self._portal,
+            self._async.stream(prediction_id, after_id=after_id, wait=wait),
         )
 
     def cancel(self, prediction_id: str) -> None:
@@ -359,7 +414,9 @@ class Predictions:
         ``poll_interval`` (``concurrency`` requests at a time) rather than one
         sleeping loop per id. Each id yields exactly one :class:`BulkResult`:
         the terminal prediction, or the error that ended its polling (a
-        ``WaitTimeoutError`` once ``timeout`` seconds have passed).
+        ``WaitTimeoutError`` once ``timeout`` seconds have passed: one
+        deadline for the whole call, checked while a round waits, so a slow
+        or silent answer or a round of thousands of ids cannot outlast it).
 
         ``timeout`` is a finite number of seconds > 0, or ``None`` (no
         limit); ``poll_interval`` a finite number > 0; ``concurrency`` an

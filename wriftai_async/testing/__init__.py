@@ -20,16 +20,23 @@ Pytest users can enable the ``wriftai_emulator`` fixture with
 and the standard library are needed.
 """
 
+from ._budget import Budget
 from ._faults import Fault, RecordedRequest
+from ._redis import RedisServer
 from ._seed import SEED_PREDICTIONS
 from ._server import Emulator, ThreadedEmulator
 from ._state import Style
+from ._webhooks import SIGNATURE_HEADER, WebhookDelivery
 
 __all__ = [
     "SEED_PREDICTIONS",
+    "SIGNATURE_HEADER",
+    "Budget",
     "Emulator",
     "Fault",
     "RecordedRequest",
+    "RedisServer",
     "Style",
     "ThreadedEmulator",
+    "WebhookDelivery",
 ]

@@ -22,13 +22,13 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._routing import PREFIX, AsyncHandler
 
-FaultKind = Literal["status", "disconnect", "delay", "cut"]
-#: Where a "cut" fault leaves its event count for the stream writer (a typed
-#: request key where aiohttp has them, 3.13+; a plain one before).
-STREAM_CUT: Any = (
-    web.RequestKey("wriftai_stream_cut", int)
+FaultKind = Literal["status", "disconnect", "delay", "cut", "replay"]
+#: Where a "cut" or "replay" fault leaves itself for the stream writer (a
+#: typed request key where aiohttp has them, 3.13+; a plain one before).
+STREAM_FAULT: Any = (
+    web.RequestKey("wriftai_stream_fault", object)
     if hasattr(web, "RequestKey")
-    else "wriftai_stream_cut"
+    else "wriftai_stream_fault"
 )
 
 
@@ -46,8 +46,8 @@ class RecordedRequest:
     #: The body parsed as JSON, or ``None`` if empty or not JSON.
     json: Any
     url: str
-    #: Which fault answered it: ``"status"``, ``"disconnect"``, ``"delay"``, or
-    #: ``None`` when the real handler did.
+    #: Which fault answered it: ``"status"``, ``"disconnect"``, ``"delay"``,
+    #: ``"cut"``, ``"replay"``, or ``None`` when the real handler did.
     fault: FaultKind | None
     #: ``time.monotonic()`` at arrival, for measuring back-off between retries.
     received_at: float
@@ -65,8 +65,14 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     seconds: float = 0.0
-    #: For a "cut": how many events the stream sends before it breaks.
+    #: For a "cut": how many events the stream sends before it breaks...
     events: int = 0
+    #: For a 429 given no rate-limit header: ``x-ratelimit-reset`` is sent
+    #: as the Unix time this many seconds after each answer.
+    reset_after: float | None = None
+    #: ... or, when set, how many bytes of its body (any offset: mid-line,
+    #: mid-event).
+    cut_bytes: int | None = None
     #: How many requests this fault has answered so far.
     hits: int = 0
 
@@ -89,12 +95,19 @@ def encode_body(
     body: bytes | str | dict[str, Any] | list[Any] | None,
     headers: dict[str, str],
     content_type: str | None,
+    new_style: bool = False,
 ) -> tuple[bytes, dict[str, str]]:
     """Turn a user-facing ``inject(body=...)`` into bytes plus headers."""
     headers = dict(headers)
     has_type = any(k.lower() == "content-type" for k in headers)
     if body is None:
-        body = {"detail": f"Injected fault (HTTP {status})"} if status >= 400 else b""
+        message = f"Injected fault (HTTP {status})"
+        if status < 400:
+            body = b""
+        elif new_style:  # the error shape of the dialect, see error_body
+            body = {"error": message, "detail": message}
+        else:
+            body = {"detail": message}
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode()
         default_type = "application/json"
@@ -194,8 +207,8 @@ def make_middleware(
             return too_large
         if fault is None:
             return await handler(request)
-        if fault.kind == "cut":
-            request[STREAM_CUT] = fault.events
+        if fault.kind in ("cut", "replay"):
+            request[STREAM_FAULT] = fault  # the stream writer applies it
             return await handler(request)
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
@@ -207,6 +220,10 @@ def make_middleware(
             # ConnectionError, which aiohttp treats as a client disconnect
             # and handles quietly; nothing reaches the client.
             return web.Response(status=500)
-        return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
+        headers = fault.headers
+        if fault.reset_after is not None:
+            reset = f"{time.time() + fault.reset_after:.3f}"
+            headers = {**headers, "x-ratelimit-reset": reset}
+        return web.Response(status=fault.status, body=fault.body, headers=headers)
 
     return record_and_inject

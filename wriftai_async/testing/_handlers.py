@@ -132,7 +132,7 @@ def create_model(call: Call) -> web.StreamResponse:
         category_slugs=fields.pop("category_slugs", ()),
         **fields,
     )
-    return call.json(call.render.model(model, details=True), status=201)
+    return call.created(call.render.model(model, details=True))
 
 
 @routes.route("GET", "/models/{owner}/{name}")
@@ -283,7 +283,7 @@ def create_version(call: Call) -> web.StreamResponse:
         version.hardware_identifier = configuration["hardware_identifier"]
         version.variable_names = list(configuration["variable_names"])
     model.updated_at = version.created_at
-    return call.json(call.render.version(model, version, details=True), status=201)
+    return call.created(call.render.version(model, version, details=True))
 
 
 def _version_of(call: Call, model: Model) -> Any:
@@ -364,7 +364,7 @@ def list_users(call: Call) -> web.StreamResponse:
         key=lambda u: u.created_at,
         reverse=direction == "desc",
     )
-    return call.json(call.paginate(users, call.render.user))
+    return call.json(call.paginate(users, call.render.listed_user))
 
 
 @routes.route("GET", "/users/{username}")
@@ -383,7 +383,7 @@ def search_users(call: Call) -> web.StreamResponse:
         for u in sorted(call.store.users.values(), key=lambda u: u.created_at)
         if needle in u.username.lower() or needle in (u.display_name or "").lower()
     ]
-    return call.json(call.paginate(found, call.render.user))
+    return call.json(call.paginate(found, call.render.listed_user))
 
 
 # -- hardware and categories ---------------------------------------------------

@@ -17,11 +17,27 @@ closing an idle connection"), else ``max_prefer_wait``.
 New dialect: ``POST /predictions`` with ``"stream": true`` and a ``Prefer:
 wait`` header answers with that same event stream instead of JSON (the
 official client's ``create(wait=True, stream=True)`` reads it so); ``wait=N``
-is then the idle time, as above.
+is then the idle time, as above. A request whose ``Accept`` rules the event
+stream out (``application/json`` only) gets the JSON prediction instead, held
+as any ``Prefer: wait`` answer: the official client's own
+``create(stream=True, wait=False)`` shows the service answering JSON for a
+stream-enabled prediction whenever the event stream is not what is read.
 
-On a failed prediction the stream sends ``error`` and then ``done``. The
-official client stops at either (its ``_TERMINAL_STREAM_EVENT_TYPES``); our
-API notes list both events, so both are sent and either reader ends well.
+Only a prediction created with ``"stream": true`` can be streamed (the
+official client documents the prediction's ``stream`` as "whether the
+prediction supports streaming"): ``/stream`` answers 404 for any other, the
+status the service's recordings show for that route besides 401 (the old
+dialect has no ``stream`` field and streams every prediction).
+
+Every event id always carries the same data: ``init`` is the prediction as it
+was when its stream was first read, ``done`` the final prediction. A failed
+prediction's stream ends with ``error`` (its error), without ``done``: the
+official client ends at either (its ``_TERMINAL_STREAM_EVENT_TYPES``), so the
+service need not send anything after ``error``.
+
+Faults (``Emulator.inject_stream_cut``, ``inject_stream_replay``) break a
+stream after a number of events or of bytes (any offset, mid-line or
+mid-event), or serve it from the start whatever ``after_id`` asks.
 """
 
 from __future__ import annotations
@@ -34,9 +50,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ._faults import STREAM_CUT
+from ._faults import STREAM_FAULT, Fault
 from ._records import STATUSES, Model, Prediction, Version
-from ._routing import Call, RouteTable, path_int, visible_model
+from ._routing import WEBHOOKS_KEY, Call, RouteTable, path_int, visible_model
 from ._state import Store
 from ._validation import (
     ApiError,
@@ -150,23 +166,41 @@ def _create(
     if call.request.headers.get("Validate-Input", "").strip().lower() == "true":
         schema = version.schemas.get("prediction", {}).get("input", {})
         validate_input(input_, schema if isinstance(schema, dict) else {})
+    webhook = call.body.get("webhook") or {}
+    webhook_url = call.body.get("webhook_url") or webhook.get("url")
     prediction = call.store.create_prediction(
         owner=call.user,
         model=model,
         version=version,
         input=input_,
-        webhook_url=call.body.get("webhook_url")
-        or (call.body.get("webhook") or {}).get("url"),
+        webhook_url=webhook_url,
     )
     prediction.stream = stream
+    if webhook_url:
+        call.request.app[WEBHOOKS_KEY].watch(
+            prediction.id, webhook_url, webhook.get("secret")
+        )
     wait = _prefer_wait(call)
     if wait is not None:
         call.extra_headers["Preference-Applied"] = f"wait={wait:g}"
-    if stream and wait is not None:
-        return _event_stream(call, prediction.id, 0, wait, status=201)
+    # The service's recordings: 202 while the prediction runs, 200 once it
+    # has ended (after a Prefer: wait hold) and for the event stream. Older
+    # servers answered 201.
+    if stream and wait is not None and _accepts_event_stream(call.request):
+        status = 200 if call.new_style else 201
+        return _event_stream(call, prediction.id, 0, wait, status=status)
     if wait is not None:
-        call.wait = (prediction.id, wait, 201)
-    return call.json(call.render.prediction(prediction, details=True), status=201)
+        call.wait = (prediction.id, wait, None if call.new_style else 201)
+    return call.json(
+        call.render.prediction(prediction, details=True),
+        status=_created_status(call, prediction),
+    )
+
+
+def _created_status(call: Call, prediction: Prediction) -> int:
+    if not call.new_style:
+        return 201
+    return 200 if prediction.terminal else 202
 
 
 @routes.route("POST", "/models/{owner}/{name}/predictions", body=True)
@@ -234,12 +268,28 @@ def cancel_prediction(call: Call) -> web.StreamResponse:
             "Prediction has already terminated",
         )
     call.store.request_cancel(prediction)
-    return call.json(call.render.prediction(prediction, details=True))
+    # Accepted, not done: the service's recordings answer 202.
+    status = 202 if call.new_style else 200
+    return call.json(call.render.prediction(prediction, details=True), status=status)
+
+
+def _accepts_event_stream(request: web.Request) -> bool:
+    """Whether ``Accept`` admits ``text/event-stream`` (none at all does)."""
+    header = request.headers.get("Accept", "")
+    if not header.strip():
+        return True
+    for part in header.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("text/event-stream", "text/*", "*/*"):
+            return True
+    return False
 
 
 @routes.route("GET", "/predictions/{id}/stream")
 def stream_prediction(call: Call) -> web.StreamResponse:
     prediction = _own_prediction(call)
+    if call.new_style and not prediction.stream:
+        raise ApiError(404, "This prediction was not created with streaming")
     raw = call.query.get("after_id")
     after = 0
     if raw is not None:
@@ -258,6 +308,9 @@ def stream_prediction(call: Call) -> web.StreamResponse:
                     }
                 ],
             )
+    fault: Fault | None = call.request.get(STREAM_FAULT)
+    if fault is not None and fault.kind == "replay":
+        after = 0  # a server that lost track: from the start, after_id or not
     idle = _prefer_wait(call)
     return _event_stream(
         call,
@@ -289,15 +342,22 @@ def _event_stream(
 def _pending_events(
     call: Call, prediction: Prediction, after: int
 ) -> list[tuple[int, str, Any]]:
-    """The events whose id is above ``after``, as ``(id, name, data)``."""
+    """The events whose id is above ``after``, as ``(id, name, data)``.
+
+    Called under the store lock: the data of ``init`` and ``done`` is
+    rendered once, the first time it is served, and kept.
+    """
     found: list[tuple[int, str, Any]] = []
     if after < 1:
-        found.append((1, "init", call.render.prediction(prediction, details=True)))
+        if prediction.init_data is None:
+            prediction.init_data = call.render.prediction(prediction, details=True)
+        found.append((1, "init", prediction.init_data))
     log = prediction.events
     for index in range(max(after - 1, 0), len(log)):
         name, data = log[index]
-        if name == "done":
+        if name == "done" and data is None:
             data = call.render.prediction(prediction, details=True)
+            log[index] = (name, data)
         found.append((index + 2, name, data))
     return found
 
@@ -305,6 +365,54 @@ def _pending_events(
 def _encode(event_id: int, name: str, data: Any) -> bytes:
     # json.dumps never writes a newline, so the data is a single line.
     return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class _Cut:
+    """Where an injected cut breaks the stream: after events, or bytes."""
+
+    __slots__ = ("bytes", "events")
+
+    def __init__(self, fault: Fault | None) -> None:
+        self.events: int | None = None
+        self.bytes: int | None = None
+        if fault is not None and fault.kind == "cut":
+            self.bytes = fault.cut_bytes
+            if fault.cut_bytes is None:
+                self.events = fault.events
+
+    def take(
+        self, events: list[tuple[int, str, Any]], ended: bool
+    ) -> tuple[bytes, int | None, bool]:
+        """What to write of ``events``, the last whole id in it, and whether
+        the connection breaks after it."""
+        if self.events is not None:
+            sent = events[: self.events]
+            self.events -= len(sent)
+            # The last event of a finished stream is no cut: the stream ends.
+            broken = self.events <= 0 and not (ended and len(sent) == len(events))
+            return b"".join(_encode(*e) for e in sent), _last(sent), broken
+        data = b"".join(_encode(*e) for e in events)
+        if self.bytes is None or len(data) < self.bytes:
+            if self.bytes is not None:
+                self.bytes -= len(data)
+            return data, _last(events), False
+        head = data[: self.bytes]
+        ends = _ends(events)
+        whole = [e for e, end in zip(events, ends, strict=True) if end <= self.bytes]
+        self.bytes = 0
+        return head, _last(whole), True
+
+
+def _last(events: list[tuple[int, str, Any]]) -> int | None:
+    return events[-1][0] if events else None
+
+
+def _ends(events: list[tuple[int, str, Any]]) -> list[int]:
+    ends, total = [], 0
+    for event in events:
+        total += len(_encode(*event))
+        ends.append(total)
+    return ends
 
 
 async def send_events(
@@ -316,12 +424,13 @@ async def send_events(
 ) -> web.StreamResponse:
     """Write the prediction's events after ``after`` as they happen.
 
-    Ends after the last event, or once ``idle`` seconds pass without one
-    (an idle close: the client resumes with ``after_id``).
+    Ends after the terminal event (``done``, or ``error`` for a failed
+    prediction), or once ``idle`` seconds pass without one (an idle close:
+    the client resumes with ``after_id``), or where an injected cut says.
     """
     store = call.store
     closing = call.request.app[STREAMS_CLOSING]
-    cut: int | None = call.request.get(STREAM_CUT)
+    cut = _Cut(call.request.get(STREAM_FAULT))
     with store.lock:
         store.open_streams += 1
     try:
@@ -335,18 +444,17 @@ async def send_events(
                 events = _pending_events(call, prediction, after)
                 ended = prediction.terminal
                 due = prediction.next_due()
-            sent = events if cut is None else events[:cut]
-            if sent:
-                await response.write(b"".join(_encode(*e) for e in sent))
-                after = sent[-1][0]
+            data, last_id, broken = cut.take(events, ended)
+            if data:
+                await response.write(data)
                 last_event = time.monotonic()
-            if cut is not None:
-                cut -= len(sent)
-                if cut <= 0 and not (ended and len(sent) == len(events)):
-                    # An injected break: the connection drops mid-stream.
-                    if call.request.transport is not None:
-                        call.request.transport.abort()
-                    return response
+            if last_id is not None:
+                after = last_id
+            if broken:
+                # An injected break: the connection drops mid-stream.
+                if call.request.transport is not None:
+                    call.request.transport.abort()
+                return response
             if ended:
                 break
             now = time.monotonic()
@@ -392,7 +500,8 @@ async def hold(call: Call, response: web.StreamResponse) -> web.StreamResponse:
             now = time.monotonic()
             if prediction.terminal or now >= deadline:
                 return call.json(
-                    call.render.prediction(prediction, details=True), status=status
+                    call.render.prediction(prediction, details=True),
+                    status=status or _created_status(call, prediction),
                 )
             due = prediction.next_due()
         pause = min(deadline - now, _WAIT_POLL)

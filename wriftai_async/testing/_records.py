@@ -224,6 +224,9 @@ class Prediction:
     stream: bool = False
     #: What the stream serves after its ``init`` event, oldest first.
     events: list[StreamEntry] = field(default_factory=list)
+    #: The ``init`` event's data, rendered when the stream is first served
+    #: and the same on every connection after that.
+    init_data: Any = None
 
     def __post_init__(self) -> None:
         if self.terminal and not self.events:
@@ -287,8 +290,10 @@ class Prediction:
         if self.status == "succeeded" and self.output is not None and not streamed:
             self.events.append(("output", self.output))
         if self.status == "failed":
+            # The stream's last event: the official client ends at "error".
             self.events.append(("error", self.error))
-        self.events.append(("done", None))
+        else:
+            self.events.append(("done", None))  # rendered when first served
 
     def next_due(self) -> float | None:
         return self.pending[0].at if self.pending else None

@@ -66,6 +66,20 @@ class Renderer:
             )
         return out
 
+    def listed_user(self, user: User) -> JSONDict:
+        """A user in ``GET /users`` and ``GET /search/users``.
+
+        New dialect: the official client's ``User`` (its profile fields
+        without ``urls``, which only ``UserWithDetails`` has); a model's
+        ``owner`` stays the shorter ``BaseUser``. Older servers listed the
+        short form.
+        """
+        if not self._new:
+            return self.user(user)
+        out = self.user(user, details=True)
+        del out["urls"]
+        return out
+
     def hardware(self, item: Hardware) -> JSONDict:
         out: JSONDict = {
             "identifier": item.identifier,
@@ -106,6 +120,11 @@ class Renderer:
             out["compatibilities"] = dict(version.compatibilities)
         if details:
             out["schemas"] = version.schemas
+            if self._new:
+                # The service's recorded answer to a version's get sends the
+                # flags at the top level; the official ModelVersionWithDetails
+                # nests them under "compatibilities". Both are sent.
+                out.update(version.compatibilities)
         return out
 
     @staticmethod

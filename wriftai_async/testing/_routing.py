@@ -26,6 +26,8 @@ from ._validation import ApiError, parse_json_object
 log = logging.getLogger("wriftai_async.testing")
 
 STORE_KEY = web.AppKey("wriftai_store", Store)
+#: The app's webhook sender (a ``_webhooks.WebhookSender``).
+WEBHOOKS_KEY: web.AppKey[Any] = web.AppKey("wriftai_webhooks", object)
 PREFIX = "/v1"
 T = TypeVar("T")
 
@@ -40,8 +42,9 @@ class Call:
     user: User
     body: dict[str, Any]
     # Set by a handler that wants its answer held until a prediction is done:
-    # (prediction id, seconds to wait at most, HTTP status of the answer).
-    wait: tuple[str, float, int] | None = None
+    # (prediction id, seconds to wait at most, HTTP status of the answer, or
+    # None for the prediction's: 200 once it ended, 202 while it runs).
+    wait: tuple[str, float, int | None] | None = None
     # Set by a handler whose answer is written over time (an event stream):
     # awaited with the handler's unsent response, outside the store lock.
     stream: Holder | None = None
@@ -58,16 +61,22 @@ class Call:
     def new_style(self) -> bool:
         return self.store.settings.style == "new"
 
-    def deleted(self) -> web.Response:
-        """The answer to a successful DELETE.
+    def created(self, data: Any) -> web.Response:
+        """The answer to a successful create (model, version, variable).
 
-        The older dialect answers 204 with no body. The official ``wriftai``
-        0.34 client parses every answer as JSON (``API.request`` calls
-        ``response.json()``), so the service it talks to must send a JSON
-        body: the new dialect answers 200 with ``null``.
+        The service's own recordings (the official ``wriftai`` 0.34.0 sdist's
+        integration tests) answer creates 200; older servers answered 201.
         """
-        if self.new_style:
-            return self.json(None)
+        return self.json(data, status=200 if self.new_style else 201)
+
+    def deleted(self) -> web.Response:
+        """The answer to a successful DELETE: 204, no body, in both dialects.
+
+        The service's recordings answer 204. (The official 0.34 client
+        parses every answer as JSON, a bodiless 204 included, so its
+        ``delete`` methods raise ``JSONDecodeError`` after the deletion took
+        effect: against the service just as here.)
+        """
         return web.Response(status=204)
 
     def paginate(
@@ -145,25 +154,46 @@ async def error_middleware(
     request: web.Request, handler: AsyncHandler
 ) -> web.StreamResponse:
     """Every error leaves as ``{"detail": ...}`` JSON, even router 404/405s."""
+    new_style = request.app[STORE_KEY].settings.style == "new"
     try:
         return await handler(request)
     except ApiError as exc:
         return web.json_response(
-            {"detail": exc.detail}, status=exc.status, headers=exc.headers
+            error_body(exc.detail, new_style), status=exc.status, headers=exc.headers
         )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return web.json_response(
-            {"detail": exc.reason}, status=exc.status, headers=headers
+            error_body(exc.reason, new_style), status=exc.status, headers=headers
         )
     except Exception as exc:
         # A bug in the emulator: say so loudly instead of a bare 500 page.
         log.exception("emulator handler failed")
         return web.json_response(
-            {"detail": f"Emulator error: {type(exc).__name__}: {exc}"}, status=500
+            error_body(f"Emulator error: {type(exc).__name__}: {exc}", new_style),
+            status=500,
         )
+
+
+def error_body(detail: Any, new_style: bool) -> dict[str, Any]:
+    """An error's JSON body: ``{"detail": ...}``, and ``"error"`` when new.
+
+    Our API notes document ``{"detail": "message"}`` (a list of ``{loc, msg,
+    type}`` for a 422); every error in the service's own recordings (the
+    official sdist's integration tests) is ``{"error": "message"}``. The new
+    dialect sends both keys, so a client reading either finds its message.
+    """
+    if not new_style:
+        return {"detail": detail}
+    if isinstance(detail, str):
+        message = detail
+    elif isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        message = str(detail[0].get("msg", "Validation failed"))
+    else:
+        message = "Request failed"
+    return {"error": message, "detail": detail}
 
 
 # -- lookups shared by several route modules -----------------------------------

@@ -9,8 +9,10 @@ lists three models and ``sort_by=predictions_count`` lists two.
 
 The token's user owns one prediction in each status (ids in
 ``SEED_PREDICTIONS``); the ``pending``, ``starting`` and ``started`` ones never
-finish by themselves, which makes them the ones to cancel in tests. It also
-owns one variable, the secret ``hf-token`` (key ``HF_TOKEN``).
+finish by themselves, which makes them the ones to cancel in tests. All but
+the ``succeeded`` one were created with ``"stream": true`` (that one's
+``/stream`` answers 404). It also owns one variable, the secret
+``hf-token`` (key ``HF_TOKEN``).
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ def _seed_predictions(emu: Emulator) -> None:
         logs=["Prediction started", "Prediction succeeded"],
         setup_time="0.50s",
         execution_time="1.25s",
+        stream=False,  # created without "stream": its /stream answers 404
     )
     emu.add_prediction(
         model,

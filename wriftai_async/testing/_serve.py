@@ -84,7 +84,27 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=0.5,
         help="seconds until a cancel takes effect (default: 0.5)",
     )
+    parser.add_argument(
+        "--budget",
+        type=_budget,
+        default=None,
+        metavar="N",
+        help="allow N requests per second per token, then answer 429 with "
+        "x-ratelimit-reset (default: no limit); try a fleet of clients on it",
+    )
     return parser
+
+
+def _budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a whole number of requests: {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the budget is at least 1 request per second")
+    return value
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,11 +126,18 @@ async def _serve(emulator: Emulator, dialect: str) -> None:
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     await emulator.start()
+    budget = ""
+    if emulator.budget is not None:
+        budget = (
+            f"Budget: {emulator.budget.per_second} requests per second per token "
+            "(429 past it).\n"
+        )
     try:
         print(
             f"WriftAI emulator ({dialect} dialect) serving at {emulator.base_url}\n"
             f"  export WRIFTAI_API_BASE_URL={emulator.base_url}\n"
             f"  export WRIFTAI_ACCESS_TOKEN={emulator.access_token}\n"
+            f"{budget}"
             "Press Ctrl-C to stop.",
             flush=True,
         )
@@ -150,6 +177,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
         host=args.host,
         # A long-running server must not keep every request it ever got.
         record_requests=False,
+        budget=args.budget,
     )
     try:
         asyncio.run(_serve(emulator, args.dialect))

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import os
 import socket
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _handlers, _predictions, _uploads, _variables
+from ._budget import Budget, make_budget_middleware
 from ._faults import (
     Fault,
     FaultQueue,
@@ -32,9 +34,10 @@ from ._faults import (
 )
 from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
-from ._routing import STORE_KEY, error_middleware
+from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
 from ._state import Settings, Store, Style
+from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
 # In-flight handlers (a held ``Prefer: wait`` answer, an injected delay) get
@@ -84,6 +87,14 @@ class Emulator:
         host, port: where to listen (port 0: a free one).
         record_requests: keep every request in ``requests`` (turn off for a
             long-running server).
+        webhook_attempts, webhook_retry_delay: a webhook delivery is tried
+            this many times in all, the first retry after this many seconds,
+            then twice as long each time (see ``webhook_deliveries``).
+        budget: N requests per second per token; past it a 429 with
+            ``x-ratelimit-reset`` (the end of the one-second window), as the
+            service does. ``self.budget`` counts what it accepted and refused.
+            A :class:`Budget` may be given instead (a test's own clock);
+            ``None`` (the default): no limit.
     """
 
     def __init__(
@@ -102,6 +113,9 @@ class Emulator:
         port: int = 0,
         host: str = _HOST,
         record_requests: bool = True,
+        webhook_attempts: int = 4,
+        webhook_retry_delay: float = 0.5,
+        budget: int | Budget | None = None,
     ) -> None:
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
@@ -111,6 +125,10 @@ class Emulator:
             raise ValueError("default_page_size must be between 1 and 100")
         if upload_part_size < 1:
             raise ValueError("upload_part_size must be >= 1")
+        if webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be >= 1")
+        if webhook_retry_delay < 0:
+            raise ValueError("webhook_retry_delay must be >= 0")
         self._store = Store(
             Settings(
                 style=style,
@@ -125,10 +143,17 @@ class Emulator:
             )
         )
         self._render = Renderer(self._store)
+        self._webhooks = WebhookSender(
+            self._store, self._render, webhook_attempts, webhook_retry_delay
+        )
         self._faults = FaultQueue()
         self._port = port
         self._host = host
         self.record_requests = record_requests
+        #: The budget mode's counters (``None`` without a budget).
+        self.budget = (
+            budget if budget is None or isinstance(budget, Budget) else Budget(budget)
+        )
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
         self._base_url: str | None = None
@@ -173,8 +198,11 @@ class Emulator:
         recorder = make_middleware(
             self.requests, self._faults, lambda: self.record_requests
         )
+        middlewares = [recorder, error_middleware]
+        if self.budget is not None:  # recorded first, then counted
+            middlewares.insert(1, make_budget_middleware(self.budget))
         app = web.Application(
-            middlewares=[recorder, error_middleware],
+            middlewares=middlewares,
             # A whole upload part must fit in one request (aiohttp's default
             # of 1 MiB refused every part of a bigger file); the slack is for
             # JSON bodies of the same order.
@@ -182,6 +210,7 @@ class Emulator:
             + _BODY_SLACK,
         )
         app[STORE_KEY] = self._store
+        app[WEBHOOKS_KEY] = self._webhooks
         _handlers.routes.install(app, _predictions.hold)
         _variables.routes.install(app, _predictions.hold)
         _predictions.install(app)
@@ -197,6 +226,13 @@ class Emulator:
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if os.name == "posix":
+                # Restart at once on the same port: the connections the last
+                # run closed sit in TIME_WAIT for a minute, and without this
+                # the bind fails with "Address already in use". (POSIX only,
+                # as asyncio's create_server: on Windows it would let two
+                # servers share the port.)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, self._port))
             await runner.setup()
             await web.SockSite(runner, sock).start()
@@ -212,6 +248,7 @@ class Emulator:
         """Stop serving and release the socket; safe to call twice."""
         runner, sock = self._runner, self._sock
         self._runner = self._sock = self._base_url = None
+        await self._webhooks.close()
         if runner is not None:
             if sock is not None:
                 await stop_accepting(sock)
@@ -354,8 +391,15 @@ class Emulator:
         schemas: Mapping[str, Any] | None = None,
         container_image_digest: str | None = None,
         created_at: datetime | str | None = None,
+        variable_names: Sequence[str] = (),
+        compatibilities: Mapping[str, bool] | None = None,
     ) -> dict[str, Any]:
-        """Add the next version of ``model`` (``"owner/name"``)."""
+        """Add the next version of ``model`` (``"owner/name"``).
+
+        ``variable_names`` are those of its configuration (variables of the
+        model's owner; not checked here); ``compatibilities`` sets some of
+        its flags (the others stay ``False``).
+        """
         with self._store.lock:
             found = self._find_model(model)
             version = self._store.add_version(
@@ -365,6 +409,8 @@ class Emulator:
                 container_image_digest=container_image_digest,
                 created_at=self._store.seed_time(created_at),
             )
+            version.variable_names = list(variable_names)
+            version.compatibilities.update(compatibilities or {})
             return self._render.version(found, version, details=True)
 
     def add_prediction(
@@ -384,6 +430,7 @@ class Emulator:
         final_status: str = "succeeded",
         created_at: datetime | str | None = None,
         id: str | None = None,
+        stream: bool = True,
     ) -> dict[str, Any]:
         """Add a prediction of ``model`` (``"owner/name"``) owned by ``owner``.
 
@@ -392,6 +439,9 @@ class Emulator:
         ``final_status`` with ``output`` (or ``error``). Without
         ``finish_after`` it runs until cancelled. Unlike a prediction created
         over HTTP, this does not change the model's ``predictions_count``.
+        ``stream`` says whether it can be streamed (as if created with
+        ``"stream": true``); ``GET .../stream`` answers 404 for one that
+        cannot.
         """
         store = self._store
         with store.lock:
@@ -415,6 +465,7 @@ class Emulator:
                 execution_time=execution_time,
                 id=id,
             )
+            prediction.stream = stream
             if status == "started":
                 prediction.started_at = created
             if finish_after is not None and not terminal:
@@ -498,6 +549,17 @@ class Emulator:
             return self._render.prediction(prediction, details=True)
 
     @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook call made so far, oldest first (a snapshot).
+
+        One per prediction created with a webhook, once it has ended and the
+        call was delivered (a 2xx) or given up after ``webhook_attempts``.
+        Check the signature of one with
+        ``wriftai_async.webhooks.verify(d.body, d.signature, secret)``.
+        """
+        return self._webhooks.deliveries
+
+    @property
     def open_streams(self) -> int:
         """How many ``/predictions/{id}/stream`` answers are being written now.
 
@@ -530,11 +592,23 @@ class Emulator:
         """Answer the next ``times`` matching requests with this response.
 
         ``path`` is matched without the ``/v1`` prefix, exactly or as an
-        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends a
-        ``{"detail": ...}`` JSON body for errors; ``b""`` sends nothing.
-        ``times=None`` keeps answering until ``clear_faults()``.
+        ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends the
+        dialect's JSON error body (``{"error", "detail"}``, or ``{"detail"}``
+        in the old one); ``b""`` sends nothing. ``times=None`` keeps
+        answering until ``clear_faults()``.
+
+        A 429 carries what the service sends with one: ``x-ratelimit-reset``,
+        the Unix time one second after each answer, unless ``headers`` has
+        its own ``x-ratelimit-reset`` or ``Retry-After``.
         """
-        data, all_headers = encode_body(status, body, dict(headers or {}), content_type)
+        given = dict(headers or {})
+        data, all_headers = encode_body(
+            status, body, given, content_type, new_style=self.style == "new"
+        )
+        named = {name.lower() for name in given}
+        reset_after = None
+        if status == 429 and not named & {"x-ratelimit-reset", "retry-after"}:
+            reset_after = 1.0
         return self._faults.add(
             Fault(
                 kind="status",
@@ -544,6 +618,7 @@ class Emulator:
                 status=status,
                 headers=all_headers,
                 body=data,
+                reset_after=reset_after,
             )
         )
 
@@ -576,30 +651,53 @@ class Emulator:
 
     def inject_stream_cut(
         self,
-        after_events: int,
+        after_events: int | None = None,
         *,
+        after_bytes: int | None = None,
         times: int | None = 1,
         method: str | None = None,
         path: str | None = None,
     ) -> Fault:
         """Break the next matching event streams after ``after_events`` events.
 
-        The connection is aborted mid-stream, as a network failure would, so
-        a test can check that a client resumes without losing or repeating an
-        event. Matches the stream routes (``GET /predictions/*/stream``, and
-        ``POST /predictions`` with ``"stream": true``); other requests it
-        matches are answered normally.
+        Or after ``after_bytes`` bytes of the body, wherever that falls: in
+        the middle of a line or of an event. The connection is aborted, as a
+        network failure would, so a test can check that a client resumes
+        without losing or repeating an event. Matches the stream routes
+        (``GET /predictions/*/stream``, and ``POST /predictions`` with
+        ``"stream": true``); other requests it matches are answered
+        normally. A stream that ends (its terminal event sent) before the
+        cut is not broken.
         """
-        if after_events < 0:
-            raise ValueError("after_events must be >= 0")
+        if (after_events is None) == (after_bytes is None):
+            raise ValueError("give one of after_events and after_bytes")
+        if (after_events or 0) < 0 or (after_bytes or 0) < 0:
+            raise ValueError("after_events and after_bytes must be >= 0")
         return self._faults.add(
             Fault(
                 kind="cut",
                 remaining=times,
                 method=method,
                 path=path,
-                events=after_events,
+                events=after_events or 0,
+                cut_bytes=after_bytes,
             )
+        )
+
+    def inject_stream_replay(
+        self,
+        *,
+        times: int | None = 1,
+        method: str | None = "GET",
+        path: str | None = "/predictions/*/stream",
+    ) -> Fault:
+        """Serve the next matching event streams from their first event.
+
+        The ``after_id`` of the request is ignored, as a server that lost
+        track of it would: a client must not repeat the events it has.
+        """
+        return self._faults.add(
+            Fault(kind="replay", remaining=times, method=method, path=path)
         )
 
     def clear_faults(self) -> None:

@@ -115,7 +115,11 @@ def complete_upload(call: Call) -> web.Response:
         upload.data = b"".join(upload.parts[i] for i in range(upload.part_count))
         upload.parts.clear()
     url = f"{_origin(call.request)}{STORAGE_PREFIX}/files/{upload.id}"
-    return call.json({"download_url": url})
+    if not call.new_style:
+        return call.json({"download_url": url})
+    # The official UploadCompletionResult has the download_url; the service's
+    # recorded answer to a completion names the file (file_id): both sent.
+    return call.json({"download_url": url, "file_id": upload.id})
 
 
 # -- the storage host ----------------------------------------------------------

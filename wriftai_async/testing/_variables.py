@@ -115,7 +115,7 @@ def create_variable(call: Call) -> web.StreamResponse:
     if fields["name"] in call.store.variables_of(call.user):
         raise ApiError(409, f"A variable named {fields['name']!r} already exists")
     variable = call.store.add_variable(call.user, **fields, created_at=utcnow())
-    return call.json(call.render.variable(variable), status=201)
+    return call.created(call.render.variable(variable))
 
 
 @routes.route("PATCH", "/variables/{name}", body=True)
