@@ -140,8 +140,8 @@ class _Create:
     __slots__ = ("body", "headers")
 
     def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-        self.body = body
-        self.headers = headers
+        self.body: Mapping[str, Any] = body
+        self.headers: Mapping[str, str] = headers
 
 
 class _Follower:
