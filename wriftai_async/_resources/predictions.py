@@ -11,9 +11,9 @@ from .._bulk import (
     BulkResult,
     ProgressCallback,
     bounded_map,
-    check_progress_callback,
+    check_bulk_args,
 )
-from .._checks import check_int, check_number
+from .._checks import check_number
 from .._errors import (
     APIStatusError,
     APITimeoutError,
@@ -743,10 +743,7 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
-        check_int(concurrency, "concurrency", 1)
-        check_progress_callback(on_progress)
-        if isinstance(prediction_ids, (str, bytes)):
-            raise TypeError("prediction_ids must be a list of ids, not a str")
+        check_bulk_args(prediction_ids, concurrency, on_progress)
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
         return poll_until_terminal(
             self.get, ids, timeout, poll_interval, concurrency, on_progress

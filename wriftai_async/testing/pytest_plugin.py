@@ -65,3 +65,14 @@ def _emulator(
         options.update(marker.kwargs)
     with Emulator(**options).run_in_thread() as emulator:
         yield emulator
+
+
+def __getattr__(name: str) -> object:
+    """The fixtures by their names too, for a conftest that imports them."""
+    fixtures = {
+        "wriftai_emulator": _emulator,
+        "wriftai_emulator_options": _emulator_options,
+    }
+    if name in fixtures:
+        return fixtures[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
