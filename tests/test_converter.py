@@ -284,6 +284,7 @@ def test_eq_hash_repr_and_pickling_never_raise_a_decode_error():
     # Nested: a page holding it, a model holding a malformed owner.
     page = structure({"items": [{**MODEL, "owner": {"username": 3}}]}, Page[Model])
     assert page == page and hash(page.items[0]) == hash(page.items[0])
+    assert hash(page) == hash(pickle.loads(pickle.dumps(page)))  # a list field
     assert pickle.loads(pickle.dumps(page)) == page
 
 
@@ -314,15 +315,31 @@ def test_reading_a_field_builds_that_field_only():
     owner = {"id": "u-only-here", "username": "alice", "avatar_url": "a"}
     model = structure({**MODEL, "owner": owner}, Model)
     assert _is_built(model, "id") and _is_built(model, "name")
-    assert not _is_built(model, "description")
-    assert model.description == "4x"
-    assert _is_built(model, "description")
-    assert not _is_built(model, "predictions_count") and not _is_built(model, "owner")
     assert model.created_at is not None  # a timestamp alone
+    assert _is_built(model, "created_at") and not _is_built(model, "updated_at")
     assert not _is_built(model, "owner") and not _is_built(model, "categories")
     assert model.owner is not None and model.owner.username == "alice"
+    assert _is_built(model, "owner")
     assert not _is_built(model, "hardware") and not _is_built(model, "extra")
-    assert not _is_built(model.owner, "avatar_url")  # nested: on read too
+    assert not _is_built(model.owner, "extra")  # nested: on read too
+    # A str or int is checked and read from the JSON object, nothing stored.
+    assert model.description == "4x" and model.predictions_count == 3
+    assert not _is_built(model, "description")
+
+
+def test_a_scalar_is_checked_on_every_read_until_stored():
+    model = structure({**MODEL, "predictions_count": "3"}, Model)
+    for _ in range(2):
+        with pytest.raises(ResponseDecodeError, match="predictions_count"):
+            model.predictions_count  # noqa: B018
+    # Reading every other field stores the scalars, and lets the JSON go
+    # only when all of them are well formed: this one still raises.
+    assert unstructure(structure(MODEL, Model))["predictions_count"] == 3
+    with pytest.raises(ResponseDecodeError, match="predictions_count"):
+        unstructure(model)
+    with pytest.raises(ResponseDecodeError, match="predictions_count"):
+        model.predictions_count  # noqa: B018
+    assert model.description == "4x"
 
 
 def test_once_every_field_is_built_the_json_object_is_let_go():

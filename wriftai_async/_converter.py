@@ -47,7 +47,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _objects as o
 from ._errors import ResponseDecodeError
-from ._onread import BuiltOnRead, make_structure_fn
+from ._onread import BuiltOnRead, make_structure_fn, passes
 from ._repr import cause_text
 
 __all__ = ["configure_converter", "converter", "make_converter", "structure"]
@@ -179,14 +179,14 @@ def _strict_scalar(kind: type[Any]) -> Hook:
                 return float(value)
             raise TypeError(f"expected a number, got {type(value).__name__}")
 
-        return structure_float
+        return passes(float, structure_float)
 
     def structure_scalar(value: Any, _: Any = None) -> Any:
         if type(value) is kind:
             return value
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
 
-    return structure_scalar
+    return passes(kind, structure_scalar)
 
 
 def _list_hook(conv: cattrs.Converter, type_: Any) -> Hook:
@@ -243,7 +243,9 @@ def configure_converter(conv: cattrs.Converter) -> None:
         conv.register_structure_hook(kind, _strict_scalar(kind))
     conv.register_structure_hook(datetime, _parse_datetime)
     conv.register_unstructure_hook(datetime, _format_datetime)
-    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
+    conv.register_structure_hook_func(
+        lambda t: t == dict[str, Any], passes(dict, _json_object)
+    )
     conv.register_structure_hook_factory(
         lambda t: _enum_or_str(t) is not None,
         lambda t: _enum_or_str_hook(_enum_or_str(t)),  # type: ignore[arg-type]

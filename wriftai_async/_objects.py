@@ -406,5 +406,5 @@ class StreamEvent:
 # thousand deep, or megabytes long, must not break (or flood) a repr().
 bounded_reprs(globals()[name] for name in __all__)
 for _name in __all__:
-    if isinstance(_cls := globals()[_name], type) and issubclass(_cls, BuiltOnRead):
+    if attrs.has(_cls := globals()[_name]):
         install(_cls)

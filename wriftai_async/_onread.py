@@ -39,12 +39,13 @@ import orjson
 from ._errors import ResponseDecodeError
 from ._repr import cause_text
 
-__all__ = ["EMPTY", "BuiltOnRead", "install", "make_structure_fn"]
+__all__ = ["EMPTY", "BuiltOnRead", "install", "make_structure_fn", "passes"]
 
 Hook = Callable[[Any, Any], Any]
 GetHook = Callable[[Any], Hook]
-#: How a field is built: (hook, the type it is called with, default, factory).
-Rule = tuple[Hook, Any, Any, Any]
+#: How a field is built: (hook, the type it is called with, the type the
+#: hook passes unchanged, default, factory).
+Rule = tuple[Hook, Any, Any, Any, Any]
 _Factory: type[Any] = attrs.Factory  # type: ignore[assignment] # a class at run time
 _WHOLE = object()  # as a rule's factory: the hook takes the whole JSON object
 
@@ -132,9 +133,14 @@ def _lazy_field(slot: Any, name: str, index: int) -> property:
         wire = obj._wire
         if wire is None:  # another thread built the last field meanwhile
             return get_slot(obj)
-        full, rules = obj._rules
-        hook, hook_type, default, factory = rules[index]
+        full, rules, as_sent = obj._rules
+        hook, hook_type, unchanged, default, factory = rules[index]
         value = wire if factory is _WHOLE else wire.get(name)
+        if type(value) is unchanged:
+            # A value its hook passes unchanged (a str, an int): read from the
+            # JSON object every time, nothing to store (measured 0.07 against
+            # 0.2 µs a first read).
+            return value
         if value is None:
             value = default if factory is None else factory()
         else:
@@ -145,19 +151,41 @@ def _lazy_field(slot: Any, name: str, index: int) -> property:
                     f"the response does not describe a {type(obj).__name__}: "
                     f"field {name!r}: {type(exc).__name__}: {cause_text(exc)}"
                 ) from exc
+        if unchanged is not None:
+            return value  # read from the JSON object too: not stored
         set_slot(obj, value)
         # Two threads racing can lose a bit (the field is then built again,
         # equal), never set one for an empty slot.
         built = obj._built | bit
         _set_built(obj, built)
-        if built == full:
-            _set_wire(obj, None)  # every field built: let the JSON object go
+        if built & full == full:
+            _settle(obj, wire, rules, as_sent)
         return value
 
     # attrs' __init__ (object.__setattr__) stores through the setter.
     field = property(read, set_slot, doc=f"``{name}``, built on first read.")
     _FIELDS[field] = (slot, bit)
     return field
+
+
+def _settle(obj: Any, wire: dict[str, Any], rules: Any, as_sent: Any) -> None:
+    """Every other field is built: store the ones read from the JSON object,
+    then let it go. One that is malformed keeps it (it raises when read)."""
+    built = 0
+    for index, name, set_slot in as_sent:
+        hook, hook_type, unchanged, default, _ = rules[index]
+        value = wire.get(name)
+        if value is None:
+            value = default
+        elif type(value) is not unchanged:
+            try:
+                value = hook(value, hook_type)
+            except Exception:
+                return
+        set_slot(obj, value)
+        built |= 1 << index
+    _set_built(obj, obj._built | built)
+    _set_wire(obj, None)
 
 
 #: Each lazy field's property -> (attrs' slot, its bit in ``_built``).
@@ -222,12 +250,18 @@ def _unpickle(cls: type[Any], state: dict[str, Any], wire: Any) -> Any:
 
 
 def install(cls: type[Any]) -> None:
-    """Put a :class:`_Field` in front of every optional field of ``cls``.
+    """Put a property in front of every optional field of a response class.
 
     The identifying fields (no default) stay bare slots: structuring always
-    sets them. Inherited fields keep their parent's descriptor.
+    sets them. Inherited fields keep their parent's property. Any other
+    attrs class (``Page``, ``StreamEvent``) gets the hash that a list field
+    cannot break.
     """
-    for index, field in enumerate(attrs.fields(cls)):
+    cls._compared = tuple(f.name for f in attrs.fields(cls) if f.eq)
+    if not issubclass(cls, BuiltOnRead):
+        cls.__hash__ = BuiltOnRead.__hash__  # type: ignore[assignment]
+        return
+    for index, field in enumerate(attrs.fields(cls)):  # type: ignore[arg-type]
         if field.default is attrs.NOTHING:
             continue
         current = cls.__dict__.get(field.name)
@@ -235,7 +269,17 @@ def install(cls: type[Any]) -> None:
             assert _FIELDS[getattr(cls, field.name)][1] == 1 << index
         elif current not in _FIELDS:
             setattr(cls, field.name, _lazy_field(current, field.name, index))
-    cls._compared = tuple(f.name for f in attrs.fields(cls) if f.eq)
+
+
+def passes(kind: type[Any], hook: Hook) -> Hook:
+    """Declare that ``hook`` returns a value of exactly type ``kind`` unchanged.
+
+    The generated code then skips the call for such a value (measured ~0.05
+    µs a field), and calls the hook for anything else: the rule stays the
+    hook's. A hook without the declaration is always called.
+    """
+    hook.passes = kind  # type: ignore[attr-defined]
+    return hook
 
 
 def optional_inner(type_: Any) -> Any:
@@ -263,13 +307,15 @@ def _rule(field: Any, hint: Any, known: frozenset[str], get_hook: GetHook) -> Ru
                 return EMPTY
             return MappingProxyType({k: o[k] for k in o.keys() - known})
 
-        return (build_extra, None, None, _WHOLE)
+        return (build_extra, None, None, None, _WHOLE)
     inner = optional_inner(hint)
     hook_type = hint if inner is None else inner
+    hook = get_hook(hook_type)
+    unchanged = getattr(hook, "passes", None)
     default = field.default
     if isinstance(default, _Factory):
-        return (get_hook(hook_type), hook_type, None, default.factory)
-    return (get_hook(hook_type), hook_type, default, None)
+        return (hook, hook_type, unchanged, None, default.factory)
+    return (hook, hook_type, unchanged, default, None)
 
 
 def _scalars_only(o: dict[str, Any]) -> bool:
@@ -314,14 +360,20 @@ def make_structure_fn(
         None if f.default is attrs.NOTHING else _rule(f, hints[f.name], known, get_hook)
         for f in fields
     )
-    full = sum(1 << i for i, rule in enumerate(rules) if rule is not None)
+    # Stored when first read: the fields whose hook makes something new.
+    full = sum(1 << i for i, r in enumerate(rules) if r is not None and r[2] is None)
+    as_sent = tuple(
+        (i, f.name, _slot_of(cls, f.name).__set__)
+        for i, (f, r) in enumerate(zip(fields, rules, strict=True))
+        if r is not None and r[2] is not None
+    )
     cache: dict[bytes, Any] = {}
     names: dict[str, Any] = {
         "cls": cls,
         "new": object.__new__,
         "fail": _not_an_object,
         "normalize": normalize,
-        "rules": (full, rules),
+        "rules": (full, rules, as_sent),
         "set_wire": _set_wire,
         "set_rules": _set_rules,
         "set_built": _set_built,
@@ -348,10 +400,17 @@ def make_structure_fn(
     lines.append("    obj = new(cls)")
     for i, field in enumerate(fields):
         if rules[i] is None:  # identifying: checked and stored now
-            names[f"hook_{i}"] = get_hook(hints[field.name])
+            hook = names[f"hook_{i}"] = get_hook(hints[field.name])
             names[f"type_{i}"] = hints[field.name]
             names[f"set_{i}"] = _slot_of(cls, field.name).__set__
-            lines.append(f"    set_{i}(obj, hook_{i}(o[{field.name!r}], type_{i}))")
+            lines.append(f"    v = o[{field.name!r}]")
+            if hasattr(hook, "passes"):
+                names[f"unchanged_{i}"] = hook.passes
+                lines.append(f"    if type(v) is not unchanged_{i}:")
+                lines.append(f"        v = hook_{i}(v, type_{i})")
+            else:
+                lines.append(f"    v = hook_{i}(v, type_{i})")
+            lines.append(f"    set_{i}(obj, v)")
     lines += ["    set_wire(obj, o)", "    set_rules(obj, rules)"]
     lines.append("    set_built(obj, 0)")
     if share:
@@ -366,6 +425,6 @@ def make_structure_fn(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), names)
     structure: Hook = names["structure"]
-    structure.rules = (full, rules)  # type: ignore[attr-defined] # for unpickling
+    structure.rules = (full, rules, as_sent)  # type: ignore[attr-defined] # unpickling
     structure.cache = cache  # type: ignore[attr-defined]
     return structure
