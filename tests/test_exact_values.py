@@ -188,7 +188,7 @@ def test_the_command_line_prints_big_integers_exactly(server, monkeypatch, capsy
     [
         b'{"a": 1234567890, "b": 18446744073709551617}',  # a run of 10 first
         b'{"a": "12345678901234567", "b": -9223372036854775809}',
-        b'[123456789012345678, 1e5, 99999999999999999999]',
+        b"[123456789012345678, 1e5, 99999999999999999999]",
     ],
 )
 def test_a_long_integer_after_shorter_runs_of_digits_is_exact(text):
