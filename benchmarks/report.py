@@ -111,6 +111,12 @@ def _ratios(key: str, row: dict[str, Any], medians: dict[str, float]) -> dict[st
     return {"x floor": ratio(FLOOR), "x official": ratio(official)}
 
 
+def _label(key: str, row: dict[str, Any]) -> str:
+    # E only counts the models it streams: its rows read nothing.
+    label = str(row["label"])
+    return label.removesuffix(", reading") if key == "E" else label
+
+
 def _fmt_stat(stat: dict[str, float] | None, fmt: str) -> str:
     if not stat:
         return ""
@@ -137,11 +143,11 @@ def table_rows(key: str, scenario: dict[str, Any]) -> tuple[list[str], list[list
     lines = []
     for row in scenario["rows"]:
         if row["status"] != "ok":
-            lines.append([row["label"], row["status"], *[""] * (len(header) - 2)])
+            lines.append([_label(key, row), row["status"], *[""] * (len(header) - 2)])
             continue
         cells = [_fmt_stat(row["stats"].get(h), f) for h, _, f in columns]
         ratios = [_fmt_ratio(row["ratios"].get(n)) for n in ratio_names]
-        lines.append([row["label"], *cells, *ratios])
+        lines.append([_label(key, row), *cells, *ratios])
     return header, lines
 
 
@@ -378,7 +384,7 @@ def _scenario_md(results: dict[str, Any], key: str) -> list[str]:
         header = ["contender", "CPU ms/1k req", "x floor", "x official", "wall s"]
         lines = [
             [
-                row["label"],
+                _label(key, row),
                 _cell(row, key),
                 _fmt_ratio(row["ratios"].get("x floor")),
                 _fmt_ratio(row["ratios"].get("x official")),
