@@ -282,7 +282,7 @@ def passes(kind: type[Any], hook: Hook) -> Hook:
     return hook
 
 
-def optional_inner(type_: Any) -> Any:
+def _optional_inner(type_: Any) -> Any:
     """``X`` for ``X | None`` (the rest of the union), else ``None``."""
     if typing.get_origin(type_) is Union or isinstance(type_, UnionType):
         args = typing.get_args(type_)
@@ -293,11 +293,9 @@ def optional_inner(type_: Any) -> Any:
 
 
 def _rule(field: Any, hint: Any, known: frozenset[str], get_hook: GetHook) -> Rule:
-    """How one field is built: ``(hook, type, default, factory)``.
-
-    A missing or null value takes the default (or the factory's new value);
-    anything else goes through the converter's hook for the field's type.
-    """
+    """How one field is built (see ``Rule``): a missing or null value takes
+    the default (or the factory's new value), anything else goes through the
+    converter's hook for the field's type (``X`` for ``X | None``)."""
     if field.name == "extra":
 
         def build_extra(o: dict[str, Any], _: Any) -> Mapping[str, Any]:
@@ -308,7 +306,7 @@ def _rule(field: Any, hint: Any, known: frozenset[str], get_hook: GetHook) -> Ru
             return MappingProxyType({k: o[k] for k in o.keys() - known})
 
         return (build_extra, None, None, None, _WHOLE)
-    inner = optional_inner(hint)
+    inner = _optional_inner(hint)
     hook_type = hint if inner is None else inner
     hook = get_hook(hook_type)
     unchanged = getattr(hook, "passes", None)
