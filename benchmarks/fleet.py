@@ -19,11 +19,12 @@ processes. Each worker runs one ``AsyncClient`` per phase with
 - ``kill``: as ``rate``, with Redis killed (SIGKILL) halfway through the phase
   and started again at three quarters.
 
-Printed per mode, side by side: requests sent, 429s and their share,
-requests the emulator accepted per second during the phase (and as a share
-of the budget), calls that failed with a ``WriftAIError`` (retries
-exhausted) and with any other exception (must be 0). Figures, not
-assertions; the test suite runs it small (``tests/test_fleet.py``).
+Printed per mode, side by side: requests sent, 429s and their share (as the
+emulator counted them, every attempt included), requests the emulator
+accepted per second during the phase (and as a share of the budget), calls
+that failed with a ``WriftAIError`` (retries exhausted) and with any other
+exception (must be 0). Figures, not assertions; the test suite runs it small
+(``tests/test_fleet.py``).
 """
 
 from __future__ import annotations
@@ -55,21 +56,7 @@ LOG_HEADER = (
 
 
 async def _phase(spec: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
-    import aiohttp
-
     counts: Counter[str] = Counter()
-
-    async def on_end(session: Any, ctx: Any, params: Any) -> None:
-        counts["sent"] += 1
-        if params.response.status == 429:
-            counts["429"] += 1
-
-    async def on_error(session: Any, ctx: Any, params: Any) -> None:
-        counts["sent"] += 1
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_end.append(on_end)
-    trace.on_request_exception.append(on_error)
     failed: Counter[str] = Counter()
     raw: Counter[str] = Counter()
     end = phase["end"]
@@ -79,7 +66,6 @@ async def _phase(spec: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
         max_retries=8,
         timeout=spec["timeout"],
         retry=RetryPolicy(max_rate_limit_wait=5.0),
-        trace_configs=[trace],
         rate_limit=phase["rate_limit"],
         rate_limit_store=phase["store"],
     )
@@ -101,8 +87,6 @@ async def _phase(spec: dict[str, Any], phase: dict[str, Any]) -> dict[str, Any]:
     return {
         "mode": phase["mode"],
         "ok": counts["ok"],
-        "sent": counts["sent"],
-        "429": counts["429"],
         "failed": dict(failed),
         "raw": dict(raw),
         "cpu": time.process_time() - cpu,
@@ -155,17 +139,21 @@ def _watch(
     phases: list[dict[str, Any]],
     base: float,
     accepted: dict[str, float],
+    counted: list[tuple[int, int]],
 ) -> None:
     """Measure what the emulator accepted in each phase; kill Redis in ``kill``.
 
     Counted over the whole budget windows (Unix seconds) inside the phase: a
     window cut by the phase's start or end would count a burst that fits
-    its budget into a fraction of a second.
+    its budget into a fraction of a second. ``counted`` gets the budget's
+    (accepted, refused) at each phase's start: every attempt, retries too.
     """
     budget = emu.budget
     assert budget is not None
     for phase in phases:
         start, end = base + phase["start"], base + phase["end"]
+        time.sleep(max(0.0, start - time.time()))
+        counted.append((budget.accepted, budget.refused))
         first, last = math.ceil(start), math.floor(end)
         events: list[tuple[float, Any]] = [(first, "open"), (last, "close")]
         if phase["mode"] == "kill" and redis is not None:
@@ -222,8 +210,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     worker.stdin.write(f"{base}\n")
                     worker.stdin.close()
                 accepted: dict[str, float] = {}
+                counted: list[tuple[int, int]] = []
                 watcher = threading.Thread(
-                    target=_watch, args=(emu, redis, phases, base, accepted)
+                    target=_watch, args=(emu, redis, phases, base, accepted, counted)
                 )
                 watcher.start()
                 outputs = []
@@ -232,6 +221,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                     outputs.append(worker.stdout.read())
                     worker.wait(timeout=args.wait)
                 watcher.join()
+                assert emu.budget is not None
+                counted.append((emu.budget.accepted, emu.budget.refused))
             finally:
                 for worker in workers:
                     if worker.poll() is None:
@@ -244,16 +235,19 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         if redis is not None:
             redis.stop()
     results = []
-    for phase in phases:
+    for index, phase in enumerate(phases):
         mode = phase["mode"]
+        (ok_before, refused_before), (ok_after, refused_after) = counted[
+            index : index + 2
+        ]
+        refused = refused_after - refused_before
+        sent = ok_after - ok_before + refused
         rows = [
             json.loads(line)
             for out in outputs
             for line in out.splitlines()
             if line.startswith("{") and json.loads(line)["mode"] == mode
         ]
-        sent = sum(r["sent"] for r in rows)
-        refused = sum(r["429"] for r in rows)
         failed: Counter[str] = Counter()
         raw: Counter[str] = Counter()
         for r in rows:

@@ -30,8 +30,8 @@ from wriftai_async import (
     StreamInterruptedError,
     WriftAIError,
 )
+from wriftai_async._constants import MAX_EMPTY_PAGES
 from wriftai_async._objects import Page, PredictionDetails, StreamEvent
-from wriftai_async._pagination import MAX_EMPTY_PAGES
 from wriftai_async._sse import MAX_RETRY_MS, SSEDecoder
 
 from .conftest import CLIENT_KINDS, FAST_RETRY

@@ -31,7 +31,8 @@ from wriftai_async import (
     ServerError,
     _json,
 )
-from wriftai_async._middlewares import AuthMiddleware, _origin_key
+from wriftai_async._middlewares import AuthMiddleware
+from wriftai_async._urls import origin_key
 
 from . import hostile
 from .conftest import FAST_RETRY
@@ -132,10 +133,10 @@ async def test_a_redirect_to_another_host_on_the_same_port_is_not_followed(statu
 
 
 def test_an_explicit_default_port_is_the_same_origin():
-    same = AuthMiddleware(URL("https://api.example/v1"), TOKEN)
-    assert _origin_key(URL("https://API.example:443/x")) == same._origin
-    assert _origin_key(URL("http://api.example/x")) != same._origin
-    assert _origin_key(URL("https://api.example:8443/x")) != same._origin
+    same = AuthMiddleware(URL("https://api.example/v1"), TOKEN, {}, "agent")
+    assert origin_key(URL("https://API.example:443/x")) == same._origin
+    assert origin_key(URL("http://api.example/x")) != same._origin
+    assert origin_key(URL("https://api.example:8443/x")) != same._origin
     assert TOKEN not in repr(same)
 
 

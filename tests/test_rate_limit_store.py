@@ -56,7 +56,7 @@ def _client(emu: Emulator, who: str = "", **options: Any) -> AsyncClient:
 
 
 def _limiter(client: AsyncClient) -> RedisLimiter:
-    limiter = client.session.rate_limit.limiter
+    limiter = client.session.rate_limit
     assert isinstance(limiter, RedisLimiter)
     return limiter
 

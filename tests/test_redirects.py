@@ -20,7 +20,8 @@ from aiohttp import web
 from yarl import URL
 
 from wriftai_async import APIStatusError, RetryPolicy, WriftAIError
-from wriftai_async._middlewares import RateLimitGate, RetryMiddleware
+from wriftai_async._middlewares import Response, RetryMiddleware
+from wriftai_async._rate_limit import Limiter, Pacer
 
 from .conftest import CLIENT_KINDS, resolve
 from .test_hostile_protocol import TOKEN, HostileServer, close, json_answer, make
@@ -195,7 +196,7 @@ async def test_an_odd_location_is_a_bounded_wriftai_error(api, kind, location):
 # -- the rate-limit gate -------------------------------------------------------------
 
 
-def _gate(client: Any) -> RateLimitGate:
+def _gate(client: Any) -> Limiter:
     inner = getattr(client, "_async_client", client)
     return inner.session.rate_limit
 
@@ -213,24 +214,27 @@ async def test_a_429_from_another_host_does_not_close_the_gate(api, other, kind)
 
 
 async def test_the_retry_middleware_feeds_the_gate_only_from_its_origin(other):
-    gate = RateLimitGate()
+    gate = Pacer(None)
     policy = RetryPolicy(backoff_base=0.001, backoff_max=0.001)
     api_origin = URL("http://127.0.0.1:9")  # the API: not the host answering
-    middleware = RetryMiddleware(policy, 0, gate, gate_origin=api_origin)
+    middleware = RetryMiddleware(
+        policy, 0, 1000, limiter=gate, limiter_origin=api_origin
+    )
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(response_class=Response) as session,
         session.get(other.url + "/limited", middlewares=(middleware,)) as response,
     ):
         assert response.status == 429
     assert gate.remaining == 0.0
     # The same answer from the gate's own origin closes it.
-    own = RetryMiddleware(policy, 0, gate, gate_origin=URL(other.url))
+    own = RetryMiddleware(policy, 0, 1000, limiter=gate, limiter_origin=URL(other.url))
     async with (
-        aiohttp.ClientSession() as session,
+        aiohttp.ClientSession(response_class=Response) as session,
         session.get(other.url + "/limited", middlewares=(own,)) as response,
     ):
         assert response.status == 429
     assert gate.remaining > 1
+    await gate.aclose()
 
 
 async def test_a_redirect_loop_within_the_origin_ends(api):

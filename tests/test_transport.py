@@ -304,3 +304,29 @@ async def test_an_endless_chunked_body_is_cut_off():
 def test_max_response_size_must_be_positive():
     with pytest.raises(ValueError):
         AsyncClient("t", "http://127.0.0.1:9/v1", max_response_size=0)
+
+
+async def test_the_middleware_chain_is_built_once_per_session(emulator, monkeypatch):
+    # aiohttp caches a chain by the identity of its middlewares: one built
+    # per call was a cache miss, and a new set of objects, every time.
+    from wriftai_async._middlewares import AuthMiddleware, RetryMiddleware
+
+    built: list[object] = []
+    for cls in (AuthMiddleware, RetryMiddleware):
+        original = cls.__init__
+
+        def counting(self, *args, __original=original, **kwargs):
+            built.append(self)
+            __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    async with make_client("async", emulator) as client:
+        made = len(built)
+        pid = _pid(emulator)
+        for _ in range(3):
+            await client.predictions.get(pid)
+        async with client.session.stream("GET", f"/predictions/{pid}") as answer:
+            await answer.read()
+        await client.files.upload(b"x" * 10, mime_type="text/plain")
+    assert made >= 2 and len(built) == made
+    assert len(emulator.requests) >= 6

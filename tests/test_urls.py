@@ -25,8 +25,9 @@ from wriftai_async import (
     Client,
     WriftAIError,
 )
+from wriftai_async._constants import DEFAULT_BASE_URL
 from wriftai_async._repr import display_url
-from wriftai_async._urls import DEFAULT_BASE_URL, check_base_url
+from wriftai_async._urls import check_base_url
 
 from . import hostile
 from .conftest import FAST_RETRY

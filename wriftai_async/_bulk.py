@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from ._params import check_concurrency
+from ._checks import check_int
 from ._repr import install_bounded_repr
 
 __all__ = ["BulkResult", "ProgressCallback", "bounded_map"]
@@ -83,7 +83,7 @@ def bounded_map(
     The arguments are checked here, when the bulk helper is called, not at
     its first iteration.
     """
-    check_concurrency(concurrency)
+    check_int(concurrency, "concurrency", 1)
     check_progress_callback(on_progress)
     if isinstance(keys, (str, bytes)):
         raise TypeError("expected a list of ids or names, not a single str")

@@ -8,7 +8,14 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from ._pagination import DEFAULT_MAX_LISTING_ITEMS
+from ._constants import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_LISTING_ITEMS,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+)
 from ._resources.catalog import AsyncCategories, AsyncHardware
 from ._resources.files import AsyncFiles, AsyncUploads
 from ._resources.models import AsyncModels
@@ -27,48 +34,37 @@ class AsyncClient:
 
     Args:
         access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
-        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``; only when that is
-            unset is it ``https://api.wrift.ai/v1``. An empty value (argument
-            or variable), user info, a query or a fragment raise
-            ``ValueError`` naming where the value came from.
-        max_retries: re-sends of a failed request (429, 5xx, connection
-            errors, bodies that break off; POST only where a second send
-            cannot duplicate work); an int >= 0.
+        base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
+            ``https://api.wrift.ai/v1``. An empty value (argument or variable),
+            user info, a query or a fragment raise ``ValueError`` naming it.
+        max_retries: re-sends of a failed request (429, 5xx, a broken
+            connection or body; a POST only if it cannot create twice), >= 0.
         timeout: seconds one call may take in all: the wait for a pooled
             connection, connecting, retries and their waits, reading and
             decoding the body. ``None`` (or ``math.inf``): no limit.
-        connect_timeout: seconds to open one connection (``None``: no limit
-            of its own).
+        connect_timeout: seconds to open one connection (``None``: no limit).
         headers: extra headers for every request to the API's origin, like
-            the token (no request leaves it: only GET and HEAD follow a
-            redirect, and only within the origin).
+            the token (a request never leaves it: see redirects in README).
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
-        trace_configs: ``aiohttp.TraceConfig`` objects for aiohttp's own
-            tracing (each attempt, retries included, is its own request
-            start and end); OpenTelemetry's aiohttp instrumentation needs
-            none of this: it sees every attempt once enabled.
-        max_listing_items: the most items one listing (``list_for_user``,
-            ``predictions.list``, each owner of ``list_for_users``...) yields
-            (an int >= 1; 1,000,000 by default): the next item raises
-            ``ListingLimitError``, so every listing ends, whatever the server.
+        trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
+            them: one request per call, retries inside (README, "Logs and traces").
+        max_listing_items: the most items one listing yields (an int >= 1;
+            1,000,000 by default): the next raises ``ListingLimitError``.
         rate_limit: at most this many requests per second (a number > 0),
-            retries included: for this process alone, or, with
-            ``rate_limit_store``, for every process using that store with
-            the same token. ``None``: no pacing.
+            retries included: for this process alone, or with
+            ``rate_limit_store`` for every process sharing it and the token.
         rate_limit_store: a ``redis://host:port/db`` URL (``None`` reads
-            ``WRIFTAI_RATE_LIMIT_STORE``). Every process holding the same
-            token holds when any of them meets a 429, until its reset, and
-            ``rate_limit`` counts for them all. Needs the
-            ``wriftai-async[redis]`` extra. If Redis fails, one warning is
-            logged and each process paces itself until it is back.
+            ``WRIFTAI_RATE_LIMIT_STORE``): every process with the same token
+            holds when any meets a 429, and ``rate_limit`` counts for them
+            all. Needs ``wriftai-async[redis]``; if Redis fails, one warning
+            is logged and each process paces itself until it is back.
 
-    Each number is checked here, before any request: ``TypeError`` for a
-    wrong type (``bool`` is not a number), ``ValueError`` for ``nan``, zero
-    or a negative.
+    Each number is checked before any request: ``TypeError`` for a wrong
+    type (``bool`` is not a number), ``ValueError`` for ``nan``, 0, a negative.
 
     Example::
 
@@ -103,13 +99,13 @@ class AsyncClient:
         access_token: str | None = None,
         base_url: str | None = None,
         *,
-        max_retries: int = 2,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = 10.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
-        connection_limit: int = 100,
-        max_response_size: int = 64 * 1024 * 1024,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
         rate_limit: float | None = None,

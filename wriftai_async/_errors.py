@@ -1,22 +1,26 @@
-"""The exception hierarchy, and the one place that maps an HTTP status to it.
+"""The exception hierarchy, and the only two ways into it from the wire.
 
-Every failure the library reports is a :class:`WriftAIError`. Nothing else in
-the package decides which class a status code becomes: the transport calls
-:func:`error_from_response` and raises what it returns.
-
-Messages never include request headers, so the access token cannot leak
-through an exception.
+Every failure reported is a :class:`WriftAIError`: a status becomes one in
+:func:`error_from_response`, an aiohttp failure or the call's deadline in
+:func:`transport_errors`. No message holds a request header (the token).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
+import aiohttp
+from yarl import URL
+
 from . import _json
+from ._constants import MAX_ERROR_BODY_VALUES
 from ._repr import bounded_repr, display_url, shorten
 from ._retry import parse_rate_limit_reset
+from ._urls import scrub_text
 
 __all__ = [
     "APIConnectionError",
@@ -36,18 +40,18 @@ __all__ = [
     "WaitTimeoutError",
     "WriftAIError",
     "error_from_response",
+    "transport_errors",
 ]
 
-# Headers that proxies and the service use to identify a request; the first one
-# present is kept on the exception so users can quote it in a support ticket.
+# The first one present is kept, to be quoted in a support ticket.
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
 
-# A hostile server could send megabytes of error text, or a ``detail`` nested
-# a thousand deep; keep messages readable and their building safe.
+# A hostile server may send megabytes of error text, a ``detail`` nested a
+# thousand deep, an 8 KiB request id; aiohttp's own text may quote a header.
 _MAX_DETAIL_CHARS = 500
 _MAX_DETAIL_DEPTH = 6
-# Request ids are short; a header can be 8 KiB.
 _MAX_REQUEST_ID_CHARS = 200
+_MAX_CAUSE_CHARS = 300
 
 
 class WriftAIError(Exception):
@@ -65,8 +69,7 @@ class APITimeoutError(APIConnectionError):
 class WaitTimeoutError(WriftAIError, TimeoutError):
     """Waiting for a prediction took longer than the ``timeout`` given.
 
-    Also a builtin ``TimeoutError``. ``prediction`` is the last state seen (or
-    ``None`` if no answer came back in time).
+    Also a ``TimeoutError``. ``prediction``: the last state seen, or ``None``.
     """
 
     def __init__(self, message: str, *, prediction: Any = None) -> None:
@@ -77,16 +80,14 @@ class WaitTimeoutError(WriftAIError, TimeoutError):
 class StreamInterruptedError(WriftAIError):
     """A prediction's event stream ended before its terminal event, for good.
 
-    Raised when the client gives up resuming (the rules are in
-    ``predictions.stream``'s docstring): every event before it was delivered
-    once, in order. Resume later with
+    Raised when the client gives up resuming (see ``predictions.stream``):
+    every event before it was delivered once, in order. Resume later with
     ``stream(error.prediction_id, after_id=error.last_event_id)``. The error
     that ended the last attempt, if any, is the ``__cause__``.
 
     Attributes:
-        prediction_id: the prediction, or ``None`` when the stream of
-            ``create(stream=True)`` broke before the server said which
-            prediction it created.
+        prediction_id: the prediction, or ``None`` when ``create(stream=True)``
+            broke before the server said which prediction it created.
         last_event_id: the id of the last event delivered (or the
             ``after_id`` the stream started from), ``None`` if none.
     """
@@ -102,16 +103,6 @@ class StreamInterruptedError(WriftAIError):
         self.prediction_id = prediction_id
         self.last_event_id = last_event_id
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only arguments do not survive the default pickling protocol.
-        return (_rebuild_interrupted, (self.args[0], self.__dict__))
-
-
-def _rebuild_interrupted(message: str, state: dict[str, Any]) -> Any:
-    error = StreamInterruptedError(message)
-    error.__dict__.update(state)
-    return error
-
 
 class ResponseDecodeError(WriftAIError):
     """A successful response whose body is not the JSON the API promises."""
@@ -123,12 +114,10 @@ class ResponseDecodeError(WriftAIError):
 
 
 class ListingLimitError(WriftAIError):
-    """A listing went on past ``max_listing_items`` items.
+    """A listing went on past ``limit`` items, the client's ``max_listing_items``.
 
-    Every listing ends by this bound, whatever the server's cursors: the
-    items up to it were delivered, the listing stops here. ``limit`` is the
-    bound; raise it with ``AsyncClient(max_listing_items=...)`` (or
-    ``Client``) for a longer listing.
+    Every listing ends by this bound, whatever the server's cursors, after
+    the items up to it; set it higher on the client for a longer listing.
     """
 
     def __init__(self, limit: int) -> None:
@@ -179,8 +168,7 @@ class APIStatusError(WriftAIError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        # Bounded in length and depth whatever the server sent (a detail
-        # nested 1,000 deep made repr() raise RecursionError here).
+        # Bounded in length and depth (a detail 1,000 deep broke repr()).
         detail = self.detail
         if isinstance(detail, str) and detail:
             text = shorten(detail, _MAX_DETAIL_CHARS)
@@ -266,25 +254,18 @@ class ValidationError(APIStatusError):
 
     @property
     def errors(self) -> list[dict[str, Any]]:
-        if not isinstance(self.detail, list):
-            return []
-        return [item for item in self.detail if isinstance(item, dict)]
+        detail = self.detail if isinstance(self.detail, list) else []
+        return [item for item in detail if isinstance(item, dict)]
 
 
 class RateLimitError(APIStatusError):
     """429: too many requests, still refused after the retries ran out.
 
-    ``reset_at`` is the Unix time at which the server's rate-limit window
-    resets (from ``x-ratelimit-reset`` or ``Retry-After``), or ``None`` when
-    the server did not say.
+    ``reset_at``: the Unix time the server's rate-limit window resets (from
+    ``x-ratelimit-reset`` or ``Retry-After``), ``None`` if it did not say.
     """
 
-    def __init__(self, status: int, detail: Any = None, **kwargs: Any) -> None:
-        super().__init__(status, detail, **kwargs)
-        now = time.time()
-        lowered = {key.lower(): value for key, value in self.headers.items()}
-        wait = parse_rate_limit_reset(lowered, now)
-        self.reset_at: float | None = None if wait is None else now + wait
+    reset_at: float | None = None
 
 
 class ServerError(APIStatusError):
@@ -302,13 +283,6 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
 }
 
 
-def error_class_for(status: int) -> type[APIStatusError]:
-    """Return the exception class for an HTTP error ``status``."""
-    if status >= 500:
-        return ServerError
-    return _STATUS_CLASSES.get(status, APIStatusError)
-
-
 def error_from_response(
     status: int,
     body: bytes,
@@ -319,20 +293,16 @@ def error_from_response(
     token_given: bool | None = None,
     detail: str | None = None,
 ) -> APIStatusError:
-    """Build the exception for an error response.
+    """Build the ``APIStatusError`` for an error response, whatever its body.
 
-    ``body`` may be anything: JSON with a ``detail``, JSON without one, an HTML
-    page from a proxy, or nothing. The result is always an ``APIStatusError``.
-    ``token_given`` is whether the API call carried a token (``None``: not an
-    API call); a 401's message then says how to give one. ``detail``
-    replaces the body's (the client's own reason, such as a redirect it did
-    not follow). ``url`` is kept as messages show URLs (``display_url``: no
-    query string, user info or fragment).
+    ``token_given``: whether the API call carried a token (``None``: not an
+    API call), for a 401's advice. ``detail`` replaces the body's (the
+    client's own reason, such as a redirect it did not follow). ``url`` is
+    kept as messages show URLs (``display_url``).
     """
     if detail is None:
         try:
-            # An error body decodes to a bounded number of values (64 Ki).
-            decoded = _json.loads_bounded(body, 1 << 16) if body else None
+            decoded = _json.loads_bounded(body, MAX_ERROR_BODY_VALUES) if body else None
         except ValueError:
             decoded = None
         if isinstance(decoded, dict):
@@ -343,11 +313,10 @@ def error_from_response(
         elif isinstance(decoded, str):
             detail = decoded
     text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
-    request_id = None
-    for name in _REQUEST_ID_HEADERS:
-        if name in headers:
-            request_id = headers[name]
-            break
+    request_id = next((headers[n] for n in _REQUEST_ID_HEADERS if n in headers), None)
+    cls = ServerError if status >= 500 else _STATUS_CLASSES.get(status, APIStatusError)
+    extra = {"token_given": token_given} if cls is AuthenticationError else {}
+    wait = parse_rate_limit_reset(headers, now := time.time())  # before a copy
     if "location" in (name.lower() for name in headers):
         # A redirect's target, as messages show URLs: its user info or query
         # (a password, a signature) is nobody's business in an exception.
@@ -355,11 +324,7 @@ def error_from_response(
             name: display_url(value) if name.lower() == "location" else value
             for name, value in headers.items()
         }
-    cls = error_class_for(status)
-    extra: dict[str, Any] = {}
-    if issubclass(cls, AuthenticationError):
-        extra["token_given"] = token_given
-    return cls(
+    error = cls(
         status,
         detail,
         method=method,
@@ -369,3 +334,33 @@ def error_from_response(
         body=text,
         **extra,
     )
+    if isinstance(error, RateLimitError) and wait is not None:
+        error.reset_at = now + wait
+    return error
+
+
+class transport_errors(AbstractContextManager[None]):  # on every call: no generator
+    """Raise aiohttp's failures and the call's deadline as WriftAIErrors.
+
+    The one mapping (as httpcore's ``map_exceptions``): a timeout becomes
+    :class:`APITimeoutError`, any other aiohttp error :class:`APIConnectionError`,
+    its message without any URL's query or user info. ``streaming``: around
+    the caller's reading of a stream, where a plain ``TimeoutError`` is theirs.
+    """
+
+    __slots__ = ("method", "streaming", "url")
+
+    def __init__(self, method: str, url: str | URL, *, streaming: bool = False):
+        self.method, self.url, self.streaming = method, url, streaming
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        timeout = isinstance(exc, asyncio.TimeoutError)  # TimeoutError from 3.11 on
+        if not isinstance(exc, aiohttp.ClientError) and (self.streaming or not timeout):
+            return  # nothing raised, or not ours to map
+        where, name = f"{self.method} {display_url(self.url)}", type(exc).__name__
+        if timeout:
+            during = " while streaming" if self.streaming else ""
+            raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
+        text = shorten(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
+        what = "broke while streaming" if self.streaming else "failed"
+        raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc

@@ -1,40 +1,32 @@
-"""The library's log lines and per-attempt trace signals.
+"""The library's log lines and per-attempt spans.
 
 ``WRIFTAI_LOG=debug|info`` turns on the ``wriftai_async`` logger without code
-changes (read once, when the package is imported), the way ``OPENAI_LOG`` does
-for openai-python. Applications that configure :mod:`logging` themselves just
-set the level of the ``"wriftai_async"`` logger.
+changes (read once, when the package is imported), as ``OPENAI_LOG`` does for
+openai-python; applications that configure :mod:`logging` set its level.
 
-The lines come from an aiohttp ``TraceConfig`` (:func:`log_trace_config`), so
-they see every attempt the client makes, and from :func:`between_attempts`,
-which the retry middleware calls before it re-sends. What a line holds: the
-method, the URL path as sent, percent-encoded (so an id from the server
-cannot break a line or send a terminal escape; never the query, which may
-carry a presigned signature), the status or the exception's type, the
-attempt number, the wait before the next attempt and the server's request
-id. Never a header value other than the request id, never a body, so never
-the access token.
+The retry middleware reports each attempt through an :class:`Attempt`: a
+line as it is sent (DEBUG), one when it ends (INFO; a cancel at DEBUG), one
+before a retry's wait. A line holds the method, the path as sent,
+percent-encoded (no id from the server can break a line; never the query,
+which may be a presigned signature), the status or the exception's type,
+the attempt, its time and the server's request id: never another header,
+never a body, so never the token. When the program uses OpenTelemetry
+(imports ``opentelemetry.trace``; we never do), each attempt is also a CLIENT
+span of the global tracer provider, sending its own ``traceparent``: aiohttp's
+``TraceConfig`` signals see one request per call, the retries inside it.
 
-Why :func:`between_attempts` also sends trace signals: aiohttp fires
-``on_request_start``/``on_request_end`` once per ``session.request()`` call,
-outside the client middlewares, so retries made by a middleware would be
-invisible to every ``TraceConfig`` (OpenTelemetry's aiohttp instrumentation
-included): one span for three attempts, with the last status only. Closing
-the attempt that failed and opening the next one on the request's own traces
-makes each attempt a span of its own, with its own status.
-
-Why :func:`redact_trace_urls`: an upload part goes to a presigned URL whose
-query string is a credential (``X-Amz-Signature``, ``X-Amz-Credential``,
-``X-Amz-Security-Token``). Tracing instrumentations record the URL each
-signal carries (OpenTelemetry redacts only a few names, not these), so the
-session that sends those PUTs hands every trace config a copy of each signal
-whose URL has every query value replaced by ``REDACTED``.
+:func:`redact_trace_urls`: an upload part's presigned URL carries a
+credential in its query (``X-Amz-Signature``...), and instrumentations record
+the URL each signal carries, so the session sending those PUTs hands every
+trace config each signal with every query value replaced by ``REDACTED``
+(its attempt spans show the same URL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 import os
 import sys
@@ -49,13 +41,15 @@ from aiohttp import ClientRequest, ClientResponse
 from yarl import URL
 
 from ._errors import _REQUEST_ID_HEADERS
+from ._version import __version__
 
 __all__ = [
     "LOGGER_NAME",
-    "between_attempts",
-    "log_trace_config",
+    "Attempt",
     "logger",
     "redact_trace_urls",
+    "redacted_url",
+    "retrying",
     "setup_from_env",
 ]
 
@@ -116,101 +110,134 @@ def _describe(outcome: ClientResponse | BaseException) -> str:
     return f"status {outcome.status}" + (f", request id {rid}" if rid else "")
 
 
-class _AttemptContext(SimpleNamespace):
-    """Per-request state of the logging trace config, across its attempts."""
+class Attempt:
+    """One attempt of a request: its log lines and, with OpenTelemetry, its span.
 
-    def __init__(self, trace_request_ctx: Any = None) -> None:
-        super().__init__()
-        self.trace_request_ctx = trace_request_ctx
-        self.attempt = 0
-        self.started = 0.0
-
-
-async def _on_start(
-    session: aiohttp.ClientSession,
-    ctx: Any,
-    params: aiohttp.TraceRequestStartParams,
-) -> None:
-    ctx.attempt += 1
-    ctx.started = time.perf_counter()
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "sending %s %s (attempt %d)",
-            params.method,
-            params.url.raw_path,
-            ctx.attempt,
-        )
-
-
-async def _on_end(
-    session: aiohttp.ClientSession,
-    ctx: Any,
-    params: aiohttp.TraceRequestEndParams,
-) -> None:
-    if logger.isEnabledFor(logging.INFO):
-        response = params.response
-        rid = _request_id(response)
-        logger.info(
-            "%s %s -> %d (attempt %d, %.3fs%s)",
-            params.method,
-            params.url.raw_path,
-            response.status,
-            ctx.attempt,
-            time.perf_counter() - ctx.started,
-            f", request id {rid}" if rid else "",
-        )
-
-
-async def _on_exception(
-    session: aiohttp.ClientSession,
-    ctx: Any,
-    params: aiohttp.TraceRequestExceptionParams,
-) -> None:
-    if isinstance(params.exception, asyncio.CancelledError):
-        # The caller gave up (a task cancelled, a web client gone): not a
-        # failure of the request, so one DEBUG line, not an INFO "failed".
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s cancelled (attempt %d, %.3fs)",
-                params.method,
-                params.url.raw_path,
-                ctx.attempt,
-                time.perf_counter() - ctx.started,
-            )
-        return
-    if logger.isEnabledFor(logging.INFO):
-        # The type only: an exception's text may hold a full (presigned) URL.
-        logger.info(
-            "%s %s failed: %s (attempt %d, %.3fs)",
-            params.method,
-            params.url.raw_path,
-            type(params.exception).__name__,
-            ctx.attempt,
-            time.perf_counter() - ctx.started,
-        )
-
-
-def log_trace_config() -> aiohttp.TraceConfig:
-    """A ``TraceConfig`` writing one log line per attempt to the library logger."""
-    config = aiohttp.TraceConfig(trace_config_ctx_factory=_AttemptContext)
-    config.on_request_start.append(_on_start)
-    config.on_request_end.append(_on_end)
-    config.on_request_exception.append(_on_exception)
-    return config
-
-
-def wanted_trace_configs(
-    extra: tuple[aiohttp.TraceConfig, ...],
-) -> list[aiohttp.TraceConfig]:
-    """The caller's trace configs, plus the logging one when logging is on.
-
-    Checked when the aiohttp session is built (at the first request): a
-    disabled logger costs nothing per request.
+    Begun by the retry middleware as it sends; ended once, by
+    :meth:`answered` or :meth:`failed`. ``redact``: the URL's query values
+    are shown as ``REDACTED`` in the span (a presigned URL).
     """
-    configs = list(extra)
+
+    __slots__ = ("_method", "_path", "_span", "_started", "number")
+
+    def __init__(self, request: ClientRequest, number: int, *, redact: bool) -> None:
+        self._method = request.method
+        self._path = request.url.raw_path
+        self.number = number
+        self._started = time.perf_counter()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sending %s %s (attempt %d)", self._method, self._path, number)
+        otel = sys.modules.get("opentelemetry.trace")
+        self._span = (
+            None if otel is None else _start_span(otel, request, number, redact)
+        )
+
+    def answered(self, response: ClientResponse) -> None:
+        """The attempt got ``response`` (its body read, when it is read)."""
+        if logger.isEnabledFor(logging.INFO):
+            rid = _request_id(response)
+            logger.info(
+                "%s %s -> %d (attempt %d, %.3fs%s)",
+                self._method,
+                self._path,
+                response.status,
+                self.number,
+                time.perf_counter() - self._started,
+                f", request id {rid}" if rid else "",
+            )
+        if self._span is not None:
+            _end_span(self._span, response.status, None)
+
+    def failed(self, exc: BaseException) -> None:
+        """The attempt ended with ``exc`` (a cancel is not a failure)."""
+        took = time.perf_counter() - self._started
+        if isinstance(exc, asyncio.CancelledError):
+            # The caller gave up (a task cancelled, a web client gone): one
+            # DEBUG line, not an INFO "failed".
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s cancelled (attempt %d, %.3fs)",
+                    self._method,
+                    self._path,
+                    self.number,
+                    took,
+                )
+        elif logger.isEnabledFor(logging.INFO):
+            # The type only: an exception's text may hold a full (presigned) URL.
+            logger.info(
+                "%s %s failed: %s (attempt %d, %.3fs)",
+                self._method,
+                self._path,
+                type(exc).__name__,
+                self.number,
+                took,
+            )
+        if self._span is not None:
+            _end_span(self._span, None, exc)
+
+
+def retrying(
+    request: ClientRequest,
+    failed: ClientResponse | BaseException,
+    number: int,
+    delay: float,
+) -> None:
+    """Log that attempt ``number`` of ``request`` is retried after ``delay``."""
     if logger.isEnabledFor(logging.INFO):
-        configs.append(log_trace_config())
-    return configs
+        logger.info(
+            "retrying %s %s in %.3fs after %s (attempt %d)",
+            request.method,
+            request.url.raw_path,
+            delay,
+            _describe(failed),
+            number,
+        )
+
+
+# -- OpenTelemetry, through the modules the program imported ----------------------
+
+_tracer: Any = None
+_propagate: Any = None
+
+
+def _start_span(otel: Any, request: ClientRequest, number: int, redact: bool) -> Any:
+    global _tracer, _propagate
+    if isinstance(otel.get_tracer_provider(), otel.ProxyTracerProvider):
+        return None  # no provider set yet: the span would do nothing
+    if _tracer is None:
+        # A proxy: it follows the provider the program sets, even later.
+        _tracer = otel.get_tracer(LOGGER_NAME, __version__)
+        _propagate = importlib.import_module("opentelemetry.propagate")
+    url = redacted_url(request.url) if redact else request.url
+    method = request.method
+    attributes: dict[str, Any] = {
+        "http.request.method": method,
+        "url.full": str(url),
+        "server.address": url.host or "",
+        "server.port": url.port or 0,
+    }
+    if number > 1:
+        attributes["http.request.resend_count"] = number - 1
+    span = _tracer.start_span(method, kind=otel.SpanKind.CLIENT, attributes=attributes)
+    if span.get_span_context().is_valid:
+        # This attempt's own traceparent, in place of any sent before.
+        _propagate.inject(request.headers, context=otel.set_span_in_context(span))
+    return span
+
+
+def _end_span(span: Any, status: int | None, exc: BaseException | None) -> None:
+    otel = sys.modules["opentelemetry.trace"]
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            span.set_attribute("error.type", str(status))
+            span.set_status(otel.Status(otel.StatusCode.ERROR))
+    elif exc is not None:
+        span.set_attribute("error.type", type(exc).__name__)
+        if not isinstance(exc, asyncio.CancelledError):
+            span.record_exception(exc)
+            span.set_status(otel.Status(otel.StatusCode.ERROR))
+    span.end()
 
 
 # The signals whose parameters carry the request's URL, and the others.
@@ -293,48 +320,6 @@ def redact_trace_urls(session: aiohttp.ClientSession) -> None:
         if not isinstance(config, _RedactingTraceConfig):
             configs[index] = wrapped = _RedactingTraceConfig(config)
             wrapped.freeze()
-
-
-async def between_attempts(
-    request: ClientRequest,
-    failed: ClientResponse | BaseException,
-    attempt: int,
-    delay: float,
-    sleep: Callable[[float], Awaitable[None]],
-) -> None:
-    """Wait ``delay`` seconds before attempt ``attempt + 2`` of ``request``.
-
-    Called by the retry middleware in place of its plain sleep: it logs the
-    retry, closes the failed attempt on the request's traces (its span ends
-    with that attempt's status or exception) and opens the next attempt's
-    after the wait, so the wait belongs to neither.
-    """
-    method, url = request.method, request.url
-    # ``_traces`` is aiohttp's own list for this request (private, present
-    # since aiohttp 3.0); without it the retries are only invisible to traces.
-    traces = getattr(request, "_traces", None) or ()
-    headers = request.headers
-    for trace in traces:
-        if isinstance(failed, ClientResponse):
-            await trace.send_request_end(method, url, headers, failed)
-        else:
-            await trace.send_request_exception(method, url, headers, failed)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            "retrying %s %s in %.3fs after %s (attempt %d)",
-            method,
-            url.raw_path,
-            delay,
-            _describe(failed),
-            attempt + 1,
-        )
-    try:
-        await sleep(delay)
-    finally:
-        # Also when the wait is cancelled: aiohttp then ends the request on
-        # these traces with the CancelledError, which needs an open attempt.
-        for trace in traces:
-            await trace.send_request_start(method, url, headers)
 
 
 # Read once, when the package is imported: no code change needed to turn on.

@@ -1,320 +1,236 @@
-"""aiohttp client middlewares: auth, user agent, and retry with a shared gate.
+"""aiohttp client middlewares: the API's headers, and retry.
 
-Each middleware is aiohttp's native ``(request, handler) -> response`` callable,
-so the chain is folded by aiohttp itself (``ClientSession(middlewares=...)``).
-The retry middleware owns the mechanics (sleep, count, re-send); whether and
-how long to wait is :class:`~wriftai_async._retry.RetryPolicy`'s decision.
+Each is aiohttp's native ``(request, handler) -> response`` callable, built
+once per session (``AsyncSession`` holds its chains) and folded by aiohttp.
+The retry middleware owns the mechanics (the bounded loop, each attempt's
+body, the wait); whether and how long to wait is :class:`RetryPolicy`'s
+decision (``_retry.py``); a 429's hold goes to the client's limiter
+(``_rate_limit.py``), which every attempt to the API waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from typing import cast
 
 import aiohttp
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse, hdrs
+from aiohttp import ClientHandlerType, ClientRequest, hdrs
 from yarl import URL
 
-from ._logging import between_attempts
+from ._logging import Attempt, retrying
 from ._rate_limit import Limiter
-from ._retry import RetryPolicy, parse_rate_limit_reset
+from ._retry import RetryPolicy
 from ._urls import origin_key
 
-__all__ = [
-    "AuthMiddleware",
-    "BodyReader",
-    "RateLimitGate",
-    "RetryMiddleware",
-    "UserAgentMiddleware",
-]
+__all__ = ["AuthMiddleware", "Response", "RetryMiddleware"]
 
-_DEFAULT_LIMIT = 64 * 1024 * 1024
+
+class Response(aiohttp.ClientResponse):
+    """aiohttp's response, holding the body the retry middleware read.
+
+    The ``response_class`` of the client's sessions: the session gets the
+    body through the response the chain returns, nothing else.
+    """
+
+    #: The body, decompressed; ``None`` when not read (a stream's success)
+    #: or past the limit (the response is then closed).
+    body: bytes | None = None
+
+    async def read_within(self, limit: int) -> None:
+        """Read the body to its end into :attr:`body`, at most ``limit`` bytes.
+
+        Counted after decompression, so ``limit`` bounds the memory a gzip or
+        deflate bomb can take; past it the read stops and the answer is closed.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                self.close()
+                return
+            chunks.append(chunk)
+        self.body = b"".join(chunks)
 
 
 class AuthMiddleware:
-    """Adds the token and the caller's headers, only on the API's own origin.
+    """The headers of an API request; the token and ``headers=`` only on its origin.
 
     The session follows redirects itself, only within the API's origin (see
     ``AsyncSession._redirect_target``), each hop through the whole chain.
     This middleware checks the origin (scheme, host, port) of every request
-    anyway, as ``requests``' ``should_strip_auth`` and httpx do: the token
-    and ``headers`` (the client's ``headers=`` and the call's own) go only
-    there, and are removed from a request anywhere else. The token never
-    shows in a repr.
+    anyway, as ``requests``' ``should_strip_auth`` and httpx do: the token and
+    the client's ``headers=`` go only there, and are removed from a request
+    anywhere else. A header the call set itself is kept (the token always
+    wins). Once the exchange is over they are removed again: aiohttp's errors
+    and responses show the request's headers (``request_info``), so a cause
+    chain or a returned response never holds them. The token never shows in
+    a repr.
     """
 
-    __slots__ = ("_headers", "_origin")
+    __slots__ = ("_defaults", "_headers", "_names", "_origin", "_token")
 
     def __init__(
         self,
         origin: URL,
-        token: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        token: str | None,
+        headers: Mapping[str, str],
+        user_agent: str,
     ) -> None:
-        self._origin = _origin_key(origin)
-        self._headers = dict(headers or {})
-        if token:
-            self._headers[hdrs.AUTHORIZATION] = f"Bearer {token}"
+        self._origin = origin_key(origin)
+        self._headers = dict(headers)
+        self._token = f"Bearer {token}" if token else None
+        self._names = (*self._headers, hdrs.AUTHORIZATION)
+        self._defaults = {hdrs.ACCEPT: "application/json", hdrs.USER_AGENT: user_agent}
 
     def __repr__(self) -> str:
-        auth = "token=***" if hdrs.AUTHORIZATION in self._headers else "no token"
+        auth = "token=***" if self._token else "no token"
         scheme, host, port = self._origin
         return f"AuthMiddleware('{scheme}://{host}:{port}', {auth})"
 
     async def __call__(
         self, request: ClientRequest, handler: ClientHandlerType
-    ) -> ClientResponse:
-        if _origin_key(request.url) == self._origin:
-            request.headers.update(self._headers)
+    ) -> aiohttp.ClientResponse:
+        headers = request.headers
+        if origin_key(request.url) == self._origin:
+            for name, value in self._headers.items():
+                if name not in headers:
+                    headers[name] = value
+            if self._token is not None:
+                headers[hdrs.AUTHORIZATION] = self._token
         else:
-            for name in (*self._headers, hdrs.AUTHORIZATION):
-                request.headers.popall(name, None)
-        return await handler(request)
+            self._remove(request)
+        for name, value in self._defaults.items():
+            if name not in headers:
+                headers[name] = value
+        try:
+            return await handler(request)
+        finally:
+            self._remove(request)
 
-
-_origin_key = origin_key
-
-
-class UserAgentMiddleware:
-    """Sets the ``User-Agent`` unless the caller set one for this request."""
-
-    __slots__ = ("user_agent",)
-
-    def __init__(self, user_agent: str) -> None:
-        self.user_agent = user_agent
-
-    def __repr__(self) -> str:
-        return f"UserAgentMiddleware({self.user_agent!r})"
-
-    async def __call__(
-        self, request: ClientRequest, handler: ClientHandlerType
-    ) -> ClientResponse:
-        # The session skips aiohttp's own default agent, so a header present
-        # here was set by the caller on purpose.
-        if hdrs.USER_AGENT not in request.headers:
-            request.headers[hdrs.USER_AGENT] = self.user_agent
-        return await handler(request)
-
-
-class RateLimitGate:
-    """One client's shared knowledge of the rate limit.
-
-    When any request to the API's origin gets a 429 with a reset time, every
-    request of the same client to that origin waits for that reset before it
-    is sent, instead of each discovering the limit on its own and retrying in
-    a herd. Answers from other hosts never feed it (see ``RetryMiddleware``'s
-    ``gate_origin``).
-
-    With a ``limiter`` (``rate_limit=``, ``rate_limit_store=``: see
-    ``_rate_limit.py``), each request also waits for its turn there, and the
-    limiter hears of every reset, to share it with other processes.
-    """
-
-    __slots__ = ("_clock", "_resume_at", "_sleep", "limiter")
-
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        limiter: Limiter | None = None,
-    ) -> None:
-        self._resume_at = 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self.limiter = limiter
-
-    def close_for(self, seconds: float) -> None:
-        """Hold every request until ``seconds`` from now (never shortens)."""
-        self._resume_at = max(self._resume_at, self._clock() + seconds)
-        if self.limiter is not None:
-            self.limiter.report_reset(seconds)
-
-    @property
-    def remaining(self) -> float:
-        """Seconds until requests may flow again (0 when open)."""
-        return max(0.0, self._resume_at - self._clock())
-
-    async def wait(self) -> None:
-        """Return when the gate is open (at once in the common case)."""
-        while (delay := self._resume_at - self._clock()) > 0:
-            await self._sleep(delay)
-        if self.limiter is not None:
-            await self.limiter.acquire()
-
-
-class BodyReader:
-    """What one call reads of each answer, and what it read of the last.
-
-    ``whole``: read every body to its end (``request``, upload PUTs); else
-    only the body of an answer that is not a 2xx (``stream``: a success is
-    handed over at the headers and read as it arrives). A body is counted
-    after decompression, so ``limit`` bounds the memory a gzip or deflate
-    bomb can take; past it the read stops and the answer is closed.
-    """
-
-    __slots__ = ("body", "limit", "response", "whole")
-
-    def __init__(self, limit: int, *, whole: bool) -> None:
-        self.limit = limit
-        self.whole = whole
-        self.response: ClientResponse | None = None
-        # The body of ``response``: ``None`` if not read or past ``limit``.
-        self.body: bytes | None = None
-
-    def wants(self, status: int) -> bool:
-        return self.whole or not 200 <= status < 300
-
-    async def read(self, response: ClientResponse) -> bytes | None:
-        """The decoded body, or ``None`` (answer closed) past the limit."""
-        self.response, self.body = response, None
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > self.limit:
-                response.close()
-                return None
-            chunks.append(chunk)
-        self.body = b"".join(chunks)
-        return self.body
+    def _remove(self, request: ClientRequest) -> None:
+        for name in self._names:
+            request.headers.popall(name, None)
 
 
 class RetryMiddleware:
     """Re-sends a request as :class:`RetryPolicy` decides, at most N times.
 
-    With a :class:`BodyReader` an attempt is the whole exchange: status,
-    headers and the body read to its end, so a body that breaks off is a
-    failed attempt like a dropped connection, decided by the same policy.
-    Without one, an attempt ends at the headers of a success and an error
-    body is read up to 64 MiB.
+    An attempt is the whole exchange: status, headers and the body, read to
+    its end under ``max_body`` into :attr:`Response.body` (every body; with
+    ``read_success=False`` only a non-2xx one, a stream's success being read
+    as it arrives), so a body that breaks off is a failed attempt like a
+    dropped connection, decided by the same policy. With a ``limiter``, each
+    attempt to ``limiter_origin`` first waits for its turn, and a 429 from
+    that origin holds every request there; a 429 from any other host holds
+    nothing. ``redact``: spans show the URL's query values as ``REDACTED``.
     """
 
-    __slots__ = ("_gate_origin", "gate", "max_retries", "policy", "reader", "sleep")
+    __slots__ = (
+        "_limiter_origin",
+        "limiter",
+        "max_body",
+        "max_retries",
+        "policy",
+        "read_success",
+        "redact",
+    )
 
     def __init__(
         self,
         policy: RetryPolicy,
         max_retries: int,
-        gate: RateLimitGate | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        reader: BodyReader | None = None,
+        max_body: int,
         *,
-        gate_origin: URL | None = None,
+        read_success: bool = True,
+        limiter: Limiter | None = None,
+        limiter_origin: URL | None = None,
+        redact: bool = False,
     ) -> None:
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        if gate is not None and gate_origin is None:
-            raise ValueError("a gate needs the origin whose answers feed it")
         self.policy = policy
         self.max_retries = max_retries
-        self.gate = gate
-        # Only the API's own answers speak for its rate limit: a 429 from
-        # any other host must not hold every request of the client.
-        self._gate_origin = None if gate_origin is None else origin_key(gate_origin)
-        self.sleep = sleep
-        # Without a reader of its own, error bodies are still read bounded.
-        self.reader = reader or BodyReader(_DEFAULT_LIMIT, whole=False)
+        self.max_body = max_body
+        self.read_success = read_success
+        self.limiter = limiter
+        self._limiter_origin = (
+            None if limiter_origin is None else origin_key(limiter_origin)
+        )
+        self.redact = redact
 
     def __repr__(self) -> str:
         return f"RetryMiddleware({self.policy!r}, max_retries={self.max_retries})"
 
     async def __call__(
         self, request: ClientRequest, handler: ClientHandlerType
-    ) -> ClientResponse:
-        attempt = 0
-        method = request.method
-        gate = self.gate
-        if gate is not None and origin_key(request.url) != self._gate_origin:
-            gate = None  # another host: neither held by the gate nor feeding it
-        while True:
-            if gate is not None:
-                await gate.wait()
-            response: ClientResponse | None = None
-            try:
-                response = await handler(request)
-                try:
-                    body = await self._read(response)
-                except BaseException:
-                    response.close()  # cancelled mid-body: no half-read reuse
-                    raise
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if response is not None:
-                    response.close()
-                delay = self._after_broken(method, attempt, response, exc)
-                if delay is None:
-                    if response is None or response.status < 400:
-                        raise
-                    # An error whose body broke off: its status still says
-                    # what happened, with an empty body.
-                    self._note(response, b"")
-                    return response
-                failed: ClientResponse | BaseException = exc
-            else:
-                status = response.status
-                if status < 429 or (status > 429 and status < 500):
-                    return response
-                headers = response.headers
-                if status == 429 and gate is not None:
-                    reset = parse_rate_limit_reset(headers)
-                    # A reset beyond the longest wait is not waited for by
-                    # anyone: every request then fails fast with the 429.
-                    if reset is not None and reset <= self.policy.max_rate_limit_wait:
-                        gate.close_for(reset)
-                if attempt >= self.max_retries:
-                    return response
-                body_empty = body is not None and not body.strip()
-                delay = self.policy.after_response(
-                    method, attempt, status, headers, body_empty
-                )
-                if delay is None:
-                    return response
+    ) -> aiohttp.ClientResponse:
+        # Another host's answers neither wait for the API's limit nor hold it.
+        own = origin_key(request.url) == self._limiter_origin
+        limiter = self.limiter if own else None
+        response: Response | None = None
+        error: Exception | None = None
+        for number in range(1, self.max_retries + 2):  # bounded: attempts
+            if limiter is not None:
+                await limiter.acquire()
+            response, error = await self._attempt(request, handler, number)
+            if limiter is not None and response is not None and response.status == 429:
+                hold = self.policy.rate_limit_hold(response.headers)
+                if hold is not None:
+                    limiter.report_reset(hold)
+            if number > self.max_retries:
+                break
+            delay = self._delay(request.method, number - 1, response, error)
+            if delay is None:
+                break
+            failed = error or cast(Response, response)
+            if failed is response:
                 response.release()
-                failed = response
-            # Logs the retry; each attempt is its own span for TraceConfigs.
-            await between_attempts(request, failed, attempt, delay, self.sleep)
-            attempt += 1
+            retrying(request, failed, number, delay)
+            await asyncio.sleep(delay)
+        if error is None:
+            return cast(Response, response)
+        if response is None or response.status < 400:
+            raise error
+        response.body = b""  # an error whose body broke off: its status says enough
+        return response
 
-    def _after_broken(
+    async def _attempt(
+        self, request: ClientRequest, handler: ClientHandlerType, number: int
+    ) -> tuple[Response | None, Exception | None]:
+        """One exchange: the response (its body read), or the transport error."""
+        attempt = Attempt(request, number, redact=self.redact)
+        response: Response | None = None
+        try:
+            response = cast(Response, await handler(request))
+            if self.read_success or not 200 <= response.status < 300:
+                await response.read_within(self.max_body)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if response is not None:
+                response.close()
+            attempt.failed(exc)
+            return response, exc
+        except BaseException as exc:
+            if response is not None:
+                response.close()  # cancelled mid-body: no half-read reuse
+            attempt.failed(exc)
+            raise
+        attempt.answered(response)
+        return response, None
+
+    def _delay(
         self,
         method: str,
         attempt: int,
-        response: ClientResponse | None,
-        exc: BaseException,
+        response: Response | None,
+        error: Exception | None,
     ) -> float | None:
-        """The delay before re-sending after ``exc``, or ``None`` to give up.
-
-        Per case, why a re-send is (not) safe:
-
-        - nothing sent (connection refused): any method, the server saw
-          nothing;
-        - the connection broke, or a 2xx/3xx/4xx body broke off: GET, HEAD
-          and OPTIONS change nothing; PUT and our PATCHes carry absolute
-          values and DELETE removes one named thing, so a second send ends in
-          the same state (a DELETE re-sent after its answer broke off may
-          then say 404). A POST is *not* re-sent: the service may have
-          created the prediction, model or version already, and a second
-          send would create another;
-        - a 429 whose body broke off: the server refused the request unseen,
-          so any method is re-sent, as for a whole 429;
-        - a 5xx whose body broke off: as for that 5xx with a body that is not
-          empty (for a POST only a 503 with an empty body is safe, and this
-          one had a body).
-        """
-        if attempt >= self.max_retries:
-            return None
-        if response is not None and response.status >= 429:
+        if response is not None and (error is None or response.status >= 429):
+            # An error status whose body broke off is decided as that status,
+            # its body not empty (for a POST only an empty 503 is safe).
+            body = response.body if error is None else None
+            empty = body is not None and not body.strip()
             return self.policy.after_response(
-                method, attempt, response.status, response.headers, False
+                method, attempt, response.status, response.headers, empty
             )
-        return self.policy.after_exception(method, attempt, exc)
-
-    async def _read(self, response: ClientResponse) -> bytes | None:
-        if self.reader.wants(response.status):
-            return await self.reader.read(response)
-        self._note(response, None)
-        return None
-
-    def _note(self, response: ClientResponse, body: bytes | None) -> None:
-        self.reader.response, self.reader.body = response, body
+        assert error is not None
+        return self.policy.after_exception(method, attempt, error)

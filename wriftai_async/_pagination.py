@@ -7,20 +7,21 @@ the current one, and holds one page at a time.
 
 Every listing ends, whatever the server answers, by a bound the caller
 sees: a listing yields at most ``max_items`` items (the client's
-``max_listing_items``, :data:`DEFAULT_MAX_LISTING_ITEMS` unless set); an item
+``max_listing_items``, ``DEFAULT_MAX_LISTING_ITEMS`` unless set); an item
 past it raises :class:`ListingLimitError` instead, after the items before it.
-Since a listing may also hold at most :data:`MAX_EMPTY_PAGES` empty pages that
-name a next page, it requests at most ``max_items + MAX_EMPTY_PAGES + 2``
-pages (each page with items brings one at least, the one past the bound
-included; one more empty page is the last or the one refused), whatever the
-server's cursors: fresh cursors forever end too.
+Since a listing may also hold at most ``MAX_EMPTY_PAGES`` empty pages that
+name a next page (both bounds are in ``_constants.py``), it requests at most
+``max_items + MAX_EMPTY_PAGES + 2`` pages (each page with items brings one
+at least, the one past the bound included; one more empty page is the last
+or the one refused), whatever the server's cursors: fresh cursors forever
+end too.
 
 A server bug is also caught early, before the bound: a ``next_cursor``
 already seen in the same listing (``A → B → A`` as well as ``A → A``) raises
 :class:`ResponseDecodeError` instead of requesting that page again (the items
 of the page that named it are delivered first), and so do more than
-:data:`MAX_EMPTY_PAGES` empty pages naming a next page. To know every cursor
-it has seen, a pager keeps a 16-byte digest per page (about 100 bytes each
+``MAX_EMPTY_PAGES`` empty pages naming a next page. To know every cursor it
+has seen, a pager keeps a 16-byte digest per page (about 100 bytes each
 with the set's overhead): a listing of 10,000 pages holds about 1 MB,
 whatever the cursors' length.
 """
@@ -31,40 +32,13 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from ._checks import check_int
+from ._constants import DEFAULT_MAX_LISTING_ITEMS, MAX_EMPTY_PAGES
 from ._errors import ListingLimitError, ResponseDecodeError, WriftAIError
 from ._objects import Page
 from ._repr import bounded_repr
 
-__all__ = [
-    "DEFAULT_MAX_LISTING_ITEMS",
-    "MAX_EMPTY_PAGES",
-    "Pager",
-    "check_max_items",
-    "paginate",
-]
-
-#: How many empty pages (each naming a next page) one listing may have before
-#: it is taken for a server bug. A real server sends one empty page at most
-#: (the last, which names none); a filtered listing may have a few more. 100
-#: round trips that bring nothing are already far outside what a working
-#: server does.
-MAX_EMPTY_PAGES = 100
-
-#: The most items one listing yields unless the client says otherwise: ten
-#: times the largest listing measured (100,000 models through one
-#: ``list_for_user``, README scenario E). A listing of 1,000,000 unread models
-#: holds about 1 GB if kept (``list_for_users`` keeps each owner's).
-DEFAULT_MAX_LISTING_ITEMS = 1_000_000
-
-
-def check_max_items(value: object) -> int:
-    """An int >= 1 (``bool`` is not one): the most items per listing."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"max_listing_items must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"max_listing_items must be >= 1, got {value!r}")
-    return value
-
+__all__ = ["Pager", "paginate"]
 
 T = TypeVar("T")
 
@@ -108,7 +82,7 @@ class Pager(AsyncIterator[T], Generic[T]):
         self._items: Iterator[T] = iter(())
         self._exhausted = False
         self._empty_pages = 0  # empty pages that named a next page so far
-        self._max_items = check_max_items(max_items)
+        self._max_items = check_int(max_items, "max_listing_items", 1)
         self._left = self._max_items  # items this listing may still yield
         self._seen: set[bytes] = set()  # digests of the cursors followed
         # Raised at the next load, after the current page's items.

@@ -8,23 +8,20 @@ sent rather than as a confusing 404 from the server.
 from __future__ import annotations
 
 import enum
-import math
 import re
 from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
+from ._checks import check_page_size
 from ._errors import ResponseDecodeError
 from ._repr import bounded_repr
 
 __all__ = [
     "UNSET",
     "UnsetType",
-    "check_concurrency",
-    "check_interval",
     "check_page_size",
-    "check_timeout",
     "join_path",
     "page_query",
     "parse_model",
@@ -120,61 +117,6 @@ def parse_id(value: str, what: str = "prediction id") -> str:
     if not _NAME_RE.fullmatch(value):
         raise ValueError(f"invalid {what} {value!r}")
     return value
-
-
-# -- per-call arguments ---------------------------------------------------------
-#
-# Checked before any request: a page size of 0 or "10" is a caller's mistake,
-# and a NaN interval or timeout reaching asyncio.sleep or a deadline breaks
-# the event loop's timer heap (every later sleep of that loop can hang).
-# bool is an int to Python, never to us.
-
-
-def _require_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
-    return value
-
-
-def _require_finite(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number of seconds, not {value}")
-    return float(value)
-
-
-def check_page_size(page_size: int | None) -> None:
-    """``None`` (the server's default page size) or an int >= 1."""
-    if page_size is not None and _require_int(page_size, "page_size") < 1:
-        raise ValueError(f"page_size must be >= 1, not {page_size}")
-
-
-def check_concurrency(concurrency: int) -> None:
-    """An int >= 1: how many requests run at once."""
-    if _require_int(concurrency, "concurrency") < 1:
-        raise ValueError(f"concurrency must be >= 1, not {concurrency}")
-
-
-def check_interval(value: float, what: str = "poll_interval") -> None:
-    """A finite number of seconds > 0."""
-    if _require_finite(value, what) <= 0:
-        raise ValueError(f"{what} must be > 0, not {value}")
-
-
-def check_seconds(value: float, what: str) -> float:
-    """A finite number of seconds >= 0 (0 allowed), returned as given."""
-    if _require_finite(value, what) < 0:
-        raise ValueError(f"{what} must be >= 0 seconds, not {value}")
-    return value
-
-
-def check_timeout(timeout: float | None, what: str = "timeout") -> None:
-    """``None`` (no limit) or a finite number of seconds > 0."""
-    if timeout is None:
-        return
-    if _require_finite(timeout, what) <= 0:
-        raise ValueError(f"{what} must be > 0 (or None for no limit), not {timeout}")
 
 
 def check_cursor(cursor: str | None) -> None:

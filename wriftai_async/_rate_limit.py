@@ -1,17 +1,20 @@
 """Pacing the requests of one access token: a rate, and the holds 429s ask for.
 
-The retry middleware's :class:`~wriftai_async._middlewares.RateLimitGate`
-consults a :class:`Limiter` before every attempt (``await acquire()``) and
-tells it of every 429's reset (``report_reset(seconds)``). That is the whole
-seam: what stands behind it is chosen here, from the client's options.
+The retry middleware consults the client's :class:`Limiter` before every
+attempt to the API (``await acquire()``) and tells it of every 429's reset
+(``report_reset(seconds)``), so that every request of the client waits for
+that reset instead of each discovering the limit on its own and retrying in
+a herd. That is the whole seam: what stands behind it is chosen here, from
+the client's options.
 
+- neither option: a :class:`Pacer` that paces nothing and only keeps holds
+  (one clock read per request while none holds).
 - ``rate_limit=N`` without a store: a :class:`Pacer`, this process alone sends
   at most N requests per second.
 - ``rate_limit_store="redis://..."`` (or ``WRIFTAI_RATE_LIMIT_STORE``): a
   ``RedisLimiter`` (``_redis_limit.py``, imported only then), which shares the
   holds and, with ``rate_limit=N``, the N per second with every process that
   uses the same token, API and store.
-- neither: no limiter, and nothing of this is on the request path.
 
 **Why slots, not a counter.** A limiter that answers "yes/no" makes a waiting
 request ask again and again, and many waiting requests ask in a herd when the
@@ -33,11 +36,12 @@ import time
 from collections import deque
 from typing import Protocol
 
+from ._checks import check_number
+
 __all__ = [
     "ENV_STORE",
     "Limiter",
     "Pacer",
-    "check_rate",
     "make_limiter",
     "store_key",
 ]
@@ -210,20 +214,6 @@ class Pacer:
                 waiter.set_result(None)
 
 
-def check_rate(value: object) -> float | None:
-    """``rate_limit``: ``None``, or a finite number of requests per second > 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"rate_limit must be a number of requests per second or None, "
-            f"got {type(value).__name__}"
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"rate_limit must be finite and > 0, got {value!r}")
-    return float(value)
-
-
 def _check_store(value: object, source: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{source} must be a redis:// URL, got {type(value).__name__}")
@@ -255,18 +245,18 @@ def make_limiter(
     token: str | None,
     origin: str,
     max_hold: float,
-) -> Limiter | None:
-    """The limiter a client's options ask for, or ``None`` for none.
+) -> Limiter:
+    """The limiter a client's options ask for.
 
     ``rate_limit_store=None`` reads ``WRIFTAI_RATE_LIMIT_STORE``. Only a store
     imports ``redis`` (the ``wriftai-async[redis]`` extra); without it, a
     clear ``ImportError`` says what to install.
     """
-    rate = check_rate(rate_limit)
+    rate = None if rate_limit is None else check_number(rate_limit, "rate_limit")
     if rate_limit_store is None:
         store = os.environ.get(ENV_STORE)
         if store is None:
-            return None if rate is None else Pacer(rate)
+            return Pacer(rate)
         url = _check_store(store, ENV_STORE)
     else:
         url = _check_store(rate_limit_store, "rate_limit_store")

@@ -1,23 +1,14 @@
 """When to retry a request and how long to wait: the policy, with no I/O.
 
-The retry middleware (``_middlewares.py``) asks :class:`RetryPolicy` after each
-failed attempt; the answer is a delay in seconds or ``None`` (give up). Keeping
-the decision here, apart from the sleeping and re-sending, lets the rules be
-tested without a network.
-
-**Which requests may be sent twice.** Re-sending must never duplicate work on
-the server:
-
-- Any method is retried when the connection could not be opened (nothing was
-  sent), on 429 (the server refused the request unseen), and on 503 with an
-  empty body (a proxy or load balancer answered; the service never saw it).
-- Methods other than POST (GET, HEAD, OPTIONS, PUT, PATCH, DELETE) are also
-  retried on other transient failures: 500, 502, 503, 504 and connections that
-  broke after the request went out. Our PATCH bodies carry absolute values, so
-  a second send leaves the same state as the first.
-- POST (create a model, a version, a prediction; cancel) is *not* retried
-  after it may have reached the service: a 500/502/504 or a dropped connection
-  could mean the prediction was created.
+The retry middleware asks :class:`RetryPolicy` after each failed attempt for
+a delay in seconds, or ``None`` (give up). Transient: 429, 500, 502, 503,
+504, no connection, a broken one, a body cut short. A POST (create a
+prediction, a model, a version; cancel) is re-sent only when the service
+cannot have seen it (:func:`_may_resend`): no connection, a 429, a 503 with
+an empty body (a proxy answered); after a 500 or a drop the prediction may
+exist. Other methods always are: GET/HEAD change nothing, PUT and our
+PATCHes carry absolute values, a DELETE removes one named thing. A 429's
+reset is waited for up to ``max_rate_limit_wait``; else full-jitter backoff.
 """
 
 from __future__ import annotations
@@ -27,24 +18,34 @@ import math
 import random
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 import attrs
 
+from ._checks import check_number
+from ._constants import DEFAULT_BACKOFF_BASE as _BASE
+from ._constants import DEFAULT_BACKOFF_MAX as _MAX
+from ._constants import DEFAULT_MAX_RATE_LIMIT_WAIT as _RATE_LIMIT_WAIT
+
 __all__ = ["RetryPolicy", "parse_rate_limit_reset"]
 
-_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Failures after which the request may have reached the service.
+_BROKEN = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ServerTimeoutError,
+)
 
 
-def _seconds(instance: Any, attribute: attrs.Attribute[float], value: Any) -> None:
-    """A finite number of seconds >= 0; ``bool`` is not a number here."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{attribute.name} must be a number of seconds, got {type(value).__name__}"
-        )
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{attribute.name} must be finite and >= 0, got {value!r}")
+def _seconds(_: object, attribute: attrs.Attribute[float], value: object) -> None:
+    check_number(value, attribute.name, zero=True)
+
+
+def _may_resend(method: str, *, unseen: bool) -> bool:
+    """The POST rule: a POST is re-sent only if the service cannot have seen it."""
+    return unseen or method != "POST"
 
 
 @attrs.frozen(kw_only=True)
@@ -66,14 +67,26 @@ class RetryPolicy:
         AsyncClient(retry=RetryPolicy(backoff_base=0.001, backoff_max=0.01))
     """
 
-    backoff_base: float = attrs.field(default=0.5, validator=_seconds)
-    backoff_max: float = attrs.field(default=8.0, validator=_seconds)
-    max_rate_limit_wait: float = attrs.field(default=60.0, validator=_seconds)
+    backoff_base: float = attrs.field(default=_BASE, validator=_seconds)
+    backoff_max: float = attrs.field(default=_MAX, validator=_seconds)
+    max_rate_limit_wait: float = attrs.field(
+        default=_RATE_LIMIT_WAIT, validator=_seconds
+    )
 
     def backoff(self, attempt: int) -> float:
         """The jittered delay before retry number ``attempt + 1``."""
         ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
         return random.uniform(0, ceiling)
+
+    def rate_limit_hold(
+        self, headers: Mapping[str, str], now: float | None = None
+    ) -> float | None:
+        """How long a 429 holds every request to the API: its reset, or ``None``.
+
+        ``None`` too for a reset beyond ``max_rate_limit_wait``.
+        """
+        reset = parse_rate_limit_reset(headers, now)
+        return None if reset is None or reset > self.max_rate_limit_wait else reset
 
     def after_response(
         self,
@@ -84,40 +97,27 @@ class RetryPolicy:
         body_empty: bool,
         now: float | None = None,
     ) -> float | None:
-        """Delay before retrying after an error status, or ``None`` to give up."""
-        if status == 429:
-            wait = parse_rate_limit_reset(headers, now)
-            if wait is None:
-                return self.backoff(attempt)
-            return wait if wait <= self.max_rate_limit_wait else None
-        if status not in _TRANSIENT_STATUSES:
+        """Delay before retrying after an error status, or ``None`` to give up.
+
+        ``body_empty``: the body was read whole and is blank (a proxy's 503).
+        """
+        unseen = status == 429 or (status == 503 and body_empty)
+        if status not in _TRANSIENT_STATUSES or not _may_resend(method, unseen=unseen):
             return None
-        if method == "POST" and not (status == 503 and body_empty):
-            return None
-        wait = parse_rate_limit_reset(headers, now) if status == 503 else None
-        if wait is not None and wait <= self.max_rate_limit_wait:
-            return wait
-        return self.backoff(attempt)
+        reset = parse_rate_limit_reset(headers, now) if status in (429, 503) else None
+        if reset is not None and reset <= self.max_rate_limit_wait:
+            return reset
+        # A 429 whose reset is too far away is raised now; else, back off.
+        return None if status == 429 and reset is not None else self.backoff(attempt)
 
     def after_exception(
         self, method: str, attempt: int, exc: BaseException
     ) -> float | None:
         """Delay before retrying after a transport error, or ``None``."""
-        if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        unseen = isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
             exc, aiohttp.ClientSSLError
-        ):
-            return self.backoff(attempt)  # nothing was sent
-        if method == "POST":
-            return None
-        if isinstance(
-            exc,
-            (
-                aiohttp.ServerDisconnectedError,
-                aiohttp.ClientOSError,
-                aiohttp.ClientPayloadError,
-                aiohttp.ServerTimeoutError,
-            ),
-        ):
+        )
+        if (unseen or isinstance(exc, _BROKEN)) and _may_resend(method, unseen=unseen):
             return self.backoff(attempt)
         return None
 
@@ -127,10 +127,9 @@ def parse_rate_limit_reset(
 ) -> float | None:
     """Seconds until the rate-limit window resets, from the response headers.
 
-    ``x-ratelimit-reset`` is a Unix time in seconds; ``Retry-After`` is either
-    a number of seconds or an HTTP date. Values that cannot be read (not a
-    number, ``nan``, infinite, a date or zone offset out of any calendar's
-    range) are ignored, as if the header were not there.
+    ``x-ratelimit-reset`` is a Unix time; ``Retry-After`` seconds or an HTTP
+    date. A value no clock can reach (``nan``, a year of twenty digits, a
+    zone offset of a billion hours) is ignored, as if absent.
     """
     now = time.time() if now is None else now
     reset = _number(headers.get("x-ratelimit-reset"))
@@ -145,7 +144,6 @@ def parse_rate_limit_reset(
     try:
         when = email.utils.parsedate_to_datetime(retry_after).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError, OSError):
-        # A year of twenty digits, an offset of a billion hours: no date.
         return None
     return _wait(when - now)
 

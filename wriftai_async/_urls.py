@@ -28,11 +28,11 @@ from collections.abc import Mapping
 
 from yarl import URL
 
+from ._constants import DEFAULT_BASE_URL
 from ._repr import display_url
 
 __all__ = [
     "BASE_URL_VARIABLE",
-    "DEFAULT_BASE_URL",
     "check_base_url",
     "origin_key",
     "resolve_base_url",
@@ -40,7 +40,6 @@ __all__ = [
     "url_problem",
 ]
 
-DEFAULT_BASE_URL = "https://api.wrift.ai/v1"
 BASE_URL_VARIABLE = "WRIFTAI_API_BASE_URL"
 
 # What to do instead of an empty value, by where it came from.

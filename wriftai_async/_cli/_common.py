@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any, NoReturn
 
 import aiohttp
 
+from .._checks import check_int, check_number
 from .._client import AsyncClient
 from .._errors import ValidationError
 from .._repr import bounded_repr, shorten
@@ -84,58 +84,37 @@ class Parser(argparse.ArgumentParser):
 # -- option types: checked while parsing ----------------------------------------
 
 
-def whole(minimum: int) -> Callable[[str], int]:
-    """An option's type: a whole number >= ``minimum``."""
+def _option(
+    convert: Callable[[str], Any], check: Callable[[Any], Any], wording: str
+) -> Callable[[str], Any]:
+    """An option's type: ``text`` converted, then the library's own check."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number >= {minimum}, not {text!r}"
-            )
-        return value
+            return check(convert(text))
+        except (TypeError, ValueError):
+            message = f"must be {wording}, not {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
 
     return parse
 
 
-def seconds(text: str) -> float:
-    """An option's type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0, not {text!r}"
-        )
-    return value
+def whole(minimum: int) -> Callable[[str], int]:
+    """An option's type: a whole number >= ``minimum``."""
+    wording = f"a whole number >= {minimum}"
+    return _option(int, lambda value: check_int(value, "", minimum), wording)
 
 
-def per_second(text: str) -> float:
-    """An option's type: a finite number of requests per second > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of requests per second > 0, not {text!r}"
-        )
-    return value
+def _positive(value: float) -> float:
+    return check_number(value, "")
 
 
-def wait_limit(text: str) -> float:
-    """``--max-wait``: seconds > 0; leaving the option out means no limit."""
-    try:
-        return seconds(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0 (leave it out to wait without "
-            f"limit), not {text!r}"
-        ) from None
+seconds = _option(float, _positive, "a number of seconds > 0")
+per_second = _option(float, _positive, "a number of requests per second > 0")
+#: ``--max-wait``: leaving the option out means no limit.
+wait_limit = _option(
+    float, _positive, "a number of seconds > 0 (leave it out to wait without limit)"
+)
 
 
 def _key(text: str) -> str:

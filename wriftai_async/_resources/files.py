@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 
 from yarl import URL
 
+from .._checks import check_int
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._objects import Upload, UploadCompletion
-from .._params import check_concurrency, join_path, server_segment
+from .._params import join_path, server_segment
 from .._repr import bounded_repr, display_url
 from .._urls import url_problem
 from ._base import AsyncResource
@@ -89,7 +90,7 @@ class AsyncFiles(AsyncResource):
                 file (part count or size, a part URL that is not an absolute
                 http(s) URL), or a part answered without an ETag.
         """
-        check_concurrency(concurrency)
+        check_int(concurrency, "concurrency", 1)
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
         if mime_type is not None and not isinstance(mime_type, str):

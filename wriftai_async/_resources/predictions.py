@@ -13,6 +13,7 @@ from .._bulk import (
     bounded_map,
     check_progress_callback,
 )
+from .._checks import check_int, check_number
 from .._errors import (
     APIStatusError,
     APITimeoutError,
@@ -29,11 +30,7 @@ from .._objects import (
 )
 from .._pagination import paginate
 from .._params import (
-    check_concurrency,
-    check_interval,
     check_page_size,
-    check_seconds,
-    check_timeout,
     join_path,
     page_query,
     parse_id,
@@ -74,14 +71,15 @@ def _prefer_wait(wait: bool | float) -> str | None:
         return None
     if wait is True:
         return "wait"
-    return f"wait={format_seconds(check_seconds(wait, 'wait'))}"
+    return f"wait={format_seconds(check_number(wait, 'wait', zero=True))}"
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
     # A NaN here once reached asyncio.sleep and stopped every timer of the
     # loop; 0 and negative timeouts meant "no limit". Now all refused.
-    check_timeout(timeout)
-    check_interval(poll_interval, "poll_interval")
+    if timeout is not None:
+        check_number(timeout, "timeout")
+    check_number(poll_interval, "poll_interval")
 
 
 def _refused_fields(exc: ValidationError) -> set[str]:
@@ -585,7 +583,7 @@ class AsyncPredictions(AsyncResource):
             if not after_id:
                 raise ValueError("after_id must not be empty")
         if wait is not None:
-            check_seconds(wait, "wait")
+            check_number(wait, "wait", zero=True)
         return AsyncEventStream(
             self._session, prediction_id=prediction_id, after_id=after_id, idle=wait
         )
@@ -747,7 +745,7 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
-        check_concurrency(concurrency)
+        check_int(concurrency, "concurrency", 1)
         check_progress_callback(on_progress)
         if isinstance(prediction_ids, (str, bytes)):
             raise TypeError("prediction_ids must be a list of ids, not a str")

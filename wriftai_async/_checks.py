@@ -1,0 +1,62 @@
+"""The checks of every number an argument takes, with one message style.
+
+Checked before any request: a page size of 0 or "10" is a caller's mistake,
+and a NaN interval or timeout reaching ``asyncio.sleep`` or a deadline breaks
+the event loop's timer heap (every later sleep of that loop can hang).
+``bool`` is an int to Python, never to us. A wrong type raises ``TypeError``
+(``"NAME must be an int, not str"``), a value out of range ``ValueError``
+(``"NAME must be ... , not nan"``).
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = [
+    "check_int",
+    "check_limit",
+    "check_number",
+    "check_page_size",
+]
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """An int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, not {value!r}")
+    return value
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def check_number(value: object, name: str, *, zero: bool = False) -> float:
+    """A finite number > 0 (``zero=True``: >= 0), as a float."""
+    number = _number(value, name)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, not {value!r}")
+    return number
+
+
+def check_limit(value: object, name: str) -> float | None:
+    """A limit in seconds: ``None`` or ``math.inf`` (no limit, ``None``), or > 0."""
+    if value is None:
+        return None
+    number = _number(value, name)
+    if math.isnan(number) or number <= 0:
+        raise ValueError(
+            f"{name} must be a number > 0, or None for no limit, not {value!r}"
+        )
+    return None if math.isinf(number) else number
+
+
+def check_page_size(page_size: int | None) -> None:
+    """``None`` (the server's default page size) or an int >= 1."""
+    if page_size is not None:
+        check_int(page_size, "page_size", 1)
