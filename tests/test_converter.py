@@ -66,6 +66,8 @@ def test_unknown_fields_are_kept_in_extra_and_round_trip():
 def test_unknown_enum_values_stay_strings():
     model = structure({**MODEL, "visibility": "unlisted"}, Model)
     assert model.visibility == "unlisted"
+    assert structure("unlisted", Visibility) == "unlisted"  # the enum alone too
+    assert structure("public", Visibility) is Visibility.PUBLIC
     prediction = structure({"id": "p", "status": "paused"}, PredictionDetails)
     assert prediction.status == "paused" and not prediction.is_terminal
     done = structure({"id": "p", "status": "abandoned"}, PredictionDetails)

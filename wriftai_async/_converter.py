@@ -251,6 +251,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
         lambda t: _enum_or_str_hook(_enum_or_str(t)),  # type: ignore[arg-type]
     )
     for enum_cls in _ENUMS_OR_STR:
+        conv.register_structure_hook(enum_cls, _enum_or_str_hook(enum_cls))
         conv.register_unstructure_hook(enum_cls, _enum_value)
     conv.register_structure_hook_factory(_is_list, lambda t: _list_hook(conv, t))
     conv.register_structure_hook_factory(
