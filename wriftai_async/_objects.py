@@ -4,7 +4,8 @@ The classes hold the *canonical* spelling of each field. The service renamed
 some fields over time (see ``_converter.py``, which maps both spellings here),
 adds new ones, and adds enum values: every class therefore keeps what it does
 not model in ``extra``, every field but the identifying ones is optional, and
-enum-typed fields accept any string (``Visibility | str``).
+enum-typed fields accept any string (``Visibility | str``). The optional
+fields are built when first read (``_onread.py``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ object; every other field is built on its own the first time it is read, by
 the converter's hook for its type (the same rules, registered once, in
 ``_converter.py``), then stored in its slot. Reading ``model.created_at``
 parses one timestamp; reading ``model.owner`` builds the owner and nothing
-else. Once every field is built, the object lets the JSON object go (so do
-not change a dict after passing it to ``structure``).
+else. A field whose hook passes its value unchanged (a str, an int: see
+:func:`passes`) is checked and read from the JSON object each time, nothing
+stored. Once every other field is built, those are stored too and the object
+lets the JSON object go (so do not change a dict after passing it to
+``structure``).
 
 How a field knows whether it is built: each such field is a property in
 front of attrs' slot, and the object keeps a bit mask of its built fields.
