@@ -2,8 +2,8 @@
 
 orjson decodes a 50-model listing page in about half the time of the standard
 library's ``json`` (measured: 1.0 vs 2.0 µs per model, see
-``benchmarks/``); it is the one runtime dependency beyond aiohttp, attrs,
-cattrs and anyio.
+``benchmarks/``); it is the one runtime dependency beyond aiohttp, attrs
+and cattrs.
 
 **Bounded decoding.** A body's bytes are capped by ``max_response_size``, but
 what they decode to is not: ``[],[],...`` costs about 100 bytes of Python
