@@ -47,24 +47,62 @@ class Contender:
     label: str
     kind: str  # "async" or "sync": which official client it is compared with
     needs: tuple[str, ...]  # importable modules; missing -> "not installed"
+    driver: str = ""  # which driver runs it (default: its own name)
+    reads: str = "four"  # what the program reads of each model (READS)
 
 
+# Scenario A: what a program does with a listing is read it. Every contender
+# reads the same four fields of every model (``READS["four"]``): the typed
+# clients their attributes, the dict ones (the floor, the official client's
+# TypedDicts) the same keys. Two more rows show the extremes for ours.
 CONTENDERS: dict[str, Contender] = {
-    "floor": Contender("raw aiohttp + orjson (floor)", "async", ("aiohttp", "orjson")),
-    "aiohttp_json": Contender("raw aiohttp + json", "async", ("aiohttp",)),
+    "floor": Contender(
+        "raw aiohttp + orjson (floor), reading", "async", ("aiohttp", "orjson")
+    ),
+    "floor_everything": Contender(
+        "raw aiohttp + orjson, reading every key",
+        "async",
+        ("aiohttp", "orjson"),
+        driver="floor",
+        reads="everything",
+    ),
+    "floor_nothing": Contender(
+        "raw aiohttp + orjson, reading nothing",
+        "async",
+        ("aiohttp", "orjson"),
+        driver="floor",
+        reads="nothing",
+    ),
+    "aiohttp_json": Contender("raw aiohttp + json, reading", "async", ("aiohttp",)),
     "wriftai_async": Contender(
-        "wriftai_async.AsyncClient", "async", ("wriftai_async",)
+        "wriftai_async.AsyncClient, reading", "async", ("wriftai_async",)
+    ),
+    "wriftai_async_nothing": Contender(
+        "wriftai_async.AsyncClient, reading nothing",
+        "async",
+        ("wriftai_async",),
+        driver="wriftai_async",
+        reads="nothing",
+    ),
+    "wriftai_async_everything": Contender(
+        "wriftai_async.AsyncClient, reading every field",
+        "async",
+        ("wriftai_async",),
+        driver="wriftai_async",
+        reads="everything",
     ),
     "wriftai_async_sync": Contender(
-        "wriftai_async.Client (sequential)", "sync", ("wriftai_async",)
+        "wriftai_async.Client (sequential), reading", "sync", ("wriftai_async",)
     ),
     "official_async": Contender(
-        "wriftai (official) async", "async", ("wriftai", "httpx")
+        "wriftai (official) async, reading", "async", ("wriftai", "httpx")
     ),
     "official_sync": Contender(
-        "wriftai (official) sync, sequential", "sync", ("wriftai", "httpx")
+        "wriftai (official) sync, sequential, reading", "sync", ("wriftai", "httpx")
     ),
 }
+#: Rows only scenario A has (B reads a prediction's status, E only counts).
+A_ONLY = frozenset(n for n, c in CONTENDERS.items() if c.reads != "four")
 
 # Scenario C and D compare code paths, not whole clients: their own rows.
 C_ROWS: dict[str, Contender] = {
@@ -72,6 +110,12 @@ C_ROWS: dict[str, Contender] = {
     "orjson_loads": Contender("orjson.loads", "-", ("orjson",)),
     "wriftai_structure": Contender(
         "wriftai_async structure(page, Page[Model])", "-", ("wriftai_async",)
+    ),
+    "wriftai_structure_read_four": Contender(
+        "wriftai_async structure + read name, owner.username, created_at, "
+        "predictions_count",
+        "-",
+        ("wriftai_async",),
     ),
     "wriftai_structure_read": Contender(
         "wriftai_async structure + read every field of every model",
@@ -132,6 +176,102 @@ def cpu_seconds() -> float:
 
 def maxrss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+# --------------------------------------------------------------------------
+# What each program reads of the models it listed (scenario A) or the
+# prediction it polled (B: its status, to know whether to poll again).
+# --------------------------------------------------------------------------
+
+
+def read_four_keys(models: list[Any]) -> None:
+    for m in models:
+        _ = m["name"], m["owner"]["username"], m["created_at"], m["predictions_count"]
+
+
+def read_four_attrs(models: list[Any]) -> None:
+    for m in models:
+        _ = m.name, m.owner.username, m.created_at, m.predictions_count
+
+
+_READERS: dict[type, Any] = {}
+
+
+def _reader_of(cls: type) -> Any:
+    """(every field's getter, nested fields, fields holding lists of objects)."""
+    import operator
+    import types
+    import typing
+
+    import attrs
+
+    hints = typing.get_type_hints(cls)
+    nested, lists = [], []
+    for index, field in enumerate(attrs.fields(cls)):
+        hint = hints[field.name]
+        if isinstance(hint, types.UnionType):  # X | None: X
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            hint = args[0] if len(args) == 1 else hint
+        if typing.get_origin(hint) is list:
+            if attrs.has(typing.get_args(hint)[0]):
+                lists.append(index)
+        elif isinstance(hint, type) and attrs.has(hint):
+            nested.append(index)
+    getter = operator.attrgetter(*(f.name for f in attrs.fields(cls)))
+    return getter, nested, lists
+
+
+def read_every_field(models: list[Any]) -> None:
+    # Every field of every model, and of the objects in it (owner,
+    # hardware, categories); what to descend into is worked out once per class.
+    def every(obj: Any) -> None:
+        reader = _READERS.get(type(obj))
+        if reader is None:
+            reader = _READERS[type(obj)] = _reader_of(type(obj))
+        getter, nested, lists = reader
+        values = getter(obj)
+        for index in nested:
+            if values[index] is not None:
+                every(values[index])
+        for index in lists:
+            for item in values[index]:
+                every(item)
+
+    for m in models:
+        every(m)
+
+
+def read_every_key(models: list[Any]) -> None:
+    # The dict contenders' "every field": every value, and those of the
+    # objects in it (owner, hardware, categories).
+    for m in models:
+        for value in m.values():
+            if type(value) is dict:
+                for _ in value.values():
+                    pass
+            elif type(value) is list:
+                for item in value:
+                    if type(item) is dict:
+                        for _ in item.values():
+                            pass
+
+
+def read_nothing(models: list[Any]) -> None:
+    pass
+
+
+def reader(name: str) -> Callable[[list[Any]], None]:
+    reads = ALL_ROWS[name].reads if name in CONTENDERS else "nothing"
+    if reads == "nothing":
+        return read_nothing
+    typed = (CONTENDERS[name].driver or name).startswith("wriftai_async")
+    if reads == "everything":
+        return read_every_field if typed else read_every_key
+    return read_four_attrs if typed else read_four_keys
+
+
+def status_of(prediction: Any) -> Any:
+    return prediction["status"] if isinstance(prediction, dict) else prediction.status
 
 
 # --------------------------------------------------------------------------
@@ -323,6 +463,7 @@ class OfficialSyncDriver:
 
 
 def make_driver(name: str, base_url: str, concurrency: int) -> Any:
+    name = CONTENDERS[name].driver or name
     if name == "floor":
         return AiohttpDriver(base_url, concurrency, use_orjson=True)
     if name == "aiohttp_json":
@@ -368,21 +509,27 @@ def plan(args: argparse.Namespace) -> tuple[Callable[..., Any], Any, Any, int]:
     raise ValueError(args.scenario)
 
 
-def _count(result: Any) -> int:
-    # A: a list of models; E: a count of models.
-    return len(result) if isinstance(result, list) else int(result)
+def _count(result: Any, read: Callable[[list[Any]], None]) -> int:
+    # A: a list of models, read as the contender's program would; E: a count.
+    if isinstance(result, list):
+        read(result)
+        return len(result)
+    return int(result)
 
 
 async def run_async(args: argparse.Namespace, driver: Any, prof: Any) -> dict[str, Any]:
     op, warm, items, per_item = plan(args)
     polls = args.polls if args.scenario == "B" else 1
+    read = reader(args.contender)
 
     async def job(x: Any) -> int:
         for _ in range(polls):  # B: one task per prediction, polled in a row
             result = await op(driver, x)
-        # Count, then drop: keeping every model until the end would make the
-        # garbage collector walk an ever larger heap, which is not the client.
-        return 1 if args.scenario == "B" else _count(result)
+            if args.scenario == "B":
+                status_of(result)
+        # Read, count, then drop: keeping every model until the end would make
+        # the garbage collector walk an ever larger heap, which is not the client.
+        return 1 if args.scenario == "B" else _count(result, read)
 
     try:
         await bounded_gather([partial(job, x) for x in warm], args.concurrency)
@@ -405,11 +552,14 @@ async def run_async(args: argparse.Namespace, driver: Any, prof: Any) -> dict[st
 def run_sync(args: argparse.Namespace, driver: Any, prof: Any) -> dict[str, Any]:
     op, warm, items, per_item = plan(args)
     polls = args.polls if args.scenario == "B" else 1
+    read = reader(args.contender)
 
     def job(x: Any) -> int:
         for _ in range(polls):
             result = op(driver, x)
-        return 1 if args.scenario == "B" else _count(result)
+            if args.scenario == "B":
+                status_of(result)
+        return 1 if args.scenario == "B" else _count(result, read)
 
     try:
         for x in warm:
@@ -475,6 +625,16 @@ def run_c(args: argparse.Namespace, prof: Any) -> dict[str, Any]:
 
             def work() -> int:
                 return sum(len(structure(d, Page[Model]).items) for d in decoded)
+        elif row == "wriftai_structure_read_four":
+            decoded = [json.loads(b) for b in pages]
+
+            def work() -> int:
+                n = 0
+                for d in decoded:
+                    items = structure(d, Page[Model]).items
+                    read_four_attrs(items)
+                    n += len(items)
+                return n
         elif row == "wriftai_structure_read":
             # Fields are built on first read: this is what reading them all
             # costs (each model's own fields, nested objects built).

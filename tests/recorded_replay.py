@@ -256,7 +256,11 @@ class ReplayServer:
     One server for every case: the test points ``exchange`` at the current
     case before running it. Sync handlers run on a thread pool (several
     requests arrive at once, and some handlers block on purpose); async ones
-    on the server's loop.
+    on the server's loop. Sync handlers of one path run one at a time, in the
+    order their requests arrived: the recordings match concurrent upload
+    creates to files by (type, size), which only works when the handler sees
+    them in the order they came (threads started together may otherwise run
+    in any order: seen on 3.13).
     """
 
     def __init__(self) -> None:
@@ -264,6 +268,7 @@ class ReplayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=48, thread_name_prefix="replay")
+        self._path_locks: dict[str, asyncio.Lock] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._stopped: asyncio.Event | None = None
@@ -354,7 +359,10 @@ class ReplayServer:
             if inspect.iscoroutinefunction(handler):
                 answer = await handler(shown)
             else:
-                answer = await self.loop.run_in_executor(self._pool, handler, shown)
+                # asyncio.Lock wakes its waiters first come, first served.
+                lock = self._path_locks.setdefault(request.path, asyncio.Lock())
+                async with lock:
+                    answer = await self.loop.run_in_executor(self._pool, handler, shown)
             if inspect.isawaitable(answer):
                 answer = await answer
             if not isinstance(answer, httpx.Response):

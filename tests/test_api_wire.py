@@ -48,6 +48,34 @@ async def test_models_list_all(client, emulator):
     assert len(page.items) == 1 and page.next_cursor
 
 
+async def test_every_page_of_a_listing_sends_its_query_and_then_a_cursor(
+    client, emulator
+):
+    emulator.add_user("ivy")
+    for i in range(5):
+        emulator.add_model("ivy", f"m{i}", categories=["audio"])
+    models = await collect(
+        client.models.list_for_user(
+            "ivy",
+            page_size=2,
+            sort_by="created_at",
+            sort_direction="asc",
+            category_slugs=["audio"],
+        )
+    )
+    assert [m.name for m in models] == [f"m{i}" for i in range(5)]
+    sent = [r.query for r in emulator.requests if r.path == "/models/ivy"]
+    assert len(sent) == 3
+    assert "cursor" not in sent[0] and all(q["cursor"] for q in sent[1:])
+    for query in sent:
+        assert [(k, v) for k, v in query.items() if k != "cursor"] == [
+            ("page_size", "2"),
+            ("sort_by", "created_at"),
+            ("sort_direction", "asc"),
+            ("category_slugs", "audio"),
+        ]
+
+
 async def test_models_get(client, emulator):
     model = await resolve(client.models.get("alice/image-gen"))
     assert isinstance(model, ModelDetails)

@@ -181,3 +181,18 @@ def test_the_command_line_prints_big_integers_exactly(server, monkeypatch, capsy
     printed = json.loads(out)
     assert printed["output"][:2] == [BIG, NEGATIVE]
     assert printed["trace_id"] == BIG
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a": 1234567890, "b": 18446744073709551617}',  # a run of 10 first
+        b'{"a": "12345678901234567", "b": -9223372036854775809}',
+        b"[123456789012345678, 1e5, 99999999999999999999]",
+    ],
+)
+def test_a_long_integer_after_shorter_runs_of_digits_is_exact(text):
+    from wriftai_async._json import loads
+
+    assert loads(text) == json.loads(text)
+    assert orjson.loads(text) != json.loads(text)  # orjson alone would round

@@ -34,10 +34,27 @@ USER_TESTS = textwrap.dedent(
     """
 )
 
+# The options fixture overridden by name, for a module.
+OVERRIDING_TESTS = textwrap.dedent(
+    """
+    import pytest
+
+
+    @pytest.fixture
+    def wriftai_emulator_options():
+        return {"style": "old"}
+
+
+    def test_overridden_options_configure_the_emulator(wriftai_emulator):
+        assert wriftai_emulator.style == "old"
+    """
+)
+
 
 def test_a_users_suite_gets_the_fixture(tmp_path):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_user.py").write_text(USER_TESTS)
+    (tmp_path / "test_override.py").write_text(OVERRIDING_TESTS)
     result = subprocess.run(
         [
             sys.executable,
@@ -60,4 +77,4 @@ def test_a_users_suite_gets_the_fixture(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

@@ -18,7 +18,7 @@ import attrs
 from ._checks import check_int
 from ._repr import install_bounded_repr
 
-__all__ = ["BulkResult", "ProgressCallback", "bounded_map"]
+__all__ = ["BulkResult", "ProgressCallback", "bounded_map", "check_bulk_args"]
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -64,12 +64,15 @@ class BulkResult(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def check_progress_callback(on_progress: object) -> None:
-    """``None`` or a callable."""
+def check_bulk_args(keys: object, concurrency: object, on_progress: object) -> None:
+    """A bulk helper's arguments, checked when it is called (not when iterated)."""
+    check_int(concurrency, "concurrency", 1)
     if on_progress is not None and not callable(on_progress):
         raise TypeError(
             f"on_progress must be callable, not {type(on_progress).__name__}"
         )
+    if isinstance(keys, (str, bytes)):
+        raise TypeError("expected a list of ids or names, not a single str")
 
 
 def bounded_map(
@@ -78,15 +81,8 @@ def bounded_map(
     concurrency: int,
     on_progress: ProgressCallback | None = None,
 ) -> AsyncIterator[BulkResult[T]]:
-    """Yield ``BulkResult(key, await call(key))`` for every key, as they finish.
-
-    The arguments are checked here, when the bulk helper is called, not at
-    its first iteration.
-    """
-    check_int(concurrency, "concurrency", 1)
-    check_progress_callback(on_progress)
-    if isinstance(keys, (str, bytes)):
-        raise TypeError("expected a list of ids or names, not a single str")
+    """Yield ``BulkResult(key, await call(key))`` for every key, as they finish."""
+    check_bulk_args(keys, concurrency, on_progress)
     return _bounded_map(keys, call, concurrency, on_progress)
 
 

@@ -111,7 +111,7 @@ class AsyncClient:
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
     ) -> None:
-        self.session = AsyncSession(
+        self.session: AsyncSession = AsyncSession(
             access_token,
             base_url,
             max_retries=max_retries,

@@ -2,14 +2,17 @@
 
 Every wire decision lives in :func:`configure_converter`:
 
-- **Timestamps** are ISO 8601 strings; they become aware ``datetime`` objects
+- **Timestamps** are ISO 8601 strings (the service sends
+  ``2025-08-13T11:48:44.371093Z``); they become aware ``datetime`` objects
   (a timestamp without a zone is taken as UTC) and go back out in ISO 8601.
+- **Scalars** are checked, not converted: ``"3"`` is not an int, ``3`` not a
+  str; an int is accepted where a float belongs.
 - **Unknown fields** are never an error. They are kept, untouched, in each
   object's ``extra`` mapping and written back out by ``unstructure``, so
   nothing the server sent is lost.
 - **Missing fields** take the class default (``None`` for every optional
-  field). Only identifying fields (a model's ``id`` and ``name``, a
-  prediction's ``id`` and ``status``, ...) are required.
+  field), and so does ``null``. Only identifying fields (a model's ``id`` and
+  ``name``, a prediction's ``id`` and ``status``, ...) are required.
 - **Enums** (``Visibility``, ``PredictionStatus``) accept values this version
   does not know: they stay plain ``str``.
 - **Renamed fields**: newer servers call a user's ``id``/``username``
@@ -17,43 +20,42 @@ Every wire decision lives in :func:`configure_converter`:
   and a hardware's ``ram_per_gpu_gb``/``ram_gb`` ``vram_gb``/``ram_gib``. Both
   spellings land in the same attribute (see ``_RENAMES``).
 - **Free-form JSON** (schemas, prediction input and output, metrics) is passed
-  through as decoded, not copied.
-- Anything else that does not fit (a string where an object belongs, a missing
-  ``id``) raises :class:`~wriftai_async.ResponseDecodeError` from
-  :func:`structure`, never ``KeyError`` or ``TypeError``.
+  through as decoded, not copied. Lists must be JSON arrays.
+- **Built on first read**: structuring checks the identifying fields; every
+  other field is built by its type's hook here when first read (see
+  ``_onread.py``, which holds all of that machinery).
+- Anything that does not fit (a string where an object belongs, a missing
+  ``id``) raises :class:`~wriftai_async.ResponseDecodeError`, from
+  :func:`structure` or from the first read of the field, never ``KeyError``
+  or ``TypeError``.
 
-- **Built on first read**: structuring checks and stores the identifying
-  fields and keeps the JSON object; every other field is built, checked and
-  stored when first read (see ``_objects._BuiltOnRead``), so a malformed one
-  raises ``ResponseDecodeError`` then. Reading a scalar builds the scalars,
-  reading anything else builds every field.
-
-Structuring functions are generated once per class (``_structgen.py``) and
-registered as cattrs hooks on the converter they were made for.
+This converter is private (``structure`` and ``unstructure`` are the public
+surface). Each rule is written once, as the hook registered for its type;
+the response classes' generated functions call those same hooks.
 """
 
 from __future__ import annotations
 
 import sys
+import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from types import UnionType
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
-import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _objects as o
 from ._errors import ResponseDecodeError
+from ._onread import BuiltOnRead, make_structure_fn, passes
 from ._repr import cause_text
-from ._structgen import make_structure_fn
 
 __all__ = ["configure_converter", "converter", "make_converter", "structure"]
 
 T = TypeVar("T")
 
 _Normalizer = Callable[[dict[str, Any]], dict[str, Any]]
+Hook = Callable[[Any, Any], Any]
 
 
 def _normalize_user(data: dict[str, Any]) -> dict[str, Any]:
@@ -112,57 +114,61 @@ _RENAMES: dict[type[Any], _Normalizer] = {
 }
 
 _ENUMS_OR_STR: tuple[type[Any], ...] = (o.Visibility, o.PredictionStatus)
+_UTC = timezone.utc
+
+if sys.version_info >= (3, 11):
+    _fromisoformat = datetime.fromisoformat  # the service's "...371093Z" too
+else:
+
+    def _fromisoformat(value: str) -> datetime:
+        # 3.10's fromisoformat rejects a trailing "Z".
+        if value[-1:] in ("Z", "z"):
+            value = value[:-1] + "+00:00"
+        return datetime.fromisoformat(value)
 
 
 def _parse_datetime(value: Any, _: Any = None) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    if sys.version_info < (3, 11) and value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
+    # fromisoformat raises TypeError for anything but a str, ValueError for
+    # a str it cannot read: both are decode errors.
+    parsed = _fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
 
 
 def _format_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
-def _enum_or_str_hook(enum_cls: type[Any]) -> Callable[[Any, Any], Any]:
-    members = {member.value: member for member in enum_cls}
-
-    def structure(value: Any, _: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string for {enum_cls.__name__}")
-        return members.get(value, value)
-
-    return structure
-
-
-def _enum_value(member: Any) -> str:
-    return str(member.value)
-
-
-def _is_enum_or_str(type_: Any) -> type[Any] | None:
-    args = getattr(type_, "__args__", None)
-    if not args:
-        return None
+def _enum_or_str(type_: Any) -> type[Any] | None:
+    """The enum of ``Enum | str`` (one of ours), else ``None``."""
+    args = typing.get_args(type_)
     for enum_cls in _ENUMS_OR_STR:
         if enum_cls in args and str in args:
             return enum_cls
     return None
 
 
-def _passthrough_dict(value: Any, _: Any) -> Any:
-    if not isinstance(value, dict):
+def _enum_or_str_hook(enum_cls: type[Any]) -> Hook:
+    members = {member.value: member for member in enum_cls}
+
+    def structure_enum_or_str(value: Any, _: Any = None) -> Any:
+        if type(value) is not str:
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return members.get(value, value)
+
+    return structure_enum_or_str
+
+
+def _enum_value(member: Any) -> str:
+    return str(member.value)
+
+
+def _json_object(value: Any, _: Any = None) -> Any:
+    if type(value) is not dict:
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
+    return value  # passed through as decoded, not copied
 
 
-def _strict_scalar(kind: type[Any]) -> Callable[[Any, Any], Any]:
+def _strict_scalar(kind: type[Any]) -> Hook:
     """A check, not a conversion: ``"3"`` is not silently an int, nor 3 a str."""
     if kind is float:
 
@@ -173,44 +179,27 @@ def _strict_scalar(kind: type[Any]) -> Callable[[Any, Any], Any]:
                 return float(value)
             raise TypeError(f"expected a number, got {type(value).__name__}")
 
-        return structure_float
+        return passes(float, structure_float)
 
     def structure_scalar(value: Any, _: Any = None) -> Any:
         if type(value) is kind:
             return value
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
 
-    return structure_scalar
+    return passes(kind, structure_scalar)
 
 
-def _optional_inner(type_: Any) -> Any:
-    """``X`` for ``X | None`` (exactly two members), else ``None``."""
-    args = getattr(type_, "__args__", None)
-    if not args or len(args) != 2 or type(None) not in args:
-        return None
-    if getattr(type_, "__origin__", None) not in (Union, None) and not isinstance(
-        type_, UnionType
-    ):
-        return None
-    return args[0] if args[1] is type(None) else args[1]
+def _list_hook(conv: cattrs.Converter, type_: Any) -> Hook:
+    # cattrs' own list hook takes any iterable (a string, a dict's keys).
+    (item_type,) = typing.get_args(type_) or (Any,)
+    item = conv.get_structure_hook(item_type)
 
+    def structure_list(value: Any, _: Any = None) -> list[Any]:
+        if type(value) is not list:
+            raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+        return [item(i, item_type) for i in value]
 
-def _optional_hook(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
-    # cattrs' generic Optional hook dispatches on the inner type at every
-    # call; resolving it once here takes that off the per-field cost.
-    inner_type = _optional_inner(type_)
-    inner = conv.get_structure_hook(inner_type)
-
-    def structure_optional(value: Any, _: Any = None) -> Any:
-        if value is None:
-            return None
-        return inner(value, inner_type)
-
-    return structure_optional
-
-
-def _has_extra(cls: Any) -> bool:
-    return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
+    return structure_list
 
 
 # Small leaf objects repeated across a listing (every model of a page has the
@@ -220,12 +209,6 @@ def _has_extra(cls: Any) -> bool:
 _SHARED: frozenset[type[Any]] = frozenset(
     {o.Category, o.Hardware, o.User, o.PredictionModel}
 )
-
-
-def _make_structure_fn(cls: type[T], conv: cattrs.Converter) -> Callable[..., T]:
-    return make_structure_fn(
-        cls, conv.get_structure_hook, _RENAMES.get(cls), share=cls in _SHARED
-    )
 
 
 def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:
@@ -240,29 +223,45 @@ def _make_unstructure_fn(cls: type[Any], conv: cattrs.Converter) -> Any:
     return unstructure
 
 
+def _is_list(type_: Any) -> bool:
+    origin: Any = typing.get_origin(type_)
+    return origin is list
+
+
+def _is_response(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, BuiltOnRead)
+
+
 def configure_converter(conv: cattrs.Converter) -> None:
-    """Install the wire rules listed in this module's docstring on ``conv``."""
+    """Install the wire rules listed in this module's docstring on ``conv``.
+
+    One hook per type; the response classes' functions (``_onread.py``)
+    take every field's rule from ``conv`` when they are made, so a hook
+    registered here before the first structure of a class is the one used.
+    """
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, _strict_scalar(kind))
     conv.register_structure_hook(datetime, _parse_datetime)
     conv.register_unstructure_hook(datetime, _format_datetime)
-    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _passthrough_dict)
+    conv.register_structure_hook_func(
+        lambda t: t == dict[str, Any], passes(dict, _json_object)
+    )
     conv.register_structure_hook_factory(
-        lambda t: _is_enum_or_str(t) is not None,
-        lambda t: _enum_or_str_hook(_is_enum_or_str(t)),  # type: ignore[arg-type]
+        lambda t: _enum_or_str(t) is not None,
+        lambda t: _enum_or_str_hook(_enum_or_str(t)),  # type: ignore[arg-type]
     )
     for enum_cls in _ENUMS_OR_STR:
         conv.register_structure_hook(enum_cls, _enum_or_str_hook(enum_cls))
         conv.register_unstructure_hook(enum_cls, _enum_value)
+    conv.register_structure_hook_factory(_is_list, lambda t: _list_hook(conv, t))
     conv.register_structure_hook_factory(
-        lambda t: _optional_inner(t) is not None and _is_enum_or_str(t) is None,
-        lambda t: _optional_hook(conv, t),
-    )
-    conv.register_structure_hook_factory(
-        _has_extra, lambda cls: _make_structure_fn(cls, conv)
+        _is_response,
+        lambda cls: make_structure_fn(
+            cls, conv.get_structure_hook, _RENAMES.get(cls), share=cls in _SHARED
+        ),
     )
     conv.register_unstructure_hook_factory(
-        _has_extra, lambda cls: _make_unstructure_fn(cls, conv)
+        _is_response, lambda cls: _make_unstructure_fn(cls, conv)
     )
 
 

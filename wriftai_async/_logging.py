@@ -36,7 +36,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
-import attr
+import attrs
 from aiohttp import ClientRequest, ClientResponse
 from yarl import URL
 
@@ -304,8 +304,8 @@ def _forward(signal: Any, *, redact: bool) -> Callable[..., Awaitable[None]]:
 def _with_url(params: Any, url: URL) -> Any:
     # aiohttp's parameter classes are frozen attrs classes (3.x); a later
     # version may make them dataclasses.
-    if attr.has(type(params)):
-        return attr.evolve(params, url=url)
+    if attrs.has(type(params)):
+        return attrs.evolve(params, url=url)
     return dataclasses.replace(params, url=url)
 
 

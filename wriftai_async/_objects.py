@@ -4,7 +4,8 @@ The classes hold the *canonical* spelling of each field. The service renamed
 some fields over time (see ``_converter.py``, which maps both spellings here),
 adds new ones, and adds enum values: every class therefore keeps what it does
 not model in ``extra``, every field but the identifying ones is optional, and
-enum-typed fields accept any string (``Visibility | str``).
+enum-typed fields accept any string (``Visibility | str``). The optional
+fields are built when first read (``_onread.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._errors import ResponseDecodeError
-from ._repr import bounded_reprs, cause_text
+from ._onread import EMPTY, BuiltOnRead, install
+from ._repr import bounded_reprs
 
 __all__ = [
     "COMPATIBILITY_FLAGS",
@@ -47,86 +47,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: Shared, read-only default for ``extra``: most objects have no unknown
-#: fields, and one empty mapping for all of them costs no allocation.
-EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-class _BuiltOnRead:
-    """Base of the response classes: some fields are built when first read.
-
-    Structuring checks and stores the identifying fields (a model's ``id``
-    and ``name``) and keeps the decoded JSON object; every other field is
-    built from it on first read (``__getattr__`` runs only while its slot is
-    still empty), then stored like any other field. Reading a scalar
-    (string, number, enum, free-form JSON) builds all the scalars; reading
-    any other field (timestamp, nested object, list, ``extra``) builds every
-    field. A listing whose items are only counted or picked by name pays for
-    neither. Until every field is built, the object holds on to its decoded
-    JSON object (so do not change a dict after passing it to ``structure``).
-
-    Everything that reads fields (``==``, ``hash``, ``repr``, pickling,
-    ``attrs.asdict``, ``unstructure``) builds them first, so none of it can
-    tell the difference. A field the server sent malformed raises
-    :class:`~wriftai_async.ResponseDecodeError` on that first read.
-    """
-
-    __slots__ = ("_build", "_wire")
-
-    if not TYPE_CHECKING:  # mypy would otherwise accept any attribute name
-
-        def __getattr__(self, name: str) -> Any:
-            try:
-                groups, builders = _BUILD_OF(self)
-                build_group = groups[name]
-            except (AttributeError, KeyError):
-                raise AttributeError(
-                    f"{type(self).__name__!r} object has no attribute {name!r}"
-                ) from None
-            wire = _WIRE_OF(self)
-            if wire is None:  # another thread built every field meanwhile
-                return object.__getattribute__(self, name)
-            try:
-                # The field's whole group at once: reaching here costs more
-                # than building one field, and a caller who reads one field
-                # usually reads its neighbours.
-                build_group(self, wire)
-                return object.__getattribute__(self, name)  # set now
-            except Exception:
-                pass  # one is malformed: build this one alone, say which
-            try:
-                return builders[name](self, wire)
-            except ResponseDecodeError:
-                raise
-            except Exception as exc:  # anything the data can provoke
-                raise ResponseDecodeError(
-                    f"the response does not describe a {type(self).__name__}: "
-                    f"field {name!r}: {type(exc).__name__}: {cause_text(exc)}"
-                ) from exc
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # attrs' own pickling would copy ``extra``, a mappingproxy, which
-        # pickle refuses: hand it over as a dict. Reading every field here
-        # builds the ones not read yet.
-        fields = attrs.fields(type(self))  # type: ignore[arg-type]
-        state = {a.name: getattr(self, a.name) for a in fields}
-        if "extra" in state:
-            state["extra"] = dict(state["extra"])
-        return (_unpickle, (type(self), state))
-
-
-def _unpickle(cls: type[Any], state: dict[str, Any]) -> Any:
-    obj = object.__new__(cls)
-    if "extra" in state:
-        state["extra"] = MappingProxyType(state["extra"]) if state["extra"] else EMPTY
-    for name, value in state.items():
-        object.__setattr__(obj, name, value)  # frozen: bypass its __setattr__
-    return obj
-
-
-_BUILD_OF = _BuiltOnRead._build.__get__  # type: ignore[attr-defined]
-_WIRE_OF = _BuiltOnRead._wire.__get__  # type: ignore[attr-defined]
 
 
 def _extra() -> Any:
@@ -192,8 +112,8 @@ class SortDirection(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen(kw_only=True)
-class Category(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Category(BuiltOnRead):
     """A model category, such as ``{"name": "Text to image", "slug": ...}``.
 
     ``description`` comes with the category listing (``categories.list``);
@@ -206,8 +126,8 @@ class Category(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class User(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class User(BuiltOnRead):
     """A WriftAI user.
 
     Embedded in a model as its owner with only ``id``, ``username`` and
@@ -229,8 +149,8 @@ class User(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class Hardware(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Hardware(BuiltOnRead):
     """Hardware a model runs on.
 
     Older servers spell ``vram_gb``/``ram_gib`` as ``ram_per_gpu_gb``/
@@ -248,8 +168,8 @@ class Hardware(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class ModelVersion(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class ModelVersion(BuiltOnRead):
     """A version of a model, as listed."""
 
     number: int
@@ -260,8 +180,8 @@ class ModelVersion(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class VersionConfiguration(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class VersionConfiguration(BuiltOnRead):
     """How a version runs (newer servers): its hardware and variables."""
 
     hardware_identifier: str | None = None
@@ -269,8 +189,8 @@ class VersionConfiguration(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class Variable(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Variable(BuiltOnRead):
     """A named variable of your account, attached to versions by name.
 
     ``key`` is the environment variable name the model sees and ``value`` its
@@ -299,7 +219,7 @@ COMPATIBILITY_FLAGS: frozenset[str] = frozenset(
 )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class ModelVersionDetails(ModelVersion):
     """A version with its schemas.
 
@@ -334,8 +254,8 @@ def _schema_part(schemas: dict[str, Any] | None, key: str) -> dict[str, Any] | N
     return part if isinstance(part, dict) else None
 
 
-@attrs.frozen(kw_only=True)
-class Model(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Model(BuiltOnRead):
     """A model, as it appears in listings."""
 
     id: str
@@ -361,7 +281,7 @@ class Model(_BuiltOnRead):
         return f"{owner}/{self.name}"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class ModelDetails(Model):
     """A model with its overview and latest version (get, create, update)."""
 
@@ -369,8 +289,8 @@ class ModelDetails(Model):
     latest_version: ModelVersionDetails | None = None
 
 
-@attrs.frozen(kw_only=True)
-class PredictionModel(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class PredictionModel(BuiltOnRead):
     """Which model (and version) a prediction ran on."""
 
     owner: str | None = None
@@ -379,8 +299,8 @@ class PredictionModel(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class PredictionError(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class PredictionError(BuiltOnRead):
     """Why a prediction failed: ``source`` is ``internal`` or ``external``."""
 
     source: str | None = None
@@ -389,8 +309,8 @@ class PredictionError(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class Prediction(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Prediction(BuiltOnRead):
     """A prediction, as listed."""
 
     id: str
@@ -408,7 +328,7 @@ class Prediction(_BuiltOnRead):
         return self.status in TERMINAL_STATUSES
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class PredictionDetails(Prediction):
     """A prediction with its input, output, error and logs.
 
@@ -424,8 +344,8 @@ class PredictionDetails(Prediction):
     stream: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Upload(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class Upload(BuiltOnRead):
     """An upload in progress (``uploads.create``): where to send each part.
 
     Part ``i`` (``part_size`` bytes, the last one shorter) is ``PUT`` to
@@ -439,8 +359,8 @@ class Upload(_BuiltOnRead):
     extra: Mapping[str, Any] = _extra()
 
 
-@attrs.frozen(kw_only=True)
-class UploadCompletion(_BuiltOnRead):
+@attrs.frozen(kw_only=True, eq=False)
+class UploadCompletion(BuiltOnRead):
     """The answer of ``uploads.complete``.
 
     ``download_url`` is what a prediction's input takes. The service's own
@@ -483,35 +403,9 @@ class StreamEvent:
     id: str | None = None
 
 
-def _field_hash(value: Any) -> int:
-    try:
-        return hash(value)
-    except TypeError:
-        # A list or dict (``urls``, ``output``, ``categories``): equal
-        # values all stand for the same constant, so equal objects still
-        # hash alike, and ``==`` tells them apart.
-        return 0
-
-
-def _hash_by_fields(cls: type[Any]) -> None:
-    """Give an attrs class a ``__hash__`` that a list field cannot break.
-
-    attrs hashes a tuple of the compared fields, which raises ``TypeError``
-    as soon as one holds a list or dict (a user's ``urls``). This hash
-    takes every compared field that is hashable and a constant for the
-    others: consistent with ``==``, and never an error.
-    """
-    names = tuple(f.name for f in attrs.fields(cls) if f.eq)
-
-    def __hash__(self: Any) -> int:
-        return hash((cls, *(_field_hash(getattr(self, n)) for n in names)))
-
-    cls.__hash__ = __hash__  # type: ignore[assignment]
-
-
 # Reprs bounded in length and depth: ``output`` or ``detail`` nested a
 # thousand deep, or megabytes long, must not break (or flood) a repr().
 bounded_reprs(globals()[name] for name in __all__)
 for _name in __all__:
     if attrs.has(_cls := globals()[_name]):
-        _hash_by_fields(_cls)
+        install(_cls)

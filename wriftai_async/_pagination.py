@@ -1,9 +1,10 @@
 """The one cursor loop every listing uses.
 
 A listing has a page method (``list_page`` and friends, returning a
-:class:`~wriftai_async.Page`) and a :class:`Pager` built here from it. The
-pager asks for the next page only when the consumer has taken every item of
-the current one, and holds one page at a time.
+:class:`~wriftai_async.Page`) and an iterator: a :class:`Pager` that
+``AsyncResource._list`` builds from the same path and query. The pager asks
+for the next page only when the consumer has taken every item of the
+current one, and holds one page at a time.
 
 Every listing ends, whatever the server answers, by a bound the caller
 sees: a listing yields at most ``max_items`` items (the client's
@@ -28,7 +29,6 @@ whatever the cursors' length.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -36,9 +36,10 @@ from ._checks import check_int
 from ._constants import DEFAULT_MAX_LISTING_ITEMS, MAX_EMPTY_PAGES
 from ._errors import ListingLimitError, ResponseDecodeError, WriftAIError
 from ._objects import Page
+from ._params import text_digest
 from ._repr import bounded_repr
 
-__all__ = ["Pager", "paginate"]
+__all__ = ["Pager"]
 
 T = TypeVar("T")
 
@@ -88,7 +89,7 @@ class Pager(AsyncIterator[T], Generic[T]):
         # Raised at the next load, after the current page's items.
         self._pending_error: WriftAIError | None = None
         if cursor is not None:
-            self._seen.add(_digest(cursor))
+            self._seen.add(text_digest(cursor))
 
     def __aiter__(self) -> Pager[T]:
         return self
@@ -148,7 +149,7 @@ class Pager(AsyncIterator[T], Generic[T]):
             raise ResponseDecodeError(
                 f"next_cursor is a {type(next_cursor).__name__}, not a str"
             )
-        digest = _digest(next_cursor)
+        digest = text_digest(next_cursor)
         if digest in self._seen:
             self._pending_error = ResponseDecodeError(
                 "the listing would never end: the server sent a next_cursor "
@@ -164,24 +165,3 @@ class Pager(AsyncIterator[T], Generic[T]):
                 f"the listing would never end: {self._empty_pages} empty pages, "
                 "each with a next_cursor"
             )
-
-
-def _digest(cursor: str) -> bytes:
-    # A server may send lone surrogates (JSON "\\ud800"): encode them anyway.
-    data = cursor.encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).digest()
-
-
-def paginate(
-    fetch_page: FetchPage[T],
-    cursor: str | None = None,
-    *,
-    max_items: int = DEFAULT_MAX_LISTING_ITEMS,
-) -> Pager[T]:
-    """Iterate over every item of every page, starting at ``cursor``.
-
-    ``fetch_page(cursor)`` returns one page. Breaking out of the loop stops
-    it: no further page is requested. At most ``max_items`` items are
-    yielded; the next one raises :class:`ListingLimitError`.
-    """
-    return Pager(fetch_page, cursor, max_items=max_items)

@@ -8,6 +8,7 @@ sent rather than as a confusing 404 from the server.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from functools import partial
@@ -30,6 +31,7 @@ __all__ = [
     "patch_body",
     "query",
     "server_segment",
+    "text_digest",
 ]
 
 
@@ -181,6 +183,13 @@ def server_segment(value: object, what: str, *, method: str, url: str) -> str:
             url=url,
         )
     return value
+
+
+def text_digest(text: str) -> bytes:
+    """16 bytes that stand for a cursor or event id the server sent, any length."""
+    # A server may send lone surrogates (JSON "\\ud800"): encode them anyway.
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def patch_body(fields: Mapping[str, Any]) -> dict[str, Any]:

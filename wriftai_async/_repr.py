@@ -137,15 +137,15 @@ class _Writer:
 
 
 class _Malformed:
-    """Stands for a field that could not be built (see ``_BuiltOnRead``)."""
+    """Stands for a field that cannot be read (a malformed one, ``_onread.py``)."""
 
     def __repr__(self) -> str:
         return "<malformed>"
 
 
 def _field(obj: Any, name: str) -> Any:
-    # Fields of response objects are built on first read, and a malformed one
-    # raises then: a repr must still work (it is what logs and tracebacks show).
+    # A repr must work whatever a field holds: it is what logs and
+    # tracebacks show.
     try:
         return getattr(obj, name)
     except Exception:

@@ -56,7 +56,7 @@ from ._errors import (
 )
 from ._logging import redact_trace_urls
 from ._middlewares import AuthMiddleware, Response, RetryMiddleware
-from ._rate_limit import make_limiter
+from ._rate_limit import Limiter, make_limiter
 from ._repr import display_url
 from ._retry import RetryPolicy
 from ._timeouts import deadline
@@ -139,11 +139,11 @@ class AsyncSession:
     ) -> None:
         token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
         # Checked once, naming its source; "" never means the default.
-        self.base_url = resolve_base_url(base_url)
+        self.base_url: str = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
-        self.retry = retry or RetryPolicy()
-        self.max_retries = check_int(max_retries, "max_retries", 0)
+        self.retry: RetryPolicy = retry or RetryPolicy()
+        self.max_retries: int = check_int(max_retries, "max_retries", 0)
         self._total = check_limit(timeout, "timeout")
         # The pool wait is not a connect: aiohttp's ``connect`` would count
         # it, so only ``sock_connect`` is set and the call's own deadline
@@ -155,20 +155,22 @@ class AsyncSession:
         )
         self._connection_limit = check_int(connection_limit, "connection_limit", 1)
         self._max_body = check_int(max_response_size, "max_response_size", 1)
-        self.max_listing_items = check_int(max_listing_items, "max_listing_items", 1)
+        self.max_listing_items: int = check_int(
+            max_listing_items, "max_listing_items", 1
+        )
         self._trace_configs = list(trace_configs)
         if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
         self._origin = origin = URL(self.base_url).origin()
         self._origin_key = origin_key(origin)
-        self.rate_limit = make_limiter(
+        self.rate_limit: Limiter = make_limiter(
             rate_limit,
             rate_limit_store,
             token=token,
             origin=str(origin),
             max_hold=self.retry.max_rate_limit_wait,
         )
-        self.has_token = token is not None
+        self.has_token: bool = token is not None
         # The chains, each built once: an API call reads every body in its
         # attempts; a stream reads only an error's; a presigned PUT carries
         # no token and neither waits for the API's rate limit nor holds it.

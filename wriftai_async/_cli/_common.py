@@ -24,7 +24,7 @@ from .._client import AsyncClient
 from .._errors import ValidationError
 from .._repr import bounded_repr, shorten
 from .._urls import check_base_url
-from ._console import write_stdout
+from ._console import PREFIX, say, write_stdout
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -41,8 +41,11 @@ __all__ = [
     "choice",
     "client_options",
     "describe",
+    "format_option",
+    "key_options",
     "make_client",
     "read_keys",
+    "report_failure",
     "run",
     "seconds",
     "wait_limit",
@@ -260,6 +263,37 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
         raise UsageError(str(exc)) from None
 
 
+def format_option(parser: argparse.ArgumentParser) -> None:
+    """``--format json|table`` of the subcommands that print API objects."""
+    parser.add_argument(
+        "--format",
+        type=choice(("json", "table")),
+        default="json",
+        metavar="{json,table}",
+        help="json: one JSON object per line (default); table: for a person",
+    )
+
+
+def key_options(
+    parser: argparse.ArgumentParser, name: str, help: str, concurrency_help: str
+) -> None:
+    """The items of a bulk subcommand (``name`` as arguments or ``--from-file``)
+    and ``--concurrency``; :func:`read_keys` reads them."""
+    parser.add_argument(name, nargs="*", metavar=name[:-1].upper(), help=help)
+    parser.add_argument(
+        "--from-file",
+        metavar="F",
+        help=f"read more {name} from F, one per line ('-' for stdin)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=whole(1),
+        default=32,
+        metavar="N",
+        help=f"{concurrency_help} at once (32)",
+    )
+
+
 def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[str]:
     """The command line's items, then the file's (``-`` is stdin).
 
@@ -291,6 +325,12 @@ def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[st
 
 
 # -- messages ---------------------------------------------------------------------
+
+
+def report_failure(key: str, error: BaseException | None) -> None:
+    """The line on stderr for one failed item of a bulk subcommand."""
+    say(f"{PREFIX}: error: {key}: {describe(error)}")
+
 
 _MAX_FIELDS = 10
 

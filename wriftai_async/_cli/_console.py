@@ -77,14 +77,8 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 
 
 def _write_stderr(text: str) -> None:
-    stream = sys.stderr
-    if stream is None:  # started with 2>&-: nobody to tell
-        return
-    try:
-        stream.write(text)
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # a full or closed stderr must not stop the results on stdout
+    if sys.stderr is not None:  # None when started with 2>&-: nobody to tell
+        _write_to(sys.stderr, text)
 
 
 def say(text: str) -> None:
@@ -322,4 +316,4 @@ def _write_to(stream: TextIO, text: str) -> None:
         stream.write(text)
         stream.flush()
     except (OSError, ValueError):
-        pass  # progress is best effort
+        pass  # best effort: a full or closed stderr must not stop the results

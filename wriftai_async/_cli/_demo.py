@@ -21,10 +21,10 @@ from ._common import (
     UsageError,
     check_token_option,
     checked_base_url,
-    describe,
+    report_failure,
     whole,
 )
-from ._console import PREFIX, Output, Progress, plural, say
+from ._console import Output, Progress, plural
 
 __all__ = ["add_parser"]
 
@@ -99,7 +99,7 @@ async def _list_many(
                 total += len(result.value)
             else:
                 failures += 1
-                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
+                report_failure(result.key, result.error)
             progress(done)
     out.line(
         f"listed {plural(total, 'model')} of {plural(len(owners), 'user')} in "

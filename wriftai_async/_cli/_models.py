@@ -12,12 +12,14 @@ from ._common import (
     RequestCounter,
     UsageError,
     choice,
-    describe,
+    format_option,
+    key_options,
     make_client,
     read_keys,
+    report_failure,
     whole,
 )
-from ._console import PREFIX, Output, Progress, plural, say
+from ._console import Output, Progress, plural, say
 
 __all__ = ["add_parsers"]
 
@@ -60,16 +62,6 @@ SETTABLE = {
 }
 
 
-def _format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        type=choice(("json", "table")),
-        default="json",
-        metavar="{json,table}",
-        help="json: one JSON object per line (default); table: for a person",
-    )
-
-
 def add_parsers(
     commands: argparse._SubParsersAction,  # type: ignore[type-arg]
     common: argparse.ArgumentParser,
@@ -85,12 +77,7 @@ def add_parsers(
         "One JSON object per model on stdout, in the order they arrive; an "
         "owner that fails is reported on stderr and makes the exit code 1.",
     )
-    listing.add_argument("owners", nargs="*", metavar="OWNER", help="usernames")
-    listing.add_argument(
-        "--from-file",
-        metavar="F",
-        help="read more owners from F, one per line ('-' for stdin)",
-    )
+    key_options(listing, "owners", "usernames", "owners listed")
     sort_by = [s.value for s in SortBy]
     listing.add_argument(
         "--sort-by",
@@ -105,21 +92,14 @@ def add_parsers(
         metavar="{" + ",".join(directions) + "}",
     )
     listing.add_argument(
-        "--concurrency",
-        type=whole(1),
-        default=32,
-        metavar="N",
-        help="owners listed at once (32)",
-    )
-    listing.add_argument(
         "--page-size", type=whole(1), metavar="N", help="models per page request"
     )
-    _format_option(listing)
+    format_option(listing)
     listing.set_defaults(run=list_models, prepare=_read_owners)
 
     get = sub.add_parser("get", parents=[common], help="one model in full")
     get.add_argument("model", metavar="OWNER/NAME")
-    _format_option(get)
+    format_option(get)
     get.set_defaults(run=get_model)
 
     _add_update(sub, common)
@@ -174,7 +154,7 @@ def _add_update(
         metavar="FIELD",
         help=f"clear FIELD, one of: {clearable} (repeatable)",
     )
-    _format_option(update)
+    format_option(update)
     update.set_defaults(run=update_model)
 
 
@@ -208,7 +188,7 @@ async def list_models(args: argparse.Namespace) -> int:
             done += 1
             if result.value is None:
                 failed += 1
-                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
+                report_failure(result.key, result.error)
             else:
                 for model in result.value:
                     output.write(model)

@@ -15,15 +15,15 @@ from ._common import (
     EXIT_OK,
     RequestCounter,
     UsageError,
-    choice,
-    describe,
+    format_option,
+    key_options,
     make_client,
     read_keys,
+    report_failure,
     seconds,
     wait_limit,
-    whole,
 )
-from ._console import PREFIX, Output, Progress, plural, say
+from ._console import Output, Progress, plural, say
 
 __all__ = ["add_parsers"]
 
@@ -48,20 +48,6 @@ def _model_name(prediction: object) -> str | None:
     return f"{model.owner}/{model.name}{version}"
 
 
-def _many_ids(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ids", nargs="*", metavar="ID", help="prediction ids")
-    parser.add_argument(
-        "--from-file", metavar="F", help="read more ids from F ('-' for stdin)"
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=whole(1),
-        default=32,
-        metavar="N",
-        help="requests at once (32)",
-    )
-
-
 def _wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--max-wait",
@@ -80,15 +66,6 @@ def _wait_options(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def _format_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        type=choice(("json", "table")),
-        default="json",
-        metavar="{json,table}",
-    )
-
-
 def add_parsers(
     commands: argparse._SubParsersAction,  # type: ignore[type-arg]
     common: argparse.ArgumentParser,
@@ -100,7 +77,7 @@ def add_parsers(
 
     get = sub.add_parser("get", parents=[common], help="one prediction")
     get.add_argument("id", metavar="ID")
-    _format_option(get)
+    format_option(get)
     get.set_defaults(run=get_prediction)
 
     wait = sub.add_parser(
@@ -108,9 +85,9 @@ def add_parsers(
         parents=[common],
         help="poll predictions until each has ended; print each as it ends",
     )
-    _many_ids(wait)
+    key_options(wait, "ids", "prediction ids", "requests")
     _wait_options(wait, "waiting")
-    _format_option(wait)
+    format_option(wait)
     wait.set_defaults(run=wait_predictions, prepare=_check_many, wait=True)
 
     cancel = sub.add_parser(
@@ -123,12 +100,12 @@ def add_parsers(
         "prediction once it has really ended (one that had already ended is "
         "printed as it is); --max-wait and --poll-interval need --wait.",
     )
-    _many_ids(cancel)
+    key_options(cancel, "ids", "prediction ids", "requests")
     cancel.add_argument(
         "--wait", action="store_true", help="then poll each until it has ended"
     )
     _wait_options(cancel, "waiting")
-    _format_option(cancel)
+    format_option(cancel)
     cancel.set_defaults(run=cancel_predictions, prepare=_check_many)
 
 
@@ -209,7 +186,7 @@ async def _wait_all(
             watched.seen.pop(result.key, None)  # ended: no longer "running"
             if result.value is None:
                 failed += 1
-                say(f"{PREFIX}: error: {result.key}: {describe(result.error)}")
+                report_failure(result.key, result.error)
             else:
                 output.write(result.value)
             progress(done)
@@ -260,7 +237,7 @@ async def cancel_predictions(args: argparse.Namespace) -> int:
                     ended_before += 1
                 else:
                     failed += 1
-                    say(f"{PREFIX}: error: {result.key}: {describe(error)}")
+                    report_failure(result.key, error)
                 progress(done)
         if not args.quiet:
             requested = len(ids) - failed - ended_before

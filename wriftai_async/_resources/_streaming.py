@@ -15,7 +15,6 @@ events are new. :class:`EventStream` is the sync facade's twin.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -41,7 +40,7 @@ from .._errors import (
 )
 from .._logging import logger
 from .._objects import StreamEvent
-from .._params import join_path, query, server_segment
+from .._params import join_path, query, server_segment, text_digest
 from .._repr import bounded_repr, shorten
 from .._session import AsyncSession
 from .._sse import SSEDecoder, SSEMessage
@@ -125,9 +124,7 @@ class _Seen:
                 return False
             self._greatest, self._length = number, length
             return True
-        key = hashlib.blake2b(
-            event_id.encode("utf-8", "surrogatepass"), digest_size=16
-        ).digest()
+        key = text_digest(event_id)
         if key in self._window:
             return False
         if len(self._order) >= _ID_WINDOW:
@@ -143,8 +140,8 @@ class _Create:
     __slots__ = ("body", "headers")
 
     def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-        self.body = body
-        self.headers = headers
+        self.body: Mapping[str, Any] = body
+        self.headers: Mapping[str, str] = headers
 
 
 class _Follower:

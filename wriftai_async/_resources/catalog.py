@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from .._objects import Category, Hardware, Page
-from .._pagination import paginate
-from .._params import check_page_size, page_query
+from .._params import page_query
 from ._base import AsyncResource
 
 __all__ = ["AsyncCategories", "AsyncHardware"]
@@ -21,8 +20,7 @@ class AsyncHardware(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Hardware]:
         """One page of hardware."""
-        params = page_query(cursor, page_size)
-        return await self._page("/hardware", Hardware, params)
+        return await self._page("/hardware", Hardware, page_query(cursor, page_size))
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Hardware]:
         """Every hardware option.
@@ -32,12 +30,7 @@ class AsyncHardware(AsyncResource):
             async for hw in client.hardware.list():
                 print(hw.identifier, hw.gpus)
         """
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Hardware]:
-            return await self.list_page(cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/hardware", Hardware, page_query(None, page_size))
 
 
 class AsyncCategories(AsyncResource):
@@ -54,10 +47,4 @@ class AsyncCategories(AsyncResource):
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Category]:
         """Every model category."""
-
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Category]:
-            return await self.list_page(cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/model_categories", Category, page_query(None, page_size))

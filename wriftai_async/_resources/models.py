@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._objects import Model, ModelDetails, Page, SortBy, SortDirection, Visibility
-from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
-    check_page_size,
     join_path,
     page_query,
     parse_model,
@@ -200,20 +198,9 @@ class AsyncModels(AsyncResource):
             async for model in client.models.list_for_user("alice"):
                 print(model.name)
         """
-        parse_username(owner)
-        _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
-
-        async def fetch(cursor: str | None) -> Page[Model]:
-            return await self.list_page(
-                owner,
-                cursor=cursor,
-                page_size=page_size,
-                sort_by=sort_by,
-                sort_direction=sort_direction,
-                category_slugs=category_slugs,
-            )
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        path = join_path("models", parse_username(owner))
+        query = _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
+        return self._list(path, Model, query)
 
     def list_for_users(
         self,
@@ -281,18 +268,8 @@ class AsyncModels(AsyncResource):
         category_slugs: Sequence[str] | None = None,
     ) -> AsyncIterator[Model]:
         """Every public model on the service, page after page."""
-        _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
-
-        async def fetch(cursor: str | None) -> Page[Model]:
-            return await self.list_all_page(
-                cursor=cursor,
-                page_size=page_size,
-                sort_by=sort_by,
-                sort_direction=sort_direction,
-                category_slugs=category_slugs,
-            )
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        query = _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
+        return self._list("/models", Model, query)
 
     async def search_page(
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
@@ -309,9 +286,4 @@ class AsyncModels(AsyncResource):
             async for model in client.models.search("upscale"):
                 print(model.full_name)
         """
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Model]:
-            return await self.search_page(q, cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/search/models", Model, page_query(None, page_size, q=q))

@@ -11,9 +11,9 @@ from .._bulk import (
     BulkResult,
     ProgressCallback,
     bounded_map,
-    check_progress_callback,
+    check_bulk_args,
 )
-from .._checks import check_int, check_number
+from .._checks import check_number
 from .._errors import (
     APIStatusError,
     APITimeoutError,
@@ -28,9 +28,7 @@ from .._objects import (
     PredictionDetails,
     PredictionStatus,
 )
-from .._pagination import paginate
 from .._params import (
-    check_page_size,
     join_path,
     page_query,
     parse_id,
@@ -63,6 +61,16 @@ _HOLD_MARGIN_SHARE = 0.2
 # at once. Weak: a closed client leaves nothing behind.
 _REFUSES_STREAM_FIELD: weakref.WeakSet[AsyncSession] = weakref.WeakSet()
 _REFUSES_WEBHOOK_OBJECT: weakref.WeakSet[AsyncSession] = weakref.WeakSet()
+
+
+def _listing_query(
+    cursor: str | None,
+    page_size: int | None,
+    statuses: Sequence[PredictionStatus | str] | None,
+) -> list[tuple[str, str]] | None:
+    if isinstance(statuses, str):
+        raise TypeError("statuses must be a list of statuses, not a str")
+    return page_query(cursor, page_size, statuses=statuses)
 
 
 def _prefer_wait(wait: bool | float) -> str | None:
@@ -476,9 +484,7 @@ class AsyncPredictions(AsyncResource):
         Args:
             statuses: only predictions in these statuses (newer servers).
         """
-        if isinstance(statuses, str):
-            raise TypeError("statuses must be a list of statuses, not a str")
-        params = page_query(cursor, page_size, statuses=statuses)
+        params = _listing_query(cursor, page_size, statuses)
         return await self._page("/predictions", Prediction, params)
 
     def list(
@@ -494,16 +500,8 @@ class AsyncPredictions(AsyncResource):
             async for p in client.predictions.list(statuses=["started"]):
                 print(p.id, p.status)
         """
-        if isinstance(statuses, str):
-            raise TypeError("statuses must be a list of statuses, not a str")
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Prediction]:
-            return await self.list_page(
-                cursor=cursor, page_size=page_size, statuses=statuses
-            )
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        query = _listing_query(None, page_size, statuses)
+        return self._list("/predictions", Prediction, query)
 
     def stream(
         self,
@@ -745,10 +743,7 @@ class AsyncPredictions(AsyncResource):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
-        check_int(concurrency, "concurrency", 1)
-        check_progress_callback(on_progress)
-        if isinstance(prediction_ids, (str, bytes)):
-            raise TypeError("prediction_ids must be a list of ids, not a str")
+        check_bulk_args(prediction_ids, concurrency, on_progress)
         ids = list(dict.fromkeys(prediction_ids))  # each id once, in order
         return poll_until_terminal(
             self.get, ids, timeout, poll_interval, concurrency, on_progress

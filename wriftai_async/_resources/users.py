@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from .._objects import Model, Page, SortBy, SortDirection, User
-from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
-    check_page_size,
     join_path,
     page_query,
     parse_username,
@@ -71,18 +69,10 @@ class AsyncUsers(AsyncResource):
             async for user in client.users.list(sort_direction="desc"):
                 print(user.username)
         """
-
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[User]:
-            return await self.list_page(
-                cursor=cursor,
-                page_size=page_size,
-                sort_by=sort_by,
-                sort_direction=sort_direction,
-            )
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        query = page_query(
+            None, page_size, sort_by=sort_by, sort_direction=sort_direction
+        )
+        return self._list("/users", User, query)
 
     async def search_page(
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
@@ -93,13 +83,7 @@ class AsyncUsers(AsyncResource):
 
     def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[User]:
         """Every user matching the search text ``q``, page after page."""
-
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[User]:
-            return await self.search_page(q, cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/search/users", User, page_query(None, page_size, q=q))
 
 
 class AsyncAuthenticatedUser(AsyncResource):
@@ -148,15 +132,8 @@ class AsyncAuthenticatedUser(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Model]:
         """One page of your own models, private ones included."""
-        params = page_query(cursor, page_size)
-        return await self._page("/user/models", Model, params)
+        return await self._page("/user/models", Model, page_query(cursor, page_size))
 
     def models(self, *, page_size: int | None = None) -> AsyncIterator[Model]:
         """Every model you own, page after page."""
-
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Model]:
-            return await self.models_page(cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/user/models", Model, page_query(None, page_size))

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from .._objects import Page, Variable
-from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
-    check_page_size,
     join_path,
     page_query,
     parse_id,
@@ -85,8 +83,7 @@ class AsyncVariables(AsyncResource):
         self, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Variable]:
         """One page of your variables."""
-        params = page_query(cursor, page_size)
-        return await self._page("/variables", Variable, params)
+        return await self._page("/variables", Variable, page_query(cursor, page_size))
 
     def list(self, *, page_size: int | None = None) -> AsyncIterator[Variable]:
         """Every variable of yours, page after page.
@@ -96,9 +93,4 @@ class AsyncVariables(AsyncResource):
             async for var in client.variables.list():
                 print(var.name, var.key, "(secret)" if var.secret else var.value)
         """
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[Variable]:
-            return await self.list_page(cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        return self._list("/variables", Variable, page_query(None, page_size))

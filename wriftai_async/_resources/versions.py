@@ -6,11 +6,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from .._objects import ModelVersion, ModelVersionDetails, Page, VersionConfiguration
-from .._pagination import paginate
 from .._params import (
     UNSET,
     UnsetType,
-    check_page_size,
     join_path,
     page_query,
     parse_model,
@@ -22,6 +20,11 @@ from ._base import AsyncResource
 __all__ = ["AsyncVersions"]
 
 
+def _versions_path(model: str) -> str:
+    owner, name = parse_model(model)
+    return join_path("models", owner, name, "versions")
+
+
 class AsyncVersions(AsyncResource):
     """Operations on model versions, as ``client.versions``."""
 
@@ -31,9 +34,8 @@ class AsyncVersions(AsyncResource):
         self, model: str, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[ModelVersion]:
         """One page of the versions of ``model`` (``"owner/name"``)."""
-        owner, name = parse_model(model)
-        path = join_path("models", owner, name, "versions")
-        return await self._page(path, ModelVersion, page_query(cursor, page_size))
+        params = page_query(cursor, page_size)
+        return await self._page(_versions_path(model), ModelVersion, params)
 
     def list(
         self, model: str, *, page_size: int | None = None
@@ -45,14 +47,8 @@ class AsyncVersions(AsyncResource):
             async for version in client.versions.list("alice/upscaler"):
                 print(version.number, version.release_notes)
         """
-        parse_model(model)
-
-        check_page_size(page_size)
-
-        async def fetch(cursor: str | None) -> Page[ModelVersion]:
-            return await self.list_page(model, cursor=cursor, page_size=page_size)
-
-        return paginate(fetch, max_items=self._session.max_listing_items)
+        path = _versions_path(model)
+        return self._list(path, ModelVersion, page_query(None, page_size))
 
     async def get(self, version: str) -> ModelVersionDetails:
         """Get a version with its schemas: ``"owner/name:number"``.
@@ -86,7 +82,6 @@ class AsyncVersions(AsyncResource):
             configuration: newer servers: ``{"hardware_identifier": ...}``.
             compatibilities: newer servers: API compatibility flags.
         """
-        owner, name = parse_model(model)
         body = patch_body(
             {
                 "release_notes": release_notes,
@@ -96,9 +91,8 @@ class AsyncVersions(AsyncResource):
                 "compatibilities": compatibilities,
             }
         )
-        path = join_path("models", owner, name, "versions")
         result: ModelVersionDetails = await self._send(
-            "POST", path, body, ModelVersionDetails
+            "POST", _versions_path(model), body, ModelVersionDetails
         )
         return result
 

@@ -39,9 +39,9 @@ class Budget:
         if per_second < 1:
             raise ValueError(f"budget must be >= 1, got {per_second!r}")
         self.per_second = per_second
-        self.accepted = 0
-        self.refused = 0
-        self.busiest = 0
+        self.accepted: int = 0
+        self.refused: int = 0
+        self.busiest: int = 0
         self._clock = clock
         self._lock = threading.Lock()
         self._window = -1

@@ -84,6 +84,7 @@ class Fault:
             self.method = self.method.upper()
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request (its method and path)."""
         if self.method is not None and self.method != method:
             return False
         # fnmatchcase: "/models/*" matches any sub-path, a plain path is exact.

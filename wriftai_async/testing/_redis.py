@@ -63,7 +63,7 @@ class RedisServer:
         self, *, executable: str = "redis-server", args: Sequence[str] = ()
     ) -> None:
         self.executable = executable
-        self.args = tuple(args)
+        self.args: tuple[str, ...] = tuple(args)
         self.host = "127.0.0.1"
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None

@@ -151,7 +151,7 @@ class Emulator:
         self._host = host
         self.record_requests = record_requests
         #: The budget mode's counters (``None`` without a budget).
-        self.budget = (
+        self.budget: Budget | None = (
             budget if budget is None or isinstance(budget, Budget) else Budget(budget)
         )
         self._runner: web.AppRunner | None = None
@@ -193,6 +193,7 @@ class Emulator:
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start serving on this event loop (``async with`` does it)."""
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         recorder = make_middleware(
@@ -314,6 +315,7 @@ class Emulator:
         description: str | None = None,
         created_at: datetime | str | None = None,
     ) -> dict[str, Any]:
+        """Add a hardware option (``GET /hardware`` lists it)."""
         with self._store.lock:
             item = self._store.add_hardware(
                 identifier,
@@ -330,6 +332,7 @@ class Emulator:
     def add_category(
         self, slug: str, name: str | None = None, *, description: str | None = None
     ) -> dict[str, Any]:
+        """Add a model category (``GET /model_categories`` lists it)."""
         with self._store.lock:
             category = self._store.add_category(slug, name, description)
             return self._render.category(category, details=True)
@@ -701,6 +704,7 @@ class Emulator:
         )
 
     def clear_faults(self) -> None:
+        """Remove every fault added: requests are answered normally again."""
         self._faults.clear()
 
 
@@ -719,6 +723,7 @@ class ThreadedEmulator:
         self._failure: BaseException | None = None
 
     def start(self) -> Emulator:
+        """Start the thread and the server in it; return the ``Emulator``."""
         if self._thread is not None:
             raise RuntimeError("already started")
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -755,6 +760,7 @@ class ThreadedEmulator:
                 self._failure = exc
 
     def stop(self) -> None:
+        """Close the server and join the thread (``with`` does it)."""
         thread, loop, stop = self._thread, self._loop, self._stop
         if thread is None or loop is None or stop is None:
             return

@@ -20,7 +20,7 @@ for one test with a marker (marker values win)::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -29,7 +29,16 @@ from ._server import Emulator
 _MARKER = "wriftai_emulator"
 
 
-def pytest_configure(config: pytest.Config) -> None:
+class _Config(Protocol):
+    """What the hook uses of ``pytest.Config`` (which type checkers see as
+    partly unknown: the module's public names stay fully typed)."""
+
+    def addinivalue_line(self, name: str, line: str) -> None:
+        """Add a line to an ini-file option (here: a marker)."""
+
+
+def pytest_configure(config: _Config) -> None:
+    """Register the ``wriftai_emulator`` marker."""
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): keyword arguments for the wriftai_emulator fixture's "
@@ -37,14 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture
-def wriftai_emulator_options() -> dict[str, Any]:
+# The fixtures are found by their ``name``; private functions keep
+# pytest's partly typed fixture objects out of the module's public names.
+@pytest.fixture(name="wriftai_emulator_options")
+def _emulator_options() -> dict[str, Any]:
     """Keyword arguments for the fixture's ``Emulator``; override to change."""
     return {}
 
 
-@pytest.fixture
-def wriftai_emulator(
+@pytest.fixture(name="wriftai_emulator")
+def _emulator(
     request: pytest.FixtureRequest, wriftai_emulator_options: dict[str, Any]
 ) -> Iterator[Emulator]:
     """A started ``Emulator`` (threaded, seeded by default); closed afterwards."""
@@ -54,3 +65,14 @@ def wriftai_emulator(
         options.update(marker.kwargs)
     with Emulator(**options).run_in_thread() as emulator:
         yield emulator
+
+
+def __getattr__(name: str) -> object:
+    """The fixtures by their names too, for a conftest that imports them."""
+    fixtures = {
+        "wriftai_emulator": _emulator,
+        "wriftai_emulator_options": _emulator_options,
+    }
+    if name in fixtures:
+        return fixtures[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
