@@ -7,15 +7,20 @@ The async code is the source of truth. This script reads it as syntax (``ast``,
 never importing it), as psycopg's ``tools/async_to_sync.py`` does, and writes:
 
 - for each resource class ``Async<Name>`` a class ``<Name>`` with every
-  public method: same name, parameters, defaults, docstring and return
-  annotation, except ``AsyncIterator[X]`` which becomes ``Iterator[X]`` and
-  a stream class of ``STREAMS`` (``AsyncEventStream``) which becomes its sync
-  twin (``EventStream``, built on ``Portal.iterate``). The body hands the call
-  to the client's :class:`~wriftai_async._portal.Portal`;
+  public method: same name, parameters, defaults and return annotation,
+  except ``AsyncIterator[X]`` which becomes ``Iterator[X]`` and a stream
+  class of ``STREAMS`` (``AsyncEventStream``) which becomes its sync twin
+  (``EventStream``, built on ``Portal.iterate``). The body hands the call to
+  the client's :class:`~wriftai_async._portal.Portal`;
 - ``Client``, mirroring ``AsyncClient``: same constructor, the sync resources
   as attributes, ``close()``, ``with``, and every other public method of
   ``AsyncClient`` (such as ``request()``, the escape hatch) mirrored like a
   resource method.
+
+Every docstring is the async one rewritten by ``DOC_RULES`` (``await `` goes,
+``async for`` becomes ``for``, ``aclosing`` ``closing``, ``AsyncClient``
+``Client``...), like psycopg's ``_fix_docstring``: a sync user reads sync
+examples.
 
 The output is passed through ``ruff check --fix`` and ``ruff format`` (with
 the project's configuration) before it is written or compared, so layout can
@@ -31,7 +36,9 @@ import argparse
 import ast
 import builtins
 import difflib
+import functools
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +84,21 @@ RULES = {
     "client-aclose": "AsyncClient.aclose -> Client.close",
     "client-context": "__aenter__/__aexit__ -> __enter__/__exit__",
     "client-reduce": "AsyncClient.__reduce__ -> Client.__reduce__ (copied as written)",
-    "client-args-doc": "the `Args:` section of AsyncClient's docstring -> Client's",
+    "client-doc": "AsyncClient's docstring after its summary line -> Client's "
+    "(through DOC_RULES)",
+}
+# The docstring rules, applied in this order to every docstring copied from
+# the async side (a table like httpcore's unasync.py). Like RULES, each must
+# change at least one docstring per run, or the script fails.
+DOC_RULES: dict[str, tuple[str, str]] = {
+    "doc-await": (r"\bawait ", ""),
+    "doc-async-for-with": (r"\basync (for|with)\b", r"\1"),
+    # aclose() -> close(); contextlib's aclosing -> closing (import included).
+    "doc-aclose": (r"\ba(close|closing)\b", r"\1"),
+    # Async<Name> -> <Name> for the names with a sync twin (`twins`): the
+    # client, the resources, the STREAMS and AsyncIterator. Others
+    # (AsyncSession, which serves both clients) stay as they are.
+    "doc-twin-name": (r"\bAsync(?={twins}\b)", ""),
 }
 # What `AsyncIterator[X]` becomes; imported only where it is used.
 _ITERATOR = ("collections.abc", "Iterator")
@@ -98,10 +119,12 @@ class GenerationError(Exception):
 
 
 used_rules: Counter[str] = Counter()
+# The sync names whose async twin "doc-twin-name" renames; set by generate().
+twins: set[str] = set()
 
 
 def use(rule: str) -> None:
-    assert rule in RULES, rule
+    assert rule in RULES or rule in DOC_RULES, rule
     used_rules[rule] += 1
 
 
@@ -294,9 +317,21 @@ def _docstring(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> a
     return first.value
 
 
+def sync_docstring(text: str) -> str:
+    """``text`` (an async docstring, or its literal) as the sync one."""
+    alternatives = "|".join(sorted(twins))
+    for rule, (pattern, replacement) in DOC_RULES.items():
+        pattern = pattern.replace("{twins}", f"(?:{alternatives})")
+        new = re.sub(pattern, replacement, text)
+        if new != text:
+            use(rule)
+        text = new
+    return text
+
+
 def docstring_source(module: SourceModule, node: ast.expr, indent: int) -> str:
-    """The docstring literal as written, moved to ``indent`` columns."""
-    lines = module.segment(node).split("\n")
+    """The docstring literal, as the sync one, moved to ``indent`` columns."""
+    lines = sync_docstring(module.segment(node)).split("\n")
     shift = indent - node.col_offset
     if shift > 0:
         lines[1:] = [(" " * shift + ln) if ln else ln for ln in lines[1:]]
@@ -589,6 +624,9 @@ def _is_resource(cls: ast.ClassDef) -> bool:
 
 # -- the client ----------------------------------------------------------------
 
+# Client's own first paragraphs; the rest of its docstring (arguments,
+# checks, example) is AsyncClient's, through the docstring rules. Naming
+# AsyncClient here is deliberate: it says what Client runs.
 CLIENT_DOC = """The sync WriftAI client: every ``AsyncClient`` method, blocking.
 
     It runs an ``AsyncClient`` on a private event loop in a daemon thread,
@@ -597,27 +635,17 @@ CLIENT_DOC = """The sync WriftAI client: every ``AsyncClient`` method, blocking.
     asyncio event loop (the call blocks that loop, as any sync call does).
     Listings return plain iterators that fetch each page when it is reached.
 
-{args}
-
-    Example::
-
-        with Client() as client:
-            for model in client.models.list_for_user("alice"):
-                print(model.name)
+{body}
     """
 
 
-def args_section(docstring: str) -> str:
-    """The ``Args:`` block of a Google-style docstring, as written."""
-    lines = docstring.split("\n")
-    start = next((i for i, ln in enumerate(lines) if ln.strip() == "Args:"), None)
-    if start is None:
+def client_doc_body(docstring: str) -> str:
+    """AsyncClient's docstring after its summary line, as the sync one."""
+    _summary, blank, body = docstring.partition("\n\n")
+    if not blank or "Args:" not in body:
         raise GenerationError("AsyncClient's docstring has no Args: section")
-    end = next(
-        (i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines)
-    )
-    use("client-args-doc")
-    return "\n".join(lines[start:end])
+    use("client-doc")
+    return sync_docstring(body.rstrip())
 
 
 def generate_client(module: SourceModule, resources: list[Resource]) -> str:
@@ -689,11 +717,11 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
     if init is None:
         raise GenerationError("AsyncClient has no __init__")
 
-    args_doc = args_section(ast.literal_eval(module.segment(_docstring(cls))))
+    body_doc = client_doc_body(ast.literal_eval(module.segment(_docstring(cls))))
     writer.lines += [
         "",
         "class Client:",
-        '    """' + CLIENT_DOC.format(args=args_doc) + '"""',
+        '    """' + CLIENT_DOC.format(body=body_doc) + '"""',
         "",
         *attributes,
         "",
@@ -756,6 +784,20 @@ def output_module(source: str) -> str:
     return f"{OUTPUT_PACKAGE}.{source.rsplit('.', 1)[1]}"
 
 
+def find_twins() -> set[str]:
+    """The names ``X`` of the sync twins of ``AsyncX`` (for the docstrings)."""
+    found = {"Client", "Iterator"}
+    found |= {
+        sync for (_, name), (_, sync) in STREAMS.items() if name == f"Async{sync}"
+    }
+    for name in RESOURCE_MODULES:
+        tree = ast.parse(module_path(name).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and _is_resource(node):
+                found.add(node.name.removeprefix("Async"))
+    return found
+
+
 def check_inputs() -> None:
     """Every resource module on disk must be listed, and only those."""
     listed = {module_path(m) for m in RESOURCE_MODULES}
@@ -773,6 +815,8 @@ def generate() -> dict[Path, str]:
     """Every output file and its content, formatted."""
     used_rules.clear()
     check_inputs()
+    twins.clear()
+    twins.update(find_twins())
     files: dict[str, str] = {}
     resources: list[Resource] = []
     for name in RESOURCE_MODULES:
@@ -798,7 +842,10 @@ def generate() -> dict[Path, str]:
             "",
         ]
     )
-    unused = [f"{rule}: {text}" for rule, text in RULES.items() if not used_rules[rule]]
+    described = {**RULES, **{r: f"{p!r} -> {t!r}" for r, (p, t) in DOC_RULES.items()}}
+    unused = [
+        f"{rule}: {text}" for rule, text in described.items() if not used_rules[rule]
+    ]
     if unused:
         raise GenerationError(
             "rules never used (remove them?):\n  " + "\n  ".join(unused)
@@ -806,16 +853,38 @@ def generate() -> dict[Path, str]:
     return {module_path(m): ruff(module_path(m), text) for m, text in files.items()}
 
 
-def _ruff_command() -> list[str]:
+def _in_project_environment() -> str:
+    """What to run instead: this command in a venv with the test extra."""
+    args = "".join(f" {a}" for a in sys.argv[1:])
+    return (
+        "run it inside the project's environment, for example:\n"
+        f"  cd {ROOT}\n"
+        "  python3 -m venv .venv && .venv/bin/pip install -e '.[test]'\n"
+        f"  .venv/bin/python scripts/generate_sync.py{args}"
+    )
+
+
+@functools.cache
+def _ruff_command() -> tuple[str, ...]:
+    """The pinned ruff: another version may format the output differently."""
     if importlib.util.find_spec("ruff") is not None:
-        return [sys.executable, "-m", "ruff"]
-    found = shutil.which("ruff")
-    if found is None:
+        command: tuple[str, ...] = (sys.executable, "-m", "ruff")
+    elif found := shutil.which("ruff"):
+        command = (found,)
+    else:
+        raise GenerationError(f"ruff not found: {_in_project_environment()}")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pin = re.search(r'"ruff==([^"]+)"', pyproject)
+    version = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    if pin and version[-1:] != [pin[1]]:
         raise GenerationError(
-            "ruff is needed to format the output: run this in the project's "
-            "environment (pip install -e '.[test]', which pins ruff)"
+            f"{' '.join(version) or 'ruff'} found but the project pins "
+            f"ruff=={pin[1]}, which the output is formatted with: "
+            + _in_project_environment()
         )
-    return [found]
+    return command
 
 
 def ruff(path: Path, text: str) -> str:

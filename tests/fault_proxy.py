@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from wriftai_async.testing._server import stop_accepting
+
 from .hostile import Request, _read_request, abort, respond, send_head
 
 # Faults and their probabilities, as in issue 9; the rest is forwarded whole.
@@ -131,6 +133,8 @@ class FaultProxy:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None and self._session is not None
+        # A connection accepted as the server closes would leak otherwise.
+        await stop_accepting(self._server.sockets[0])
         self._server.close()
         for task in list(self._tasks):
             task.cancel()

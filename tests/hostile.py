@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from wriftai_async.testing._server import stop_accepting
+
 __all__ = [
     "Behaviour",
     "HostileServer",
@@ -127,6 +129,8 @@ class HostileServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
+        # A connection accepted as the server closes would leak otherwise.
+        await stop_accepting(self._server.sockets[0])
         self._server.close()
         for task in list(self._tasks):
             task.cancel()

@@ -39,7 +39,7 @@ class Hardware:
 
         Example::
 
-            async for hw in client.hardware.list():
+            for hw in client.hardware.list():
                 print(hw.identifier, hw.gpus)
         """
         return self._portal.iterate(self._async.list(page_size=page_size))

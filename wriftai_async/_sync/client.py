@@ -73,6 +73,9 @@ class Client:
             all. Needs ``wriftai-async[redis]``; if Redis fails, one warning
             is logged and each process paces itself until it is back.
 
+    Each number is checked before any request: ``TypeError`` for a wrong
+    type (``bool`` is not a number), ``ValueError`` for ``nan``, 0, a negative.
+
     Example::
 
         with Client() as client:
@@ -211,7 +214,7 @@ class Client:
 
         Example::
 
-            hardware = await client.request("GET", "/hardware")
+            hardware = client.request("GET", "/hardware")
         """
         return self._portal.call(
             self._async_client.request,

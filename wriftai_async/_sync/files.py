@@ -62,8 +62,8 @@ class Files:
 
         Example::
 
-            url = await client.files.upload(Path("cat.png"))
-            prediction = await client.predictions.create(
+            url = client.files.upload(Path("cat.png"))
+            prediction = client.predictions.create(
                 "alice/upscaler", {"image": url}
             )
 
@@ -87,7 +87,7 @@ class Uploads:
     For callers who send the parts themselves (from another process, a
     browser, a storage SDK): ``create`` plans the upload, the parts are
     ``PUT`` to ``upload.urls`` (no token: they are presigned), and
-    ``complete`` assembles them. :meth:`AsyncFiles.upload` does all three.
+    ``complete`` assembles them. :meth:`Files.upload` does all three.
     Named as the official client names them (``client.uploads``).
     """
 
@@ -105,10 +105,10 @@ class Uploads:
 
         Example::
 
-            upload = await client.uploads.create(size=len(data), mime_type="image/png")
+            upload = client.uploads.create(size=len(data), mime_type="image/png")
             # PUT data[i * upload.part_size:(i + 1) * upload.part_size]
             # to upload.urls[i], keep each answer's ETag header, then:
-            done = await client.uploads.complete(upload.id, etags)
+            done = client.uploads.complete(upload.id, etags)
             print(done.download_url)
         """
         return self._portal.call(self._async.create, size=size, mime_type=mime_type)

@@ -35,7 +35,7 @@ class Models:
 
         Example::
 
-            details = await client.models.get("alice/upscaler")
+            details = client.models.get("alice/upscaler")
         """
         return self._portal.call(self._async.get, model)
 
@@ -62,7 +62,7 @@ class Models:
 
         Example::
 
-            model = await client.models.create("upscaler", visibility="private")
+            model = client.models.create("upscaler", visibility="private")
         """
         return self._portal.call(
             self._async.create,
@@ -102,7 +102,7 @@ class Models:
         Example::
 
             # Set a description, clear the paper link, leave the rest alone.
-            details = await client.models.update(
+            details = client.models.update(
                 "alice/upscaler", description="4x upscaler", paper_url=None
             )
 
@@ -145,8 +145,8 @@ class Models:
 
         Example::
 
-            page = await client.models.list_page("alice", page_size=50)
-            more = await client.models.list_page("alice", cursor=page.next_cursor)
+            page = client.models.list_page("alice", page_size=50)
+            more = client.models.list_page("alice", cursor=page.next_cursor)
         """
         return self._portal.call(
             self._async.list_page,
@@ -171,7 +171,7 @@ class Models:
 
         Example::
 
-            async for model in client.models.list_for_user("alice"):
+            for model in client.models.list_for_user("alice"):
                 print(model.name)
         """
         return self._portal.iterate(
@@ -206,7 +206,7 @@ class Models:
 
         Example::
 
-            async for result in client.models.list_for_users(owners):
+            for result in client.models.list_for_users(owners):
                 if result.ok:
                     print(result.key, len(result.value))
         """
@@ -272,7 +272,7 @@ class Models:
 
         Example::
 
-            async for model in client.models.search("upscale"):
+            for model in client.models.search("upscale"):
                 print(model.full_name)
         """
         return self._portal.iterate(self._async.search(q, page_size=page_size))

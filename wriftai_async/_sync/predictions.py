@@ -139,7 +139,7 @@ class Predictions:
                 the stream (which is then resumed), and ``wait=False``
                 creates the prediction without streaming it.
             stream: create a prediction that can be streamed (``"stream":
-                true``) and return an :class:`AsyncEventStream` of its
+                true``) and return an :class:`EventStream` of its
                 :class:`StreamEvent` objects (``init``, ``output``..., then
                 ``done``, or ``error`` for a failed prediction), read from
                 the create request's own answer and, if that ends early,
@@ -162,16 +162,16 @@ class Predictions:
 
         Example::
 
-            prediction = await client.predictions.create(
+            prediction = client.predictions.create(
                 "alice/upscaler", {"image": "https://..."}, wait=True
             )
             print(prediction.status, prediction.output)
 
-            events = await client.predictions.create(
+            events = client.predictions.create(
                 "alice/llm", {"prompt": "Hi"}, stream=True
             )
-            async with events:
-                async for event in events:
+            with events:
+                for event in events:
                     if event.event == "output":
                         print(event.data, end="")
         """
@@ -197,7 +197,7 @@ class Predictions:
 
         Example::
 
-            prediction = await client.predictions.get("3fa85f64-...")
+            prediction = client.predictions.get("3fa85f64-...")
         """
         return self._portal.call(self._async.get, prediction_id)
 
@@ -227,7 +227,7 @@ class Predictions:
 
         Example::
 
-            async for p in client.predictions.list(statuses=["started"]):
+            for p in client.predictions.list(statuses=["started"]):
                 print(p.id, p.status)
         """
         return self._portal.iterate(
@@ -243,7 +243,7 @@ class Predictions:
     ) -> EventStream:
         """Follow a prediction as it runs: each of its events once, in order.
 
-        Returns an :class:`AsyncEventStream` of :class:`StreamEvent` objects:
+        Returns an :class:`EventStream` of :class:`StreamEvent` objects:
         ``init`` (the prediction), ``output`` as the model produces output,
         then one terminal event, yielded last: ``done`` (the final
         prediction), or ``error`` (the prediction's error) for a failed
@@ -278,7 +278,7 @@ class Predictions:
         may have, raises ``ResponseDecodeError``); data that is not JSON
         arrives as its text.
 
-        Leave it with ``async with`` (or ``await events.aclose()``) to hang
+        Leave it with ``with`` (or ``events.close()``) to hang
         up at once when you stop early.
 
         Args:
@@ -291,8 +291,8 @@ class Predictions:
 
         Example::
 
-            async with client.predictions.stream(pid) as events:
-                async for event in events:
+            with client.predictions.stream(pid) as events:
+                for event in events:
                     if event.event == "output":
                         print(event.data, end="", flush=True)
 
@@ -369,7 +369,7 @@ class Predictions:
 
         Example::
 
-            final = await client.predictions.cancel_and_wait(pid, timeout=30)
+            final = client.predictions.cancel_and_wait(pid, timeout=30)
             assert final.is_terminal
         """
         return self._portal.call(
@@ -424,9 +424,9 @@ class Predictions:
 
         Example::
 
-            async for _ in client.predictions.cancel_many(ids):
+            for _ in client.predictions.cancel_many(ids):
                 pass
-            async for result in client.predictions.wait_many(ids, timeout=60):
+            for result in client.predictions.wait_many(ids, timeout=60):
                 print(result.key, result.value.status if result.ok else result.error)
         """
         return self._portal.iterate(

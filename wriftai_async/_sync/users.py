@@ -31,7 +31,7 @@ class Users:
 
         Example::
 
-            user = await client.users.get("alice")
+            user = client.users.get("alice")
         """
         return self._portal.call(self._async.get, username)
 
@@ -69,7 +69,7 @@ class Users:
 
         Example::
 
-            async for user in client.users.list(sort_direction="desc"):
+            for user in client.users.list(sort_direction="desc"):
                 print(user.username)
         """
         return self._portal.iterate(
@@ -123,7 +123,7 @@ class AuthenticatedUser:
 
         Example::
 
-            me = await client.user.update(bio="Builds upscalers", company=None)
+            me = client.user.update(bio="Builds upscalers", company=None)
         """
         return self._portal.call(
             self._async.update,

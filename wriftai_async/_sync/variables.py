@@ -18,7 +18,7 @@ class Variables:
     """The authenticated user's variables, as ``client.variables``.
 
     A version uses variables by name (see
-    :meth:`AsyncVersions.update_configuration`); the model sees each one as
+    :meth:`Versions.update_configuration`); the model sees each one as
     the environment variable ``key``. The value of a secret is never sent
     back: it arrives as an empty string.
     """
@@ -39,7 +39,7 @@ class Variables:
 
         Example::
 
-            var = await client.variables.create(
+            var = client.variables.create(
                 "openai", "OPENAI_API_KEY", "sk-...", secret=True
             )
             assert var.value == ""  # a secret's value never comes back
@@ -55,7 +55,7 @@ class Variables:
 
         Example::
 
-            var = await client.variables.update("openai", value="sk-new")
+            var = client.variables.update("openai", value="sk-new")
         """
         return self._portal.call(self._async.update, name, key=key, value=value)
 
@@ -76,7 +76,7 @@ class Variables:
 
         Example::
 
-            async for var in client.variables.list():
+            for var in client.variables.list():
                 print(var.name, var.key, "(secret)" if var.secret else var.value)
         """
         return self._portal.iterate(self._async.list(page_size=page_size))

@@ -42,7 +42,7 @@ class Versions:
 
         Example::
 
-            async for version in client.versions.list("alice/upscaler"):
+            for version in client.versions.list("alice/upscaler"):
                 print(version.number, version.release_notes)
         """
         return self._portal.iterate(self._async.list(model, page_size=page_size))
@@ -52,7 +52,7 @@ class Versions:
 
         Example::
 
-            v = await client.versions.get("alice/upscaler:2")
+            v = client.versions.get("alice/upscaler:2")
             print(v.input_schema)
         """
         return self._portal.call(self._async.get, version)
@@ -95,7 +95,7 @@ class Versions:
 
         Example::
 
-            config = await client.versions.get_configuration("alice/upscaler:2")
+            config = client.versions.get_configuration("alice/upscaler:2")
             print(config.hardware_identifier, config.variable_names)
         """
         return self._portal.call(self._async.get_configuration, version)
@@ -115,7 +115,7 @@ class Versions:
 
         Example::
 
-            config = await client.versions.update_configuration(
+            config = client.versions.update_configuration(
                 "alice/upscaler:2", variable_names=["openai"]
             )
         """
