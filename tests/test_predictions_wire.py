@@ -68,7 +68,7 @@ async def test_cancel_unknown_prediction_is_not_found(client, emulator):
 async def test_wait_times_out_with_the_last_state(client, emulator):
     pid = new_prediction(emulator, status="started")
     with pytest.raises(WaitTimeoutError) as caught:
-        await resolve(client.predictions.wait(pid, timeout=0.1, poll_interval=0.02))
+        await resolve(client.predictions.wait(pid, timeout=1.0, poll_interval=0.02))
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.prediction is not None
     assert caught.value.prediction.status == "started"
