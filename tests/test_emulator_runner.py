@@ -86,6 +86,21 @@ def test_bad_arguments_and_a_taken_port() -> None:
     assert busy.returncode == 1 and "cannot serve" in busy.stderr
 
 
+def test_a_full_disk_is_not_reported_as_a_port_problem() -> None:
+    # The banner is the emulator's first write: an OSError there once read
+    # "cannot serve on 127.0.0.1:0: No space left on device".
+    line = f"{sys.executable} -m wriftai_async.testing --port 0 > /dev/full"
+    full = subprocess.run(
+        ["bash", "-c", line],
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert full.returncode == 74, full.stderr
+    assert "cannot write to standard output" in full.stderr
+    assert "cannot serve" not in full.stderr and "Traceback" not in full.stderr
+
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 ENV_EXAMPLES = [
     block

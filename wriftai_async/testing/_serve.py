@@ -133,13 +133,12 @@ async def _serve(emulator: Emulator, dialect: str) -> None:
             "(429 past it).\n"
         )
     try:
-        print(
+        _print_banner(
             f"WriftAI emulator ({dialect} dialect) serving at {emulator.base_url}\n"
             f"  export WRIFTAI_API_BASE_URL={emulator.base_url}\n"
             f"  export WRIFTAI_ACCESS_TOKEN={emulator.access_token}\n"
             f"{budget}"
-            "Press Ctrl-C to stop.",
-            flush=True,
+            "Press Ctrl-C to stop."
         )
         await stop.wait()
     finally:
@@ -147,6 +146,19 @@ async def _serve(emulator: Emulator, dialect: str) -> None:
             loop.remove_signal_handler(signum)
         await emulator.close()
     print("emulator stopped", file=sys.stderr, flush=True)
+
+
+class _OutputError(Exception):
+    """Standard output could not be written (a full disk, a closed pipe)."""
+
+
+def _print_banner(text: str) -> None:
+    # Told apart from the OSError of a taken port: "cannot serve on" would
+    # send the user looking at the port when the disk is full.
+    try:
+        print(text, flush=True)
+    except OSError as exc:
+        raise _OutputError(exc) from exc
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
@@ -181,6 +193,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
     )
     try:
         asyncio.run(_serve(emulator, args.dialect))
+    except _OutputError as exc:
+        print(f"error: cannot write to standard output: {exc}", file=sys.stderr)
+        return 74  # EX_IOERR, as the command line's other commands
     except OSError as exc:  # the port is taken, the host is not ours, ...
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
