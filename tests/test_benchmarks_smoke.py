@@ -77,3 +77,24 @@ def test_sweep_and_readme_tables(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "latest.json").read_text())
     sweep = {r["name"]: r for r in results["scenarios"]["S"]["rows"]}
     assert sweep["wriftai_async@2"]["runs"][0]["items"] == 2 * 5 * 50
+
+
+def test_profile_shares_groups_own_time_by_layer(tmp_path: Path) -> None:
+    import cProfile
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import profile_shares
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from wriftai_async._json import loads
+
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [loads(b'{"a": [1, 2, 3]}') for _ in range(2000)])
+    profiler.dump_stats(tmp_path / "profile_X_json.pstats")
+    shares = profile_shares.shares(tmp_path / "profile_X_json.pstats")
+    assert abs(sum(shares.values()) - 1.0) < 1e-9
+    # Decoding is the work: it outweighs every other layer.
+    json_layer = next(name for name in shares if name.startswith("JSON"))
+    assert shares[json_layer] == max(shares.values()) > 0.3
+    assert profile_shares.main([str(tmp_path / "empty")]) == 1
