@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient, WaitTimeoutError
+from wriftai_async import AsyncClient, Client, File, WaitTimeoutError
 from wriftai_async.testing import Emulator
 
 from .conftest import FAST_RETRY, make_client, new_prediction, resolve
@@ -309,3 +309,75 @@ def test_create_whose_hold_outlasts_its_timeout_is_a_wait_timeout() -> None:
             client.close()
     assert caught.value.prediction is not None
     assert not caught.value.prediction.is_terminal
+
+
+# Found by a new user's review: each went through unchecked and failed deep
+# inside (``dict("hi")``: "dictionary update sequence element #0 ...") or
+# under another argument's name (``stream="yes"``: "wait must be a number"),
+# or was quietly sent (``q=5``, ``validate_input="no"`` as "true").
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda c: c.predictions.create("alice/text-echo", "hi"), "input"),
+        (lambda c: c.predictions.create("alice/text-echo", None), "input"),
+        (lambda c: c.predictions.create("alice/text-echo", [("text", "x")]), "input"),
+        (lambda c: c.predictions.create("alice/text-echo", {}, stream="yes"), "stream"),
+        (
+            lambda c: c.predictions.create("alice/text-echo", {}, validate_input="no"),
+            "validate_input",
+        ),
+        (
+            lambda c: c.versions.create(
+                "alice/text-echo",
+                release_notes="x",
+                container_image_digest="sha256:" + "0" * 64,
+                schemas="x",
+            ),
+            "schemas",
+        ),
+        (lambda c: c.models.search(None), "q"),
+        (lambda c: c.models.search_page(5), "q"),
+        (lambda c: c.users.search(5), "q"),
+        (lambda c: c.models.list_for_users(None), "list of ids or names"),
+        (lambda c: c.predictions.wait_many(5), "list of ids or names"),
+    ],
+)
+async def test_wrong_types_name_the_argument(
+    client: Any, emulator: Emulator, call: Callable[[Any], Any], argument: str
+) -> None:
+    before = len(emulator.requests)
+    with pytest.raises(TypeError, match=argument):
+        await resolve(call(client))
+    assert len(emulator.requests) == before
+
+
+async def test_a_directory_is_not_uploaded(
+    client: Any, emulator: Emulator, tmp_path: Any
+) -> None:
+    # Its st_size (4096) was planned as an upload, then each part's PUT
+    # failed as an APIConnectionError "Can not write request body".
+    with pytest.raises(IsADirectoryError):
+        await resolve(client.files.upload(File(tmp_path)))
+    with pytest.raises(IsADirectoryError):
+        await resolve(
+            client.predictions.create("alice/text-echo", {"f": File(tmp_path)})
+        )
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("cls", [AsyncClient, Client])
+def test_a_bad_access_token_is_refused_by_name_without_showing_it(
+    cls: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 123 was sent as "Bearer 123" (a 401 "invalid token"); a newline from
+    # a token file failed every request as aiohttp's "header injection".
+    with pytest.raises(TypeError, match="access_token must be a str or None, not int"):
+        cls(123, emulator.base_url)
+    secret = "s3cret-token"
+    with pytest.raises(ValueError, match="access_token holds a line break") as caught:
+        cls(secret + "\n", emulator.base_url)
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", secret + "\r\n")
+    with pytest.raises(ValueError, match=r"\$WRIFTAI_ACCESS_TOKEN holds") as from_env:
+        cls(None, emulator.base_url)
+    assert secret not in str(caught.value) + str(from_env.value)
+    assert emulator.requests == []

@@ -76,11 +76,26 @@ def one_line(err: str) -> str:
             "WRIFTAI_API_BASE_URL must not hold a user name or password",
         ),
         (["--token", ""], {}, "--token is empty"),
+        # A token read from a file with its newline: once aiohttp's "Forbidden
+        # control character ... header injection" (for `models list`, one
+        # failure per owner and exit 1).
+        (["--token", PASSWORD + "\n"], {}, "--token holds a line break"),
+        (
+            [],
+            {"WRIFTAI_ACCESS_TOKEN": PASSWORD + "\r\n"},
+            "$WRIFTAI_ACCESS_TOKEN holds a line break",
+        ),
+        # Once named by its library argument, rate_limit_store.
+        (["--rate-limit-store", "foo://x"], {}, "--rate-limit-store must be"),
     ],
 )
 @pytest.mark.parametrize(
     "command",
-    [["models", "update", "alice/text-echo", "--description", "x"], ["models", "get"]],
+    [
+        ["models", "update", "alice/text-echo", "--description", "x"],
+        ["models", "get"],
+        ["models", "list", "alice"],
+    ],
 )
 def test_an_empty_or_misleading_target_is_a_usage_error(
     run, emulator, args, env, named, command

@@ -83,7 +83,20 @@ def test_bad_arguments_and_a_taken_port() -> None:
             text=True,
             timeout=STOP_TIMEOUT,
         )
-    assert busy.returncode == 1 and "cannot serve" in busy.stderr
+    assert busy.returncode == 1
+    # Named like the command's other messages (once a bare "error: ...").
+    assert busy.stderr.startswith(
+        "python -m wriftai_async.testing: error: cannot serve"
+    )
+    # "" once served, printing `export WRIFTAI_ACCESS_TOKEN=`: every
+    # client then sends no token and gets a 401.
+    empty = subprocess.run(
+        [sys.executable, "-m", "wriftai_async.testing", "--token", ""],
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+    assert empty.returncode == 2 and "argument --token" in empty.stderr
 
 
 def test_a_full_disk_is_not_reported_as_a_port_problem() -> None:
@@ -97,7 +110,7 @@ def test_a_full_disk_is_not_reported_as_a_port_problem() -> None:
         timeout=STOP_TIMEOUT,
     )
     assert full.returncode == 74, full.stderr
-    assert "cannot write to standard output" in full.stderr
+    assert "testing: error: cannot write to standard output" in full.stderr
     assert "cannot serve" not in full.stderr and "Traceback" not in full.stderr
 
 

@@ -73,6 +73,8 @@ def check_bulk_args(keys: object, concurrency: object, on_progress: object) -> N
         )
     if isinstance(keys, (str, bytes)):
         raise TypeError("expected a list of ids or names, not a single str")
+    if not isinstance(keys, Iterable):
+        raise TypeError(f"expected a list of ids or names, not {type(keys).__name__}")
 
 
 def bounded_map(

@@ -11,10 +11,14 @@ the event loop's timer heap (every later sleep of that loop can hang).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
+    "check_bool",
     "check_int",
     "check_limit",
+    "check_mapping",
     "check_number",
     "check_page_size",
 ]
@@ -60,3 +64,19 @@ def check_page_size(page_size: int | None) -> None:
     """``None`` (the server's default page size) or an int >= 1."""
     if page_size is not None:
         check_int(page_size, "page_size", 1)
+
+
+def check_bool(value: object, name: str, *, optional: bool = False) -> None:
+    """A ``bool`` (``optional=True``: or ``None``); ``"no"`` is not ``False``."""
+    if not isinstance(value, bool) and not (optional and value is None):
+        kind = "a bool or None" if optional else "a bool"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+
+
+def check_mapping(value: object, name: str) -> Mapping[str, Any]:
+    """A mapping such as a dict (a JSON object on the wire), not pairs or text."""
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping such as a dict, not {type(value).__name__}"
+        )
+    return value

@@ -19,7 +19,9 @@ import io
 import mimetypes
 import os
 from collections.abc import AsyncGenerator, Callable
+from errno import EISDIR
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import IO
 
 from aiohttp.abc import AbstractStreamWriter
@@ -138,6 +140,17 @@ class Source:
         if isinstance(content, os.PathLike):
             path = Path(content)
             stat = await asyncio.to_thread(path.stat)
+            # A directory's or a pipe's st_size is not what it reads: refused
+            # before the upload is planned, not as a part's failed PUT.
+            if S_ISDIR(stat.st_mode):
+                raise IsADirectoryError(
+                    EISDIR, "a File's path is a directory", str(path)
+                )
+            if not S_ISREG(stat.st_mode):
+                raise ValueError(
+                    f"File path {str(path)!r} is not a regular file (a pipe or "
+                    "a device?): pass it opened in binary mode instead"
+                )
             return cls(stat.st_size, lambda o, n: _read_path(path, o, n))
         if isinstance(content, (bytes, bytearray, memoryview)):
             view = memoryview(content).cast("B")

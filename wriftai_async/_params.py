@@ -133,6 +133,8 @@ def page_query(
     """The query of one page of a listing, its arguments checked."""
     check_cursor(cursor)
     check_page_size(page_size)
+    if "q" in params:  # a search: None would be left out, 5 sent as "5"
+        _require_str(params["q"], "q (the search text)")
     return query(cursor=cursor, page_size=page_size, **params)
 
 

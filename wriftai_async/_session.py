@@ -71,6 +71,7 @@ _JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json"}
 # late, hence identity.
 _STREAM_HEADERS: dict[str, str] = {hdrs.ACCEPT_ENCODING: "identity"}
 _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
+_TOKEN_VARIABLE = "WRIFTAI_ACCESS_TOKEN"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
 
@@ -102,6 +103,32 @@ def refuse_pickling(obj: object) -> NoReturn:
         f"a {name} cannot be pickled or copied: it holds an access token "
         f"and open connections; create a new {name} where it is needed"
     )
+
+
+def _resolve_token(access_token: object) -> str | None:
+    """The token: ``access_token``, else ``WRIFTAI_ACCESS_TOKEN``, else ``None``.
+
+    Checked here, naming its source and never showing it: an int or bytes
+    would be sent as ``Bearer 123`` or ``Bearer b'...'`` and refused as an
+    invalid token, and a newline (a token read from a file) would fail
+    every request deep in aiohttp as a "header injection".
+    """
+    if access_token is not None and not isinstance(access_token, str):
+        raise TypeError(
+            f"access_token must be a str or None, not {type(access_token).__name__}"
+        )
+    source = "access_token"
+    token = access_token
+    if not token:  # "" too: the official client falls back the same way
+        source, token = "$WRIFTAI_ACCESS_TOKEN", os.environ.get(_TOKEN_VARIABLE)
+    if not token:
+        return None
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in token):
+        raise ValueError(
+            f"{source} holds a line break or another control character (a "
+            "token read from a file with its newline?): strip it"
+        )
+    return token
 
 
 def _with(fixed: dict[str, str], call: Mapping[str, str] | None) -> dict[str, str]:
@@ -137,7 +164,7 @@ class AsyncSession:
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
     ) -> None:
-        token = access_token or os.environ.get("WRIFTAI_ACCESS_TOKEN") or None
+        token = _resolve_token(access_token)
         # Checked once, naming its source; "" never means the default.
         self.base_url: str = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):

@@ -260,7 +260,19 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
     # $WRIFTAI_API_BASE_URL (named in the message), a rate or a store; or a
     # store without the redis extra (ImportError).
     except (ValueError, ImportError) as exc:
-        raise UsageError(str(exc)) from None
+        message = str(exc)
+        # The library names its own arguments; here they are options.
+        for argument, option in _OPTION_NAMES:
+            if message.startswith(argument):
+                message = option + message[len(argument) :]
+        raise UsageError(message) from None
+
+
+#: Library argument -> option, for a message about a value given as one.
+_OPTION_NAMES = (
+    ("access_token ", "--token "),
+    ("rate_limit_store ", "--rate-limit-store "),
+)
 
 
 def format_option(parser: argparse.ArgumentParser) -> None:

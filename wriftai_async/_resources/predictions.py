@@ -13,7 +13,7 @@ from .._bulk import (
     bounded_map,
     check_bulk_args,
 )
-from .._checks import check_number
+from .._checks import check_bool, check_mapping, check_number
 from .._errors import (
     APIStatusError,
     APITimeoutError,
@@ -309,6 +309,9 @@ class AsyncPredictions(AsyncResource):
                         print(event.data, end="")
         """
         owner, name, number = parse_model_ref(model)
+        check_mapping(input, "input")
+        check_bool(stream, "stream")
+        check_bool(validate_input, "validate_input", optional=True)
         _check_wait_args(timeout, poll_interval)
         if wait is None:
             wait = stream  # stream=True alone streams; otherwise no wait

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from .._checks import check_mapping
 from .._objects import ModelVersion, ModelVersionDetails, Page, VersionConfiguration
 from .._params import (
     UNSET,
@@ -86,7 +87,7 @@ class AsyncVersions(AsyncResource):
             {
                 "release_notes": release_notes,
                 "container_image_digest": container_image_digest,
-                "schemas": dict(schemas),
+                "schemas": dict(check_mapping(schemas, "schemas")),
                 "configuration": configuration,
                 "compatibilities": compatibilities,
             }

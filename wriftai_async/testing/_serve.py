@@ -67,7 +67,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "models, predictions and a variable); --no-seed starts empty",
     )
     parser.add_argument(
-        "--token", default="test-token", help="the access token (default: test-token)"
+        "--token",
+        type=_token,
+        default="test-token",
+        help="the access token (default: test-token)",
     )
     parser.add_argument(
         "--username", default="alice", help="whom the token belongs to (alice)"
@@ -93,6 +96,15 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "x-ratelimit-reset (default: no limit); try a fleet of clients on it",
     )
     return parser
+
+
+def _token(text: str) -> str:
+    # A client given "" sends no token at all: every request would be a 401.
+    if not text.strip() or any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        raise argparse.ArgumentTypeError(
+            "the token is empty or holds a control character: no client could send it"
+        )
+    return text
 
 
 def _budget(text: str) -> int:
@@ -174,8 +186,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
     args = _parser(prog).parse_args(argv)
     if not _is_loopback(args.host):
         print(
-            f"warning: serving on {args.host}, not loopback: anyone who can reach "
-            "it can use the emulator with its well-known token",
+            f"{prog}: warning: serving on {args.host}, not loopback: anyone who "
+            "can reach it can use the emulator with its well-known token",
             file=sys.stderr,
         )
     emulator = Emulator(
@@ -194,10 +206,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
     try:
         asyncio.run(_serve(emulator, args.dialect))
     except _OutputError as exc:
-        print(f"error: cannot write to standard output: {exc}", file=sys.stderr)
+        print(f"{prog}: error: cannot write to standard output: {exc}", file=sys.stderr)
         return 74  # EX_IOERR, as the command line's other commands
     except OSError as exc:  # the port is taken, the host is not ours, ...
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"{prog}: error: cannot serve on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         pass  # Ctrl-C where no signal handler could be installed: a clean stop
