@@ -381,3 +381,23 @@ def test_a_bad_access_token_is_refused_by_name_without_showing_it(
         cls(None, emulator.base_url)
     assert secret not in str(caught.value) + str(from_env.value)
     assert emulator.requests == []
+
+
+async def test_a_nan_in_an_input_is_refused_not_sent_as_null(
+    client: Any, emulator: Emulator
+) -> None:
+    # orjson writes NaN and infinities as null: the model got {"x": [1, null]}
+    # for {"x": [1, nan]}. httpx (the official client) refuses them as well.
+    for bad in (NAN, INF, -INF):
+        with pytest.raises(
+            ValueError, match=r"at \['input'\]\['x'\]\[1\] cannot be sent"
+        ):
+            await resolve(client.predictions.create("alice/text-echo", {"x": [1, bad]}))
+    assert emulator.requests == []
+    # A real null still goes out as one.
+    created = await resolve(
+        client.predictions.create("alice/text-echo", {"x": [1, None]})
+    )
+    sent = emulator.requests[-1].json
+    assert sent["input"] == {"x": [1, None]}, sent
+    assert created.id

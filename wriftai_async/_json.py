@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime
 import enum
 import json
+import math
 import uuid
 from typing import Any, NoReturn
 
@@ -114,18 +115,58 @@ def dumps(value: Any) -> bytes:
 
     Enums become their values, datetimes ISO 8601 strings. An integer beyond
     64 bits (which orjson refuses; :func:`loads` returns them exactly) is
-    written exactly by the standard library's encoder instead.
+    written exactly by the standard library's encoder instead. A NaN or an
+    infinity raises ``ValueError``, as httpx (the official client's
+    transport) and ``json.dumps(allow_nan=False)`` do: JSON has no such
+    number, and orjson would quietly send ``null`` in its place.
     """
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
+        _refuse_non_finite(value)
         try:
             text = json.dumps(
-                value, separators=(",", ":"), ensure_ascii=False, default=_plain
+                value,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                allow_nan=False,
+                default=_plain,
             )
         except (TypeError, ValueError):
             raise exc from None  # not a big integer: orjson's own error
         return text.encode("utf-8")
+    # orjson writes a NaN or an infinity as null: only then is there one to
+    # look for, so a body without null costs nothing more.
+    if b"null" in data:
+        _refuse_non_finite(value)
+    return data
+
+
+def _refuse_non_finite(value: Any) -> None:
+    """``ValueError`` naming where a NaN or an infinity sits in ``value``."""
+    # Each entry's path is a linked (parent, key) pair, spelled out only for
+    # the value refused: a large body with a null in it stays cheap to walk.
+    stack: list[tuple[Any, Any]] = [(value, None)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(
+                    f"{item!r} at {_spelled(path)} cannot be sent: JSON has no "
+                    "NaN or infinity (send None, or a string)"
+                )
+        elif isinstance(item, dict):
+            stack.extend((v, (path, k)) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, (path, i)) for i, v in enumerate(item))
+
+
+def _spelled(path: Any) -> str:
+    keys: list[str] = []
+    while path is not None:
+        path, key = path
+        keys.append(f"[{key!r}]")
+    return "".join(reversed(keys)) or "the top level"
 
 
 def _plain(value: Any) -> Any:
