@@ -37,6 +37,15 @@ DEFAULT_MAX_RATE_LIMIT_WAIT = 60.0
 BYTES_PER_JSON_VALUE = 64
 #: The values one error body may decode to (its ``detail`` only is kept).
 MAX_ERROR_BODY_VALUES = 1 << 16
+#: The largest error body decoded for its ``detail``: an exception is kept (a
+#: bulk call's results hold one per failed item), so what it holds of the
+#: server's answer must be small; a larger body keeps its first 2,000
+#: characters as text, and no ``detail``. Real error bodies are a few KiB.
+MAX_ERROR_BODY_SIZE = 256 * 1024
+#: The most bytes read of an upload part's answer: only its headers (the
+#: ``ETag``) and an error's first lines are used, and up to ``concurrency``
+#: parts of several files are answered at once.
+MAX_PART_ANSWER_SIZE = 64 * 1024
 #: Redirects one request follows (each within the API's origin).
 MAX_REDIRECTS = 10
 #: Empty pages naming a next page that one listing accepts: a real server

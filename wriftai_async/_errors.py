@@ -17,8 +17,8 @@ import aiohttp
 from yarl import URL
 
 from . import _json
-from ._constants import MAX_ERROR_BODY_VALUES
-from ._repr import bounded_repr, display_url, shorten
+from ._constants import MAX_ERROR_BODY_SIZE, MAX_ERROR_BODY_VALUES
+from ._repr import bounded_repr, display_url, one_line
 from ._retry import parse_rate_limit_reset
 from ._urls import scrub_text
 
@@ -168,20 +168,22 @@ class APIStatusError(WriftAIError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        # Bounded in length and depth (a detail 1,000 deep broke repr()).
+        # Bounded in length and depth (a detail 1,000 deep broke repr()), and
+        # one line: the server's text may hold line breaks that would forge
+        # lines of the log the message goes to, or a terminal's escapes.
         detail = self.detail
         if isinstance(detail, str) and detail:
-            text = shorten(detail, _MAX_DETAIL_CHARS)
+            text = one_line(detail, _MAX_DETAIL_CHARS)
         elif detail is not None:
             text = bounded_repr(detail, _MAX_DETAIL_CHARS, _MAX_DETAIL_DEPTH)
         else:
             body = self.body[: _MAX_DETAIL_CHARS * 4].strip()
-            text = shorten(body.splitlines()[0], _MAX_DETAIL_CHARS) if body else ""
+            text = one_line(body.splitlines()[0], _MAX_DETAIL_CHARS) if body else ""
         where = rid = ""
         if self.method:
-            where = f" ({self.method} {shorten(self.url, _MAX_DETAIL_CHARS)})"
+            where = f" ({self.method} {one_line(self.url, _MAX_DETAIL_CHARS)})"
         if self.request_id:
-            rid = f" [request id {shorten(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
+            rid = f" [request id {one_line(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
         return f"{self.status}{where}: {text or 'no detail'}{rid}"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -301,8 +303,11 @@ def error_from_response(
     kept as messages show URLs (``display_url``).
     """
     if detail is None:
+        # A body too large is not decoded: the exception keeps its text only
+        # (a detail of 60 MB, kept by each of a bulk call's failures, was).
+        fits = 0 < len(body) <= MAX_ERROR_BODY_SIZE
         try:
-            decoded = _json.loads_bounded(body, MAX_ERROR_BODY_VALUES) if body else None
+            decoded = _json.loads_bounded(body, MAX_ERROR_BODY_VALUES) if fits else None
         except ValueError:
             decoded = None
         if isinstance(decoded, dict):
@@ -361,6 +366,6 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         if timeout:
             during = " while streaming" if self.streaming else ""
             raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
-        text = shorten(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
+        text = one_line(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc

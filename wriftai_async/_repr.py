@@ -25,6 +25,7 @@ __all__ = [
     "cause_text",
     "display_url",
     "install_bounded_repr",
+    "one_line",
     "shorten",
 ]
 
@@ -174,6 +175,20 @@ def shorten(text: str, max_length: int = 500) -> str:
     return text[:max_length] + _ELLIPSIS
 
 
+def one_line(text: str, max_length: int = 500) -> str:
+    """``text`` cut as :func:`shorten` does, each unprintable character escaped.
+
+    For text from the network in a message: a line break, a terminal escape
+    sequence's ESC or a bidi override is shown as ``\\n``, ``\\x1b``,
+    ``\\u202e``, so a message that an application logs or prints stays one
+    line it wrote, and cannot forge another line nor drive a terminal.
+    """
+    head = text[: max_length + 1]  # never escape more than can be shown
+    if not head.isprintable():
+        head = "".join(c if c.isprintable() else repr(c)[1:-1] for c in head)
+    return shorten(head, max_length)
+
+
 #: The most characters of an underlying exception's text a message quotes.
 CAUSE_TEXT_LENGTH = 200
 
@@ -185,7 +200,7 @@ def cause_text(exc: BaseException, max_length: int = CAUSE_TEXT_LENGTH) -> str:
         text = str(exc)
     except Exception:  # a broken __str__ must not break the message
         return f"<{type(exc).__name__}>"
-    return shorten(text, max_length)
+    return one_line(text, max_length)
 
 
 def install_bounded_repr(

@@ -45,6 +45,7 @@ from ._constants import (
     DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    MAX_PART_ANSWER_SIZE,
     MAX_REDIRECTS,
     USER_AGENT,
 )
@@ -218,7 +219,13 @@ class AsyncSession:
                 limiter_origin=origin,
             ),
         )
-        self._put_chain = (RetryMiddleware(*retry_args, redact=True),)
+        # A part's answer matters by its headers (the ETag): its body is read
+        # under a small bound, whatever max_response_size (16 parts at once,
+        # of several files, each with a body of max_response_size, was GiBs).
+        part_body = min(self._max_body, MAX_PART_ANSWER_SIZE)
+        self._put_chain = (
+            RetryMiddleware(self.retry, self.max_retries, part_body, redact=True),
+        )
         self._session: aiohttp.ClientSession | None = None
         self._external: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -487,8 +494,11 @@ class AsyncSession:
         same user agent, timeout and retries as :meth:`request` (a PUT is
         idempotent, so 5xx, broken connections and answers that break off
         are retried; ``data`` must be re-sendable: bytes or a re-readable
-        payload). The answer is read under ``max_response_size``. The query
-        string, which holds the signature, is left out of error messages and
+        payload). The answer's body is read under 64 KiB (or
+        ``max_response_size`` if smaller): only its headers and an error's
+        first lines are used; a larger success is not read further, a larger
+        error keeps no detail. The query string, which holds the signature,
+        is left out of error messages and
         out of what trace configs (OpenTelemetry's included) see: each query
         value reaches them as ``REDACTED``. A redirect is not followed (the
         body would go to yet another host): it raises ``APIStatusError``.

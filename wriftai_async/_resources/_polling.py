@@ -15,7 +15,7 @@ from typing import cast
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._errors import WaitTimeoutError
 from .._objects import PredictionDetails
-from .._repr import shorten
+from .._repr import one_line
 from .._timeouts import deadline
 
 __all__ = ["poll_until_terminal"]
@@ -55,7 +55,7 @@ async def poll_until_terminal(
         if on_progress is not None:
             on_progress(done, total)
         error = WaitTimeoutError(
-            f"prediction {shorten(key, 80)} did not finish within {timeout}s",
+            f"prediction {one_line(key, 80)} did not finish within {timeout}s",
             prediction=last.get(key),
         )
         return BulkResult(key, None, error)

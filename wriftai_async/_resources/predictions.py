@@ -36,7 +36,7 @@ from .._params import (
     parse_model_ref,
     server_segment,
 )
-from .._repr import shorten
+from .._repr import one_line
 from .._session import AsyncSession
 from .._timeouts import deadline
 from ._base import AsyncResource
@@ -161,8 +161,8 @@ def _wait_timeout(
 ) -> WaitTimeoutError:
     # Ids and statuses may be the server's: bounded like any message.
     return WaitTimeoutError(
-        f"prediction {shorten(prediction_id, 80)} did not finish within {timeout}s"
-        + (f" (last status: {shorten(str(seen.status), 80)})" if seen else ""),
+        f"prediction {one_line(prediction_id, 80)} did not finish within {timeout}s"
+        + (f" (last status: {one_line(str(seen.status), 80)})" if seen else ""),
         prediction=seen,
     )
 
