@@ -16,7 +16,7 @@ from typing import IO
 
 import pytest
 
-from wriftai_async import AsyncClient, RetryPolicy, _file
+from wriftai_async import AsyncClient, Client, RetryPolicy, _file
 from wriftai_async.testing import Emulator
 
 
@@ -101,3 +101,25 @@ async def test_a_cancel_while_a_part_file_is_being_opened_closes_it(
         finally:
             for handle in opened:
                 handle.close()
+
+
+def test_closing_a_client_mid_wait_many_closes_its_rounds_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Emulator().run_in_thread() as emu:
+        emu.add_model("tess", "runner", versions=1)
+        ended = emu.add_prediction("tess/runner", status="succeeded")["id"]
+        running = emu.add_prediction("tess/runner", status="started")["id"]
+        client = Client(emu.access_token, emu.base_url)
+        results = client.predictions.wait_many(
+            [ended, running], poll_interval=0.01, concurrency=1
+        )
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            # Suspended at its first result, with the other id's poll running.
+            assert next(results).key == ended
+            client.close()  # its loop's shutdown_asyncgens() closes the rest
+        # Before: "an error occurred during closing of asynchronous generator
+        # ... aclose(): asynchronous generator is already running".
+        assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+        with pytest.raises(RuntimeError, match="closed"):
+            next(results)
