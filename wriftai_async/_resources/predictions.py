@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
 from .._bulk import (
@@ -43,7 +44,11 @@ from ._polling import poll_until_terminal
 from ._streaming import AsyncEventStream, _Create, format_seconds
 from .files import AsyncFiles, upload_files_in
 
-__all__ = ["AsyncPredictions"]
+__all__ = ["AsyncPredictions", "PollCallback"]
+
+#: ``on_poll`` of :meth:`AsyncPredictions.wait` and friends: called with each
+#: polled prediction; a coroutine function is awaited.
+PollCallback = Callable[[PredictionDetails], object]
 
 
 # A bare ``Prefer: wait`` is held for as long as the server allows; the
@@ -82,12 +87,18 @@ def _prefer_wait(wait: bool | float) -> str | None:
     return f"wait={format_seconds(check_number(wait, 'wait', zero=True))}"
 
 
-def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
+def _check_wait_args(
+    timeout: float | None, poll_interval: float, on_poll: object = None
+) -> None:
     # A NaN here once reached asyncio.sleep and stopped every timer of the
     # loop; 0 and negative timeouts meant "no limit". Now all refused.
     if timeout is not None:
         check_number(timeout, "timeout")
     check_number(poll_interval, "poll_interval")
+    if on_poll is not None and not callable(on_poll):
+        raise TypeError(
+            f"on_poll must be a callable or None, not {type(on_poll).__name__}"
+        )
 
 
 def _refused_fields(exc: ValidationError) -> set[str]:
@@ -175,6 +186,7 @@ class AsyncPredictions(AsyncResource):
         stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails: ...
 
     @overload
@@ -191,6 +203,7 @@ class AsyncPredictions(AsyncResource):
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails: ...
 
     @overload
@@ -207,6 +220,7 @@ class AsyncPredictions(AsyncResource):
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> AsyncEventStream: ...
 
     @overload
@@ -223,6 +237,7 @@ class AsyncPredictions(AsyncResource):
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails | AsyncEventStream: ...
 
     async def create(
@@ -238,6 +253,7 @@ class AsyncPredictions(AsyncResource):
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails | AsyncEventStream:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
@@ -292,6 +308,9 @@ class AsyncPredictions(AsyncResource):
                 before it, so the pending prediction comes back in time.
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
+            on_poll: with ``wait``, called with each polled prediction (as
+                :meth:`wait`'s); not called when the held answer is already
+                terminal, or with ``poll=False``.
 
         Example::
 
@@ -312,7 +331,7 @@ class AsyncPredictions(AsyncResource):
         check_mapping(input, "input")
         check_bool(stream, "stream")
         check_bool(validate_input, "validate_input", optional=True)
-        _check_wait_args(timeout, poll_interval)
+        _check_wait_args(timeout, poll_interval, on_poll)
         if wait is None:
             wait = stream  # stream=True alone streams; otherwise no wait
         prefer = _prefer_wait(wait)  # checks wait: a bool or seconds >= 0
@@ -351,7 +370,14 @@ class AsyncPredictions(AsyncResource):
             create = _Create(body, {**headers, "Prefer": prefer})
             return AsyncEventStream(self._session, idle=idle, create=create)
         return await self._create_json(
-            body, headers, (owner, name, number), wait, poll, limit, poll_interval
+            body,
+            headers,
+            (owner, name, number),
+            wait,
+            poll,
+            limit,
+            poll_interval,
+            on_poll,
         )
 
     async def _create_json(
@@ -363,6 +389,7 @@ class AsyncPredictions(AsyncResource):
         poll: bool,
         limit: _Deadline,
         poll_interval: float,
+        on_poll: PollCallback | None,
     ) -> PredictionDetails:
         """``POST /predictions`` answered with JSON; with ``wait``, held and polled."""
         prefer = _prefer_wait(wait)
@@ -408,7 +435,7 @@ class AsyncPredictions(AsyncResource):
         )
         if limit.expired():
             raise _wait_timeout(prediction.id, limit.timeout, prediction)
-        return await self._poll(segment, limit, poll_interval, prediction)
+        return await self._poll(segment, limit, poll_interval, on_poll, prediction)
 
     async def _post_prediction(
         self,
@@ -609,6 +636,7 @@ class AsyncPredictions(AsyncResource):
         *,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails:
         """Poll a prediction until its status is terminal, and return it.
 
@@ -619,6 +647,10 @@ class AsyncPredictions(AsyncResource):
                 (the default) waits without limit (each request still has
                 the client's ``timeout``).
             poll_interval: seconds between polls, a finite number > 0.
+            on_poll: called with each polled prediction, the terminal one
+                included, before the next poll (the official client's
+                ``on_poll``); a coroutine function is awaited. It runs
+                within ``timeout``; an exception it raises ends the wait.
 
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
@@ -628,14 +660,17 @@ class AsyncPredictions(AsyncResource):
                 request.
         """
         parse_id(prediction_id)
-        _check_wait_args(timeout, poll_interval)
-        return await self._poll(prediction_id, _Deadline(timeout), poll_interval)
+        _check_wait_args(timeout, poll_interval, on_poll)
+        return await self._poll(
+            prediction_id, _Deadline(timeout), poll_interval, on_poll
+        )
 
     async def _poll(
         self,
         segment: str,
         limit: _Deadline,
         poll_interval: float,
+        on_poll: PollCallback | None,
         seen: PredictionDetails | None = None,
     ) -> PredictionDetails:
         """Poll until terminal, within what ``limit`` leaves (checked id)."""
@@ -644,6 +679,10 @@ class AsyncPredictions(AsyncResource):
         async def poll() -> PredictionDetails:
             while True:
                 prediction = await self._fetch(segment)
+                if on_poll is not None:
+                    called = on_poll(prediction)
+                    if inspect.isawaitable(called):
+                        await called
                 if prediction.is_terminal:
                     return prediction
                 last[:] = [prediction]
@@ -666,6 +705,7 @@ class AsyncPredictions(AsyncResource):
         *,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails:
         """Cancel a prediction and wait until it has really ended.
 
@@ -673,7 +713,7 @@ class AsyncPredictions(AsyncResource):
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
-        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
+        ``timeout``, ``poll_interval`` and ``on_poll`` are as for :meth:`wait`.
 
         Example::
 
@@ -681,7 +721,7 @@ class AsyncPredictions(AsyncResource):
             assert final.is_terminal
         """
         parse_id(prediction_id)
-        _check_wait_args(timeout, poll_interval)
+        _check_wait_args(timeout, poll_interval, on_poll)
         # One deadline for the cancel, its fallback get and every poll.
         limit = _Deadline(timeout)
         try:
@@ -697,7 +737,7 @@ class AsyncPredictions(AsyncResource):
             raise _wait_timeout(prediction_id, timeout, None) from None
         if limit.expired():
             raise _wait_timeout(prediction_id, timeout, None)
-        return await self._poll(prediction_id, limit, poll_interval)
+        return await self._poll(prediction_id, limit, poll_interval, on_poll)
 
     def cancel_many(
         self,

@@ -13,7 +13,7 @@ from .._bulk import BulkResult, ProgressCallback
 from .._objects import Page, Prediction, PredictionDetails, PredictionStatus
 from .._portal import Portal
 from .._resources._streaming import AsyncEventStream, EventStream
-from .._resources.predictions import AsyncPredictions
+from .._resources.predictions import AsyncPredictions, PollCallback
 
 
 class Predictions:
@@ -42,6 +42,7 @@ class Predictions:
         stream: Literal[False] = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails: ...
 
     @overload
@@ -58,6 +59,7 @@ class Predictions:
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails: ...
 
     @overload
@@ -74,6 +76,7 @@ class Predictions:
         stream: Literal[True],
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> EventStream: ...
 
     @overload
@@ -90,6 +93,7 @@ class Predictions:
         stream: bool,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails | EventStream: ...
 
     def create(
@@ -105,6 +109,7 @@ class Predictions:
         stream: bool = False,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails | EventStream:
         """Run a model: create a prediction and, with ``wait``, wait for it.
 
@@ -159,6 +164,9 @@ class Predictions:
                 before it, so the pending prediction comes back in time.
             poll_interval: with ``wait``, seconds between polls: a finite
                 number > 0.
+            on_poll: with ``wait``, called with each polled prediction (as
+                :meth:`wait`'s); not called when the held answer is already
+                terminal, or with ``poll=False``.
 
         Example::
 
@@ -187,6 +195,7 @@ class Predictions:
             stream=stream,
             timeout=timeout,
             poll_interval=poll_interval,
+            on_poll=on_poll,
         )
         if isinstance(result, AsyncEventStream):
             return EventStream(self._portal, result)
@@ -327,6 +336,7 @@ class Predictions:
         *,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails:
         """Poll a prediction until its status is terminal, and return it.
 
@@ -337,6 +347,10 @@ class Predictions:
                 (the default) waits without limit (each request still has
                 the client's ``timeout``).
             poll_interval: seconds between polls, a finite number > 0.
+            on_poll: called with each polled prediction, the terminal one
+                included, before the next poll (the official client's
+                ``on_poll``); a coroutine function is awaited. It runs
+                within ``timeout``; an exception it raises ends the wait.
 
         Raises:
             WaitTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed
@@ -350,6 +364,7 @@ class Predictions:
             prediction_id,
             timeout=timeout,
             poll_interval=poll_interval,
+            on_poll=on_poll,
         )
 
     def cancel_and_wait(
@@ -358,6 +373,7 @@ class Predictions:
         *,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        on_poll: PollCallback | None = None,
     ) -> PredictionDetails:
         """Cancel a prediction and wait until it has really ended.
 
@@ -365,7 +381,7 @@ class Predictions:
         prediction that was already completing may end ``succeeded`` or
         ``failed``. If it had already ended before the cancel, the service's
         "already terminated" error is not raised: that prediction is returned.
-        ``timeout`` and ``poll_interval`` are as for :meth:`wait`.
+        ``timeout``, ``poll_interval`` and ``on_poll`` are as for :meth:`wait`.
 
         Example::
 
@@ -377,6 +393,7 @@ class Predictions:
             prediction_id,
             timeout=timeout,
             poll_interval=poll_interval,
+            on_poll=on_poll,
         )
 
     def cancel_many(
