@@ -10,7 +10,14 @@ before the generator returns: no task or connection is left behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sized
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sized,
+)
 from typing import Generic, TypeVar
 
 import attrs
@@ -18,7 +25,13 @@ import attrs
 from ._checks import check_int
 from ._repr import install_bounded_repr
 
-__all__ = ["BulkResult", "ProgressCallback", "bounded_map", "check_bulk_args"]
+__all__ = [
+    "BoundedCalls",
+    "BulkResult",
+    "ProgressCallback",
+    "bounded_map",
+    "check_bulk_args",
+]
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -88,6 +101,71 @@ def bounded_map(
     return _bounded_map(keys, call, concurrency, on_progress)
 
 
+class BoundedCalls(Generic[T]):
+    """``call(key)`` for every key, ``concurrency`` at a time, as they finish.
+
+    A plain object, not an async generator, so that an async generator using
+    it (``wait_many``'s rounds) owns its cleanup alone: at loop shutdown
+    ``shutdown_asyncgens()`` closes every async generator at once, and a
+    nested one would then be closed twice concurrently ("aclose():
+    asynchronous generator is already running").
+    """
+
+    __slots__ = ("_call", "_concurrency", "_finished", "_keys", "_source", "running")
+
+    def __init__(
+        self, keys: Iterable[str], call: Callable[[str], Awaitable[T]], concurrency: int
+    ) -> None:
+        self._source: Iterator[str] | None = None
+        self._keys = keys
+        self._call = call
+        self._concurrency = concurrency
+        self.running: dict[asyncio.Future[T], str] = {}
+        self._finished: list[asyncio.Future[T]] = []
+
+    def _start_next(self) -> None:
+        assert self._source is not None
+        for key in self._source:
+            self.running[asyncio.ensure_future(self._call(key))] = key
+            return
+
+    async def next(self) -> BulkResult[T] | None:
+        """The next call to finish, as a result; ``None`` when all are done."""
+        if self._source is None:  # the keys are read from the first call on
+            self._source = iter(self._keys)
+            while len(self.running) < self._concurrency:
+                before = len(self.running)
+                self._start_next()
+                if len(self.running) == before:
+                    break
+        if not self._finished:
+            if not self.running:
+                return None
+            done, _ = await asyncio.wait(
+                self.running, return_when=asyncio.FIRST_COMPLETED
+            )
+            self._finished.extend(done)
+        future = self._finished.pop()
+        key = self.running.pop(future)
+        self._start_next()
+        exc = future.exception()
+        if exc is None:
+            return BulkResult(key, future.result())
+        if isinstance(exc, Exception):
+            return BulkResult(key, None, exc)
+        raise exc  # KeyboardInterrupt, SystemExit: not an item's failure
+
+    async def aclose(self) -> None:
+        """Cancel the calls still running and wait until they have ended."""
+        running = list(self.running)
+        self.running.clear()
+        self._finished.clear()
+        for future in running:
+            future.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
 async def _bounded_map(
     keys: Iterable[str],
     call: Callable[[str], Awaitable[T]],
@@ -95,39 +173,13 @@ async def _bounded_map(
     on_progress: ProgressCallback | None,
 ) -> AsyncIterator[BulkResult[T]]:
     total = len(keys) if isinstance(keys, Sized) else None
-    source = iter(keys)
-    running: dict[asyncio.Future[T], str] = {}
+    calls = BoundedCalls(keys, call, concurrency)
     done_count = 0
-
-    def start_next() -> bool:
-        for key in source:
-            running[asyncio.ensure_future(call(key))] = key
-            return True
-        return False
-
     try:
-        while len(running) < concurrency and start_next():
-            pass
-        while running:
-            finished, _ = await asyncio.wait(
-                running, return_when=asyncio.FIRST_COMPLETED
-            )
-            for future in finished:
-                key = running.pop(future)
-                exc = future.exception()
-                if exc is None:
-                    result: BulkResult[T] = BulkResult(key, future.result())
-                elif isinstance(exc, Exception):
-                    result = BulkResult(key, None, exc)
-                else:  # KeyboardInterrupt, SystemExit: not an item's failure
-                    raise exc
-                done_count += 1
-                if on_progress is not None:
-                    on_progress(done_count, total)
-                start_next()
-                yield result
+        while (result := await calls.next()) is not None:
+            done_count += 1
+            if on_progress is not None:
+                on_progress(done_count, total)
+            yield result
     finally:
-        for future in running:
-            future.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+        await calls.aclose()

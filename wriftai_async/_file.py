@@ -198,12 +198,30 @@ def _open_at(path: Path, offset: int) -> IO[bytes]:
     return handle
 
 
+def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+async def _open_in_thread(path: Path, offset: int) -> IO[bytes]:
+    # A cancel landing while the worker thread opens the file cannot stop
+    # that thread: the handle it returns would be dropped unclosed (a
+    # ResourceWarning, an fd held until the collector runs). So the open is
+    # shielded, and a cancelled caller leaves it to be closed on arrival.
+    opening = asyncio.get_running_loop().run_in_executor(None, _open_at, path, offset)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_opened)
+        raise
+
+
 async def _read_path(
     path: Path, offset: int, length: int
 ) -> AsyncGenerator[bytes, None]:
     # One handle per part attempt: parts read in parallel without sharing a
     # position, and a retried part starts over from its own offset.
-    handle = await asyncio.to_thread(_open_at, path, offset)
+    handle = await _open_in_thread(path, offset)
     try:
         remaining = length
         while remaining > 0:

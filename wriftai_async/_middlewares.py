@@ -172,6 +172,12 @@ class RetryMiddleware:
         for number in range(1, self.max_retries + 2):  # bounded: attempts
             if limiter is not None:
                 await limiter.acquire()
+            if request.session.closed:
+                # The client was closed while this call waited between two
+                # attempts: aiohttp would fail an assert (AssertionError).
+                # Said as to a call made after the close, and to one waiting
+                # for the rate limit then.
+                raise RuntimeError("this client is closed; create a new one")
             response, error = await self._attempt(request, handler, number)
             if limiter is not None and response is not None and response.status == 429:
                 hold = self.policy.rate_limit_hold(response.headers)

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Sequence,
-)
-from typing import cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from .._bulk import BulkResult, ProgressCallback, bounded_map
+from .._bulk import BoundedCalls, BulkResult, ProgressCallback
 from .._errors import WaitTimeoutError
 from .._objects import PredictionDetails
 from .._repr import one_line
@@ -64,20 +57,19 @@ async def poll_until_terminal(
         round_started = loop.time()
         still_running: list[str] = []
         unanswered = dict.fromkeys(ids)
-        results = cast(
-            AsyncGenerator[BulkResult[PredictionDetails], None],
-            bounded_map(ids, get, concurrency),
-        )
+        # Not bounded_map's async generator: one nested in this one would be
+        # closed twice at once by the loop's shutdown_asyncgens().
+        results = BoundedCalls(ids, get, concurrency)
         expired = False
         try:
             while True:
                 try:
                     async with deadline(left()):
-                        result = await anext(results)
-                except StopAsyncIteration:
-                    break
+                        result = await results.next()
                 except asyncio.TimeoutError:  # TimeoutError from 3.11 on
                     expired = True
+                    break
+                if result is None:
                     break
                 unanswered.pop(result.key, None)
                 if result.ok and not result.unwrap().is_terminal:
