@@ -4,6 +4,7 @@ kept to one URL path segment (issue 21, findings 5 and 7)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import pickle
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from wriftai_async import AsyncClient, ResponseDecodeError, StreamInterruptedError
+from wriftai_async._resources import _streaming
 
 from .conftest import FAST_RETRY
 
@@ -246,3 +248,68 @@ def test_the_interruption_error_pickles() -> None:
     again = pickle.loads(pickle.dumps(error))
     assert isinstance(again, StreamInterruptedError)
     assert (str(again), again.prediction_id, again.last_event_id) == ("gone", "p", "7")
+
+
+# -- a connection that goes silent ----------------------------------------------
+
+
+async def _silent_after(request: web.Request, *parts: bytes) -> web.StreamResponse:
+    # Sends ``parts``, then nothing, and keeps the connection open: a
+    # connection a NAT dropped without a FIN, or a server that holds it.
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for part in parts:
+        await response.write(part)
+    await asyncio.sleep(30)  # cancelled when the client goes or the test ends
+    return response
+
+
+async def test_a_silent_connection_is_resumed_where_it_went_quiet(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_streaming, "STALL_MARGIN", 0.2)
+    seen: list[str | None] = []
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        seen.append(request.query.get("after_id"))
+        if len(seen) == 1:
+            return await _silent_after(request, b'id: 1\nevent: output\ndata: "a"\n\n')
+        return await event_stream(
+            request,
+            b'id: 2\nevent: output\ndata: "b"\n\n',
+            b'id: 3\nevent: done\ndata: {"status": "succeeded"}\n\n',
+        )
+
+    url = await serve(stream)
+    client = AsyncClient("t0k", url, retry=FAST_RETRY, max_retries=1)
+    async with client, client.predictions.stream("p-1") as events:
+        got = [(e.id, e.event, e.data) async for e in events]
+    assert got == [
+        ("1", "output", "a"),
+        ("2", "output", "b"),
+        ("3", "done", {"status": "succeeded"}),
+    ]
+    assert seen == [None, "1"]  # resumed after the last event it had
+
+
+async def test_a_server_that_stays_silent_ends_the_stream_with_an_error(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the stream waited on it forever: no timeout covers a success's
+    # body. Each silent connection is a failed attempt: max_retries + 1 of
+    # them in a row, and the stream says it was interrupted.
+    monkeypatch.setattr(_streaming, "STALL_MARGIN", 0.2)
+    connections = 0
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        nonlocal connections
+        connections += 1
+        return await _silent_after(request, b": keep-alive? no, just a comment\n\n")
+
+    url = await serve(stream)
+    async with AsyncClient("t0k", url, retry=FAST_RETRY, max_retries=2) as client:
+        with pytest.raises(StreamInterruptedError, match="no byte of the event stream"):
+            async with client.predictions.stream("p-1") as events:
+                async for _ in events:
+                    pass
+    assert connections == 3

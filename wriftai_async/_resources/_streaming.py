@@ -32,6 +32,7 @@ import aiohttp
 from .. import _json
 from .._errors import (
     APIConnectionError,
+    APITimeoutError,
     RateLimitError,
     ResponseDecodeError,
     ServerError,
@@ -44,6 +45,7 @@ from .._params import join_path, query, server_segment, text_digest
 from .._repr import bounded_repr, shorten
 from .._session import AsyncSession
 from .._sse import SSEDecoder, SSEMessage
+from .._timeouts import deadline
 
 if TYPE_CHECKING:
     from .._portal import Portal
@@ -71,6 +73,13 @@ _MAX_BACKOFF_ATTEMPT = 32
 # stayed this long without a new event before it ended is taken for an idle
 # close (the real service's is tens of seconds); a quicker empty one is not.
 _IDLE_FLOOR = 1.0
+# A connection that brings no byte for this long beyond the idle time asked
+# for (``wait=``, else none) is taken for dead and resumed, counted as a
+# failed attempt: a server closes an idle stream itself (the real service
+# after tens of seconds), so a longer silence is a connection lost without a
+# FIN or RST (a NAT or proxy that dropped it), or a server that holds it
+# open and sends nothing, on which a stream would otherwise wait forever.
+STALL_MARGIN = 120.0
 # Ids that are not integers are remembered by digest, the latest this many.
 _ID_WINDOW = 1024
 
@@ -226,10 +235,11 @@ class _Follower:
         loop = asyncio.get_running_loop()
         seen = _Seen(self.after_id)
         threshold = self.idle or _IDLE_FLOOR  # wait=0 is no idle time
+        stall_limit = (self.idle or 0.0) + STALL_MARGIN
         first = True
         try:
             while True:
-                progressed = opened = False
+                progressed = opened = stalled = False
                 failure: WriftAIError | None = None
                 quiet_since = loop.time()
                 decoder = SSEDecoder(max_event_size=session.max_response_size)
@@ -237,7 +247,19 @@ class _Follower:
                     async with self.connect(first) as response:
                         opened = True
                         _check_event_stream(response)
-                        async for chunk in response.content.iter_any():
+                        chunks = response.content.iter_any()
+                        while True:
+                            try:
+                                async with deadline(stall_limit):
+                                    chunk = await chunks.__anext__()
+                            except StopAsyncIteration:
+                                break
+                            except asyncio.TimeoutError:
+                                stalled = True
+                                failure = APITimeoutError(
+                                    f"no byte of the event stream for {stall_limit:g}s"
+                                )
+                                break
                             quiet_since = loop.time()  # bytes came: not idle
                             for message in decoder.messages(chunk):
                                 event_id = message.id if message.own_id else None
@@ -263,7 +285,8 @@ class _Follower:
                 first = False
                 if decoder.retry is not None:
                     self.retry_ms = decoder.retry
-                idle = opened and loop.time() - quiet_since >= threshold
+                # A stall is no idle close: the server did not close it.
+                idle = opened and not stalled and loop.time() - quiet_since >= threshold
                 await asyncio.sleep(self._resume_delay(progressed, idle, failure))
         finally:
             self.closed = True
