@@ -175,6 +175,17 @@ async def test_a_plan_that_does_not_fit_the_file_is_a_decode_error(
     assert not _parts(emulator)
 
 
+async def test_a_plan_of_more_parts_than_s3_allows_is_refused(client, emulator):
+    # Consistent with the size, but a PUT per byte: 20,000 requests for one
+    # 20 kB file, had the client followed it.
+    size = 20_000
+    plan = {"id": "u1", "urls": ["http://127.0.0.1:9/a"] * size, "part_size": 1}
+    emulator.inject(200, body=plan, method="POST", path="/uploads")
+    with pytest.raises(ResponseDecodeError, match="20000 parts, more than 10000"):
+        await resolve(client.files.upload(_data(size)))
+    assert not _parts(emulator)
+
+
 async def test_a_completion_without_download_url_is_a_decode_error(client, emulator):
     emulator.inject(200, body={"url": "x"}, path="/uploads/*/complete")
     with pytest.raises(ResponseDecodeError, match="download_url"):

@@ -223,6 +223,11 @@ def _check_part_url(url: str) -> str | None:
     return url_problem(parsed, user_info=True)
 
 
+#: The most parts one upload may be split into: S3's own limit for a
+#: multipart upload, which presigned part URLs come from.
+MAX_UPLOAD_PARTS = 10_000
+
+
 def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     """The ``(id, urls, part_size)`` of ``POST /uploads``, checked against ``size``."""
 
@@ -241,6 +246,10 @@ def _check_plan(data: Any, size: int) -> tuple[str, list[str], int]:
     server_segment(upload_id, "upload id", method="POST", url="/uploads")
     if not isinstance(urls, list):
         raise bad(f"urls is a {type(urls).__name__}, not a list")
+    if len(urls) > MAX_UPLOAD_PARTS:
+        # Checked before the URLs: a plan of a million 1-byte parts would
+        # be a million PUTs (and a million URL checks) for one file.
+        raise bad(f"{len(urls)} parts, more than {MAX_UPLOAD_PARTS}")
     for index, url in enumerate(urls):
         if not isinstance(url, str):
             raise bad(f"part URL {index + 1} is a {type(url).__name__}, not a str")
