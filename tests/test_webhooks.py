@@ -10,6 +10,7 @@ import pytest
 import wriftai_async
 from wriftai_async import WebhookVerificationError, WriftAIError
 from wriftai_async.webhooks import (
+    MAX_SIGNATURE_LENGTH,
     WebhookNoSignatureError,
     WebhookNoTimestampError,
     WebhookSignatureMismatchError,
@@ -180,3 +181,15 @@ def test_only_ascii_digits_make_a_timestamp(timestamp):
     with pytest.raises(WebhookNoTimestampError) as caught:
         verify(PAYLOAD, header, SECRET, now=TS)
     assert len(str(caught.value)) < 200
+
+
+def test_a_signature_header_longer_than_any_real_one_is_refused_unparsed():
+    # A rotation's worth of valid parts passes; a megabyte of parts (84 MB
+    # of parsing before) is refused by its length, even when it holds the
+    # right signature.
+    rotation = HEADER + "".join(f",v1={'0' * 64}" for _ in range(20))
+    assert len(rotation) < MAX_SIGNATURE_LENGTH
+    verify(PAYLOAD, rotation, SECRET, now=TS)
+    flood = HEADER + ",v1=" * (1024 * 1024 // 4)
+    with pytest.raises(WebhookNoSignatureError, match="characters long"):
+        verify(PAYLOAD, flood, SECRET, now=TS)

@@ -34,6 +34,7 @@ import time
 from ._errors import WriftAIError
 
 __all__ = [
+    "MAX_SIGNATURE_LENGTH",
     "WebhookNoSignatureError",
     "WebhookNoTimestampError",
     "WebhookSignatureMismatchError",
@@ -114,6 +115,11 @@ def _check_types(payload: object, secret: object) -> bytes:
     return bytes(payload)
 
 
+#: The longest signature header :func:`verify` parses: ``t=`` and one
+#: ``v1=`` part take about 80 characters, a rotation a few more parts.
+MAX_SIGNATURE_LENGTH = 8192
+
+
 def verify(
     payload: bytes,
     signature: str | None,
@@ -129,8 +135,10 @@ def verify(
         payload: the raw request body, byte for byte (not re-encoded JSON).
         signature: the signature header's value, ``t=<unix time>,v1=<hex>``;
             with several ``v1=`` parts (during a secret rotation), any one
-            that matches is enough. ``None`` (the header is missing) or
-            anything but a ``str`` raises :class:`WebhookNoSignatureError`.
+            that matches is enough. ``None`` (the header is missing),
+            anything but a ``str``, or a value longer than
+            :data:`MAX_SIGNATURE_LENGTH` raises
+            :class:`WebhookNoSignatureError`.
         secret: the webhook secret (not empty).
         tolerance: how many seconds the timestamp may be from ``now``, either
             way (inclusive); protects against replayed requests.
@@ -159,6 +167,13 @@ def verify(
         what = "missing" if signature is None else f"a {type(signature).__name__}"
         raise WebhookNoSignatureError(
             f"the signature header is {what}, not text ('t=...,v1=...')"
+        )
+    if len(signature) > MAX_SIGNATURE_LENGTH:
+        # Parsing it would cost memory in proportion (a 1 MB header of 262k
+        # parts took 84 MB): no real header comes near this.
+        raise WebhookNoSignatureError(
+            f"the signature header is {len(signature)} characters long, more "
+            f"than the {MAX_SIGNATURE_LENGTH} a signature takes"
         )
     timestamp, candidates = _parse(signature, scheme)
     current = time.time() if now is None else now
