@@ -169,7 +169,6 @@ def test_interrupt_cancels_the_call(
         signal.pthread_kill(main, signum)
 
     interrupter = threading.Thread(target=interrupt_once_pending)
-    started = time.monotonic()
     previous = signal.signal(signum, _HANDLERS[signum])
     interrupter.start()
     try:
@@ -178,8 +177,8 @@ def test_interrupt_cancels_the_call(
     finally:
         interrupter.join()
         signal.signal(signum, previous)
-    assert time.monotonic() - started < 2.0
-    # The request's task was cancelled on the portal's loop, and is gone.
+    # The request's task was cancelled on the portal's loop (not left to
+    # finish its delayed answer), and is gone.
     assert outcomes == ["cancelled on wriftai-sync-portal"]
     assert client._portal.call(_other_tasks) == []
     # The same client goes on working (the injected delay was used up).
@@ -336,11 +335,10 @@ def test_close_while_a_call_is_running(emu: Emulator, client: Client) -> None:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(client.predictions.get, pid)
         _wait_for_delayed_request(emu)
-        started = time.monotonic()
         client.close()
+        # Closed under it: the call did not wait for its delayed answer.
         with pytest.raises(RuntimeError, match="closed while"):
             pending.result(timeout=5)
-    assert time.monotonic() - started < 2.0
 
 
 def test_calling_from_the_portal_thread_is_refused() -> None:
