@@ -8,7 +8,9 @@ never importing it), as psycopg's ``tools/async_to_sync.py`` does, and writes:
 
 - for each resource class ``Async<Name>`` a class ``<Name>`` with every
   public method: same name, parameters, defaults and return annotation,
-  except ``AsyncIterator[X]`` which becomes ``Iterator[X]`` and a stream
+  except ``AsyncIterator[X]`` which becomes ``Iterator[X]``,
+  ``AsyncGenerator[X, None]`` which becomes ``Generator[X, None, None]`` (it
+  has ``close()``, for ``contextlib.closing``) and a stream
   class of ``STREAMS`` (``AsyncEventStream``) which becomes its sync twin
   (``EventStream``, built on ``Portal.iterate``). The body hands the call to
   the client's :class:`~wriftai_async._portal.Portal`;
@@ -71,6 +73,9 @@ RULES = {
     "async-method": "public `async def m(...) -> T` -> `def m(...) -> T` (Portal.call)",
     "iterator-method": "public `def m(...) -> AsyncIterator[T]` -> "
     "`def m(...) -> Iterator[T]` (Portal.iterate)",
+    "generator-method": "public `def m(...) -> AsyncGenerator[T, None]` -> "
+    "`def m(...) -> Generator[T, None, None]` (Portal.iterate, whose generator "
+    "has close() as the async one has aclose())",
     "stream-method": "public `def m(...) -> AsyncEventStream` -> "
     "`def m(...) -> EventStream` (its sync twin, see STREAMS)",
     "overload-stub": "`@overload async def m(...) -> T` -> `@overload def m(...) -> T` "
@@ -102,6 +107,8 @@ DOC_RULES: dict[str, tuple[str, str]] = {
 }
 # What `AsyncIterator[X]` becomes; imported only where it is used.
 _ITERATOR = ("collections.abc", "Iterator")
+# What `AsyncGenerator[X, None]` becomes (Portal.iterate's own return type).
+_GENERATOR = ("collections.abc", "Generator")
 # Async iterator classes with a sync twin, built as `Twin(portal, result)`
 # (the twin iterates through Portal.iterate and adds `with` and `close()`).
 _STREAMING = "wriftai_async._resources._streaming"
@@ -509,6 +516,21 @@ def mirror_method(
         isinstance(returns, ast.Subscript)
         and isinstance(returns.value, ast.Name)
         and writer.source.resolve(returns.value.id)
+        == ("collections.abc", "AsyncGenerator")
+        and isinstance(returns.slice, ast.Tuple)
+        and len(returns.slice.elts) == 2
+        and writer.expr(returns.slice.elts[1]) == "None"
+    ):
+        use("generator-method")
+        if not writer.bind(_GENERATOR[1], *_GENERATOR):
+            raise GenerationError(f"{writer.output}: name clash on 'Generator'")
+        item = writer.expr(returns.slice.elts[0])
+        result = f"Generator[{item}, None, None]"
+        body = f"return self._portal.iterate({call}({forward}))"
+    elif (
+        isinstance(returns, ast.Subscript)
+        and isinstance(returns.value, ast.Name)
+        and writer.source.resolve(returns.value.id)
         == ("collections.abc", "AsyncIterator")
     ):
         use("iterator-method")
@@ -519,7 +541,8 @@ def mirror_method(
     else:
         raise GenerationError(
             f"{writer.source.name}: {fn.name} is neither `async def` nor a `def` "
-            "returning AsyncIterator[...]; teach scripts/generate_sync.py about it"
+            "returning AsyncIterator[...] or AsyncGenerator[..., None]; teach "
+            "scripts/generate_sync.py about it"
         )
     doc = docstring_source(writer.source, _docstring(fn), 8)
     return [

@@ -19,7 +19,7 @@ import sys
 import textwrap
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -110,6 +110,11 @@ def _sync_return(annotation: Any, is_async: bool) -> Any:
         return annotation
     if annotation is AsyncEventStream:
         return EventStream
+    if typing.get_origin(annotation) is AsyncGenerator:
+        # The bulk helpers: a generator, closable (contextlib.closing).
+        item, sent = typing.get_args(annotation)
+        assert sent in (None, type(None)), annotation
+        return typing.cast(Any, Generator)[item, None, None]
     assert typing.get_origin(annotation) is AsyncIterator, annotation
     (item,) = typing.get_args(annotation)
     return typing.cast(Any, Iterator)[item]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import (
-    AsyncIterator,
+    AsyncGenerator,
     Awaitable,
     Callable,
     Iterable,
@@ -48,7 +48,9 @@ class BulkResult(Generic[T]):
 
     Attributes:
         key: the item it is about (an owner's username, a prediction id).
-        value: the result when the call succeeded, else ``None``.
+        value: the result when the call succeeded, else ``None``; typed
+            ``T | None``, so read it with :meth:`unwrap` (typed ``T``) once
+            ``ok`` is true.
         error: the exception when it failed (a ``WriftAIError``, or the
             ``ValueError`` of a malformed key), else ``None``.
 
@@ -56,7 +58,7 @@ class BulkResult(Generic[T]):
 
         async for result in client.models.list_for_users(["alice", "bob"]):
             if result.ok:
-                print(result.key, len(result.value))
+                print(result.key, len(result.unwrap()))
             else:
                 print(result.key, "failed:", result.error)
     """
@@ -95,7 +97,7 @@ def bounded_map(
     call: Callable[[str], Awaitable[T]],
     concurrency: int,
     on_progress: ProgressCallback | None = None,
-) -> AsyncIterator[BulkResult[T]]:
+) -> AsyncGenerator[BulkResult[T], None]:
     """Yield ``BulkResult(key, await call(key))`` for every key, as they finish."""
     check_bulk_args(keys, concurrency, on_progress)
     return _bounded_map(keys, call, concurrency, on_progress)
@@ -171,7 +173,7 @@ async def _bounded_map(
     call: Callable[[str], Awaitable[T]],
     concurrency: int,
     on_progress: ProgressCallback | None,
-) -> AsyncIterator[BulkResult[T]]:
+) -> AsyncGenerator[BulkResult[T], None]:
     total = len(keys) if isinstance(keys, Sized) else None
     calls = BoundedCalls(keys, call, concurrency)
     done_count = 0

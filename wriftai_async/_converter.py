@@ -40,7 +40,7 @@ import sys
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
@@ -275,14 +275,24 @@ def make_converter() -> cattrs.Converter:
 converter = make_converter()
 
 
-def structure(data: Any, cls: type[T] | Any) -> T:
+@overload
+def structure(data: Any, cls: type[T]) -> T: ...
+
+
+@overload
+def structure(data: Any, cls: Any) -> Any: ...
+
+
+# Overloaded: with ``cls: type[T] | Any`` alone, mypy inferred no ``T`` from a
+# class (``structure(data, Model)`` was "Need type annotation").
+def structure(data: Any, cls: Any) -> Any:
     """Structure decoded JSON into ``cls``; any mismatch is a ResponseDecodeError.
 
     The objects keep ``data`` until their fields are read: do not change it
     afterwards. A mismatch in a field built on first read is raised then.
     """
     try:
-        return converter.structure(data, cls)  # type: ignore[no-any-return]
+        return converter.structure(data, cls)
     except Exception as exc:  # anything the data can provoke is a decode error
         name = getattr(cls, "__name__", str(cls))
         raise ResponseDecodeError(

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from yarl import URL
@@ -21,6 +21,9 @@ from ._constants import MAX_ERROR_BODY_SIZE, MAX_ERROR_BODY_VALUES
 from ._repr import bounded_repr, display_url, one_line
 from ._retry import parse_rate_limit_reset
 from ._urls import scrub_text
+
+if TYPE_CHECKING:  # _objects imports this module (through _onread)
+    from ._objects import PredictionDetails
 
 __all__ = [
     "APIConnectionError",
@@ -72,9 +75,11 @@ class WaitTimeoutError(WriftAIError, TimeoutError):
     Also a ``TimeoutError``. ``prediction``: the last state seen, or ``None``.
     """
 
-    def __init__(self, message: str, *, prediction: Any = None) -> None:
+    def __init__(
+        self, message: str, *, prediction: PredictionDetails | None = None
+    ) -> None:
         super().__init__(message)
-        self.prediction = prediction
+        self.prediction: PredictionDetails | None = prediction
 
 
 class StreamInterruptedError(WriftAIError):

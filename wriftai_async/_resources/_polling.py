@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 
 from .._bulk import BoundedCalls, BulkResult, ProgressCallback
 from .._errors import WaitTimeoutError
@@ -21,7 +21,7 @@ async def poll_until_terminal(
     poll_interval: float,
     concurrency: int,
     on_progress: ProgressCallback | None,
-) -> AsyncIterator[BulkResult[PredictionDetails]]:
+) -> AsyncGenerator[BulkResult[PredictionDetails], None]:
     """Poll ``ids`` in rounds until each is terminal; yield each as it ends.
 
     One round per ``poll_interval`` polls every id still running,

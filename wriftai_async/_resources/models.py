@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 
 from .._bulk import BulkResult, ProgressCallback, bounded_map
 from .._objects import Model, ModelDetails, Page, SortBy, SortDirection, Visibility
@@ -212,7 +212,7 @@ class AsyncModels(AsyncResource):
         sort_by: SortBy | str | None = None,
         sort_direction: SortDirection | str | None = None,
         category_slugs: Sequence[str] | None = None,
-    ) -> AsyncIterator[BulkResult[list[Model]]]:
+    ) -> AsyncGenerator[BulkResult[list[Model]], None]:
         """Every model of many users, ``concurrency`` users at a time.
 
         Yields one :class:`BulkResult` per owner as soon as all of that
@@ -226,7 +226,7 @@ class AsyncModels(AsyncResource):
 
             async for result in client.models.list_for_users(owners):
                 if result.ok:
-                    print(result.key, len(result.value))
+                    print(result.key, len(result.unwrap()))
         """
         _listing_query(None, page_size, sort_by, sort_direction, category_slugs)
 

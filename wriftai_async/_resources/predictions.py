@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Literal, overload
 
 from .._bulk import (
@@ -745,7 +752,7 @@ class AsyncPredictions(AsyncResource):
         *,
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[BulkResult[None]]:
+    ) -> AsyncGenerator[BulkResult[None], None]:
         """Ask for many predictions to be cancelled, ``concurrency`` at a time.
 
         Yields a :class:`BulkResult` per id as each request completes; a
@@ -763,7 +770,7 @@ class AsyncPredictions(AsyncResource):
         poll_interval: float = 1.0,
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[BulkResult[PredictionDetails]]:
+    ) -> AsyncGenerator[BulkResult[PredictionDetails], None]:
         """Poll many predictions until each is terminal, yielding each as it ends.
 
         One scheduler polls every id still running once per
@@ -783,7 +790,7 @@ class AsyncPredictions(AsyncResource):
             async for _ in client.predictions.cancel_many(ids):
                 pass
             async for result in client.predictions.wait_many(ids, timeout=60):
-                print(result.key, result.value.status if result.ok else result.error)
+                print(result.key, result.unwrap().status if result.ok else result.error)
         """
         _check_wait_args(timeout, poll_interval)
         check_bulk_args(prediction_ids, concurrency, on_progress)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 
 from .._bulk import BulkResult, ProgressCallback
 from .._objects import Model, ModelDetails, Page, SortBy, SortDirection, Visibility
@@ -194,7 +194,7 @@ class Models:
         sort_by: SortBy | str | None = None,
         sort_direction: SortDirection | str | None = None,
         category_slugs: Sequence[str] | None = None,
-    ) -> Iterator[BulkResult[list[Model]]]:
+    ) -> Generator[BulkResult[list[Model]], None, None]:
         """Every model of many users, ``concurrency`` users at a time.
 
         Yields one :class:`BulkResult` per owner as soon as all of that
@@ -208,7 +208,7 @@ class Models:
 
             for result in client.models.list_for_users(owners):
                 if result.ok:
-                    print(result.key, len(result.value))
+                    print(result.key, len(result.unwrap()))
         """
         return self._portal.iterate(
             self._async.list_for_users(

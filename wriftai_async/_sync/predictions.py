@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, overload
 
 from .._bulk import BulkResult, ProgressCallback
@@ -402,7 +402,7 @@ class Predictions:
         *,
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
-    ) -> Iterator[BulkResult[None]]:
+    ) -> Generator[BulkResult[None], None, None]:
         """Ask for many predictions to be cancelled, ``concurrency`` at a time.
 
         Yields a :class:`BulkResult` per id as each request completes; a
@@ -424,7 +424,7 @@ class Predictions:
         poll_interval: float = 1.0,
         concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
-    ) -> Iterator[BulkResult[PredictionDetails]]:
+    ) -> Generator[BulkResult[PredictionDetails], None, None]:
         """Poll many predictions until each is terminal, yielding each as it ends.
 
         One scheduler polls every id still running once per
@@ -444,7 +444,7 @@ class Predictions:
             for _ in client.predictions.cancel_many(ids):
                 pass
             for result in client.predictions.wait_many(ids, timeout=60):
-                print(result.key, result.value.status if result.ok else result.error)
+                print(result.key, result.unwrap().status if result.ok else result.error)
         """
         return self._portal.iterate(
             self._async.wait_many(
