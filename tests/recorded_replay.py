@@ -37,6 +37,7 @@ from typing import Any
 
 import attrs
 import httpx
+import pytest
 from aiohttp import web
 from wriftai.pagination import PaginatedResponse
 
@@ -1214,6 +1215,27 @@ def prepare_modules(directory: Path) -> None:
         spelling("file")
     _MODULES["conftest"] = conftest
     _MODULES.update(modules)
+
+
+@contextlib.asynccontextmanager
+async def running_harness(directory: Path) -> AsyncIterator[Harness]:
+    """The sdist's modules loaded, a replay server running, our clients ready.
+
+    The official client and ours both read ``WRIFTAI_ACCESS_TOKEN`` and
+    ``WRIFTAI_API_BASE_URL``; the cases assume neither is set.
+    """
+    prepare_modules(directory)
+    server = ReplayServer()
+    server.start()
+    harness = Harness(server)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("WRIFTAI_ACCESS_TOKEN", raising=False)
+        patch.delenv("WRIFTAI_API_BASE_URL", raising=False)
+        try:
+            yield harness
+        finally:
+            await harness.aclose()
+            server.stop()
 
 
 def case_arguments(case: Case, tmp_path: Path) -> dict[str, Any]:

@@ -514,18 +514,8 @@ def _case_world(case: Case) -> tuple[dict[str, Any], Callable[[Forward], None] |
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def harness() -> AsyncIterator[replay.Harness]:
     assert _DIRECTORY is not None
-    replay.prepare_modules(_DIRECTORY)
-    server = replay.ReplayServer()
-    server.start()
-    harness = replay.Harness(server)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("WRIFTAI_ACCESS_TOKEN", raising=False)
-        patch.delenv("WRIFTAI_API_BASE_URL", raising=False)
-        try:
-            yield harness
-        finally:
-            await harness.aclose()
-            server.stop()
+    async with replay.running_harness(_DIRECTORY) as harness:
+        yield harness
 
 
 async def _on(loop: asyncio.AbstractEventLoop, coroutine: Any) -> Any:

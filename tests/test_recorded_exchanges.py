@@ -40,20 +40,8 @@ except RecordingsUnavailable as exc:  # fails the test below, never skips
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def harness() -> AsyncIterator[replay.Harness]:
     assert _DIRECTORY is not None
-    replay.prepare_modules(_DIRECTORY)
-    server = replay.ReplayServer()
-    server.start()
-    harness = replay.Harness(server)
-    with pytest.MonkeyPatch.context() as patch:
-        # The official client and ours both read these; the cases assume
-        # neither is set.
-        patch.delenv("WRIFTAI_ACCESS_TOKEN", raising=False)
-        patch.delenv("WRIFTAI_API_BASE_URL", raising=False)
-        try:
-            yield harness
-        finally:
-            await harness.aclose()
-            server.stop()
+    async with replay.running_harness(_DIRECTORY) as harness:
+        yield harness
 
 
 def test_the_recordings_were_fetched() -> None:
