@@ -21,6 +21,7 @@ __all__ = [
     "check_mapping",
     "check_number",
     "check_page_size",
+    "has_control_character",
 ]
 
 
@@ -80,3 +81,9 @@ def check_mapping(value: object, name: str) -> Mapping[str, Any]:
             f"{name} must be a mapping such as a dict, not {type(value).__name__}"
         )
     return value
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a C0 control character or DEL, which no HTTP
+    header value may carry (a token read from a file with its newline)."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)

@@ -36,7 +36,7 @@ from aiohttp import hdrs
 from yarl import URL
 
 from . import _json
-from ._checks import check_int, check_limit
+from ._checks import check_int, check_limit, has_control_character
 from ._constants import (
     BYTES_PER_JSON_VALUE,
     DEFAULT_CONNECT_TIMEOUT,
@@ -124,7 +124,7 @@ def _resolve_token(access_token: object) -> str | None:
         source, token = "$WRIFTAI_ACCESS_TOKEN", os.environ.get(_TOKEN_VARIABLE)
     if not token:
         return None
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in token):
+    if has_control_character(token):
         raise ValueError(
             f"{source} holds a line break or another control character (a "
             "token read from a file with its newline?): strip it"

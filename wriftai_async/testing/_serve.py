@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .._checks import has_control_character
 from ._server import Emulator
 
 __all__ = ["main"]
@@ -100,7 +101,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 def _token(text: str) -> str:
     # A client given "" sends no token at all: every request would be a 401.
-    if not text.strip() or any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+    if not text.strip() or has_control_character(text):
         raise argparse.ArgumentTypeError(
             "the token is empty or holds a control character: no client could send it"
         )
