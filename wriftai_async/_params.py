@@ -30,6 +30,7 @@ __all__ = [
     "parse_version",
     "patch_body",
     "query",
+    "search_query",
     "server_segment",
     "text_digest",
 ]
@@ -133,9 +134,19 @@ def page_query(
     """The query of one page of a listing, its arguments checked."""
     check_cursor(cursor)
     check_page_size(page_size)
-    if "q" in params:  # a search: None would be left out, 5 sent as "5"
-        _require_str(params["q"], "q (the search text)")
     return query(cursor=cursor, page_size=page_size, **params)
+
+
+def search_query(
+    cursor: str | None, page_size: int | None, q: str
+) -> list[tuple[str, str]] | None:
+    """The query of one page of a search: :func:`page_query` with its text.
+
+    ``q`` must be a str: ``None`` would be left out of the query (the
+    server's 422) and ``5`` sent as ``"5"``.
+    """
+    _require_str(q, "q (the search text)")
+    return page_query(cursor, page_size, q=q)
 
 
 def join_path(*segments: str) -> str:

@@ -14,6 +14,7 @@ from .._params import (
     parse_model,
     parse_username,
     patch_body,
+    search_query,
 )
 from ._base import AsyncResource
 
@@ -275,7 +276,7 @@ class AsyncModels(AsyncResource):
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[Model]:
         """One page of the models matching the search text ``q``."""
-        params = page_query(cursor, page_size, q=q)
+        params = search_query(cursor, page_size, q)
         return await self._page("/search/models", Model, params)
 
     def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[Model]:
@@ -286,4 +287,4 @@ class AsyncModels(AsyncResource):
             async for model in client.models.search("upscale"):
                 print(model.full_name)
         """
-        return self._list("/search/models", Model, page_query(None, page_size, q=q))
+        return self._list("/search/models", Model, search_query(None, page_size, q))

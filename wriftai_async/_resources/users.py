@@ -12,6 +12,7 @@ from .._params import (
     page_query,
     parse_username,
     patch_body,
+    search_query,
 )
 from ._base import AsyncResource
 
@@ -78,12 +79,12 @@ class AsyncUsers(AsyncResource):
         self, q: str, *, cursor: str | None = None, page_size: int | None = None
     ) -> Page[User]:
         """One page of the users matching the search text ``q``."""
-        params = page_query(cursor, page_size, q=q)
+        params = search_query(cursor, page_size, q)
         return await self._page("/search/users", User, params)
 
     def search(self, q: str, *, page_size: int | None = None) -> AsyncIterator[User]:
         """Every user matching the search text ``q``, page after page."""
-        return self._list("/search/users", User, page_query(None, page_size, q=q))
+        return self._list("/search/users", User, search_query(None, page_size, q))
 
 
 class AsyncAuthenticatedUser(AsyncResource):
