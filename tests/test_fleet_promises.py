@@ -8,6 +8,7 @@ server of our own on 127.0.0.1 speaking broken RESP.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import logging
@@ -446,3 +447,29 @@ def test_with_redis_stopped_one_warning_and_the_process_paces_itself(
         _SECONDS.sub("in <t>s", line.replace("6379", str(port))) for line in shown
     ]
     assert said == expected
+
+
+def _leaf_parsers(
+    parser: argparse.ArgumentParser, path: str = ""
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, child in action.choices.items():
+            yield from _leaf_parsers(child, f"{path} {name}".strip())
+
+
+def test_every_command_that_takes_token_takes_the_rate_options() -> None:
+    # "on the command line as --rate-limit N and --rate-limit-store URL
+    # (every API command takes them, like --token)".
+    from wriftai_async._cli import _parser
+
+    with_token = 0
+    for path, parser in _leaf_parsers(_parser()):
+        options = {o for a in parser._actions for o in a.option_strings}
+        # (demo is a tour, against the emulator by default: no API command)
+        if "--token" in options and path != "demo":
+            with_token += 1
+            assert {"--rate-limit", "--rate-limit-store"} <= options, path
+    assert with_token >= 6
