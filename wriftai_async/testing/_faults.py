@@ -77,8 +77,24 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
+        # 0 or a negative count used to answer one request all the same (the
+        # count is checked after it is used): refused, as is a path that
+        # could never match, which left a test's fault silently unused.
+        if self.remaining is not None and (
+            not isinstance(self.remaining, int) or self.remaining < 1
+        ):
+            raise ValueError(
+                f"times must be an int >= 1, or None for every request until "
+                f"clear_faults(), not {self.remaining!r}"
+            )
         # Accept "/v1/user" as well as "/user": recorded paths drop the prefix.
         if self.path is not None:
+            if not self.path.startswith("/") or any(c in self.path for c in "?#"):
+                raise ValueError(
+                    "path is matched against the request's path alone, with or "
+                    'without /v1 ("/models/alice", "/predictions/*"), not '
+                    f"{self.path!r}: check the query in emu.requests instead"
+                )
             self.path = strip_prefix(self.path)
         if self.method is not None:
             self.method = self.method.upper()
