@@ -134,3 +134,64 @@ def test_a_port_in_use_fails_the_threaded_start_too() -> None:
         with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
             with Emulator(port=port).run_in_thread():
                 pass  # pragma: no cover
+
+
+# -- predictions created over HTTP that do not succeed -----------------------------
+
+
+async def test_an_injected_outcome_ends_the_next_created_prediction() -> None:
+    # Every prediction created over HTTP used to succeed: a user's handling
+    # of a failed one could not be tested through their own create call.
+    async with Emulator(prediction_duration=0.05) as emu:
+        failure = emu.inject_outcome(model="alice/text-echo")
+        emu.inject_outcome("succeeded", output=["a", "b"], model="alice/image-gen")
+        async with AsyncClient(emu.access_token, emu.base_url) as client:
+            other = await client.predictions.create(
+                "alice/image-gen", {"prompt": "x"}, wait=True
+            )
+            failed = await client.predictions.create(
+                "alice/text-echo", {"prompt": "hi"}, wait=True
+            )
+            normal = await client.predictions.create(
+                "alice/text-echo", {"prompt": "hi"}, wait=True
+            )
+            events = await client.predictions.create(
+                "alice/text-echo", {"prompt": "one two"}, stream=True
+            )
+            async with events:
+                streamed = [event.event async for event in events]
+            emu.inject_outcome(times=None)
+            emu.clear_faults()  # outcomes too
+            cleared = await client.predictions.create(
+                "alice/text-echo", {"prompt": "hi"}, wait=True
+            )
+    assert (other.status, other.output) == ("succeeded", ["a", "b"])
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error.message == "Injected failure"
+    assert (normal.status, normal.output) == ("succeeded", {"prompt": "hi"})
+    assert streamed[-1] == "done"
+    assert cleared.status == "succeeded"
+    assert failure.hits == 1
+
+
+async def test_an_injected_failure_ends_a_stream_with_its_error() -> None:
+    async with Emulator(prediction_duration=0.05) as emu:
+        emu.inject_outcome(error={"source": "external", "message": "OOM"})
+        async with AsyncClient(emu.access_token, emu.base_url) as client:
+            events = await client.predictions.create(
+                "alice/text-echo", {"prompt": "one two"}, stream=True
+            )
+            async with events:
+                seen = [event async for event in events]
+    assert [e.event for e in seen][-1] == "error"
+    assert "OOM" in str(seen[-1].data)
+
+
+def test_an_outcome_is_checked_when_injected() -> None:
+    emu = Emulator(seed=False)
+    with pytest.raises(ValueError, match="status must be one of"):
+        emu.inject_outcome("started")
+    with pytest.raises(ValueError, match="times must be"):
+        emu.inject_outcome(times=0)
+    with pytest.raises(ValueError, match="owner/name"):
+        emu.inject_outcome(model="text-echo")

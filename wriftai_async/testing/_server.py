@@ -36,7 +36,7 @@ from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
 from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
-from ._state import Settings, Store, Style
+from ._state import Outcome, Settings, Store, Style
 from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
@@ -737,9 +737,62 @@ class Emulator:
             Fault(kind="replay", remaining=times, method=method, path=path)
         )
 
+    def inject_outcome(
+        self,
+        status: str = "failed",
+        *,
+        error: Mapping[str, Any] | None = None,
+        output: Any = None,
+        times: int | None = 1,
+        model: str | None = None,
+    ) -> Outcome:
+        """End the next ``times`` predictions created over HTTP with ``status``.
+
+        Without it, every prediction created over HTTP succeeds, its
+        ``output`` a copy of its ``input``; with it, a test can see its code
+        handle a failed (or cancelled, or ``abandoned``) one, or a given
+        output. The prediction runs as any other (``prediction_duration``,
+        its input streamed word by word) and ends this way instead.
+        ``error`` defaults, for ``"failed"``, to ``{"source": "internal",
+        "message": "Injected failure", "detail": None}``. ``model``
+        (``"owner/name"``): only predictions of that model. ``times=None``:
+        until ``clear_faults()``. ``hits`` on the returned ``Outcome``
+        counts the predictions it ended.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(
+                f"status must be one of {sorted(TERMINAL_STATUSES)}, not {status!r}"
+            )
+        if times is not None and (not isinstance(times, int) or times < 1):
+            raise ValueError(f"times must be an int >= 1, or None, not {times!r}")
+        path: tuple[str, str] | None = None
+        if model is not None:
+            owner, _, name = model.partition("/")
+            if not owner or not name or "/" in name:
+                raise ValueError(f"model must be 'owner/name', not {model!r}")
+            path = (owner, name)
+        if error is None and status == "failed":
+            error = {
+                "source": "internal",
+                "message": "Injected failure",
+                "detail": None,
+            }
+        outcome = Outcome(
+            status=status,
+            output=copy.deepcopy(output),
+            error=dict(error) if error is not None else None,
+            remaining=times,
+            model=path,
+        )
+        with self._store.lock:
+            self._store.outcomes.append(outcome)
+        return outcome
+
     def clear_faults(self) -> None:
-        """Remove every fault added: requests are answered normally again."""
+        """Remove every fault and outcome added: back to normal answers."""
         self._faults.clear()
+        with self._store.lock:
+            self._store.outcomes.clear()
 
 
 class ThreadedEmulator:
