@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient
+from wriftai_async import AsyncClient, ServerError
 from wriftai_async.testing import SEED_PREDICTIONS, Emulator
 
 # -- what the seeding and inspection methods return --------------------------------
@@ -50,9 +50,8 @@ async def test_changing_a_returned_dict_does_not_change_the_server() -> None:
 
 def test_a_plain_with_says_how_to_use_it() -> None:
     # It used to be Python's "does not support the context manager protocol".
-    with pytest.raises(TypeError, match=r"run_in_thread\(\)") as caught:
-        with Emulator():
-            pass  # pragma: no cover
+    with pytest.raises(TypeError, match=r"run_in_thread\(\)") as caught, Emulator():
+        pass  # pragma: no cover
     assert "async with Emulator()" in str(caught.value)
 
 
@@ -100,7 +99,7 @@ async def test_the_paths_users_write_still_match() -> None:
         emu.inject(502, path="/models/bob/*", times=None)
         async with AsyncClient(emu.access_token, emu.base_url, max_retries=0) as c:
             for ref in ("alice/text-echo", "bob/bob-llm"):
-                with pytest.raises(Exception):  # noqa: B017, PT011
+                with pytest.raises(ServerError):
                     await c.models.get(ref)
         assert [r.fault for r in emu.requests] == ["status", "status"]
 
@@ -131,9 +130,11 @@ def test_a_port_in_use_fails_the_threaded_start_too() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
-            with Emulator(port=port).run_in_thread():
-                pass  # pragma: no cover
+        with (
+            pytest.raises(OSError, match=f"127.0.0.1:{port}"),
+            Emulator(port=port).run_in_thread(),
+        ):
+            pass  # pragma: no cover
 
 
 # -- predictions created over HTTP that do not succeed -----------------------------

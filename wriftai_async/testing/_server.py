@@ -632,7 +632,7 @@ class Emulator:
         ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends the
         dialect's JSON error body (``{"error", "detail"}``, or ``{"detail"}``
         in the old one); ``b""`` sends nothing. ``times=None`` keeps
-        answering until ``clear_faults()``.
+        answering until ``clear_faults()``; a count below 1 is refused.
 
         A 429 carries what the service sends with one: ``x-ratelimit-reset``,
         the Unix time one second after each answer, unless ``headers`` has
