@@ -30,8 +30,8 @@ many requests share one: 0.10 round trips per permit here against 1.0
 and 2 µs per permit against 55-75 µs for one caller (the lease).
 
 **When Redis fails** (refused, reset, timed out, a script error, a reply
-that is not RESP): one warning is logged, the process paces itself with the same options (its own N per
-second and its own holds) and calls go on within their deadlines; a probe
+that is not RESP): one warning is logged, the process paces itself with the
+same options (its own N per second and its own holds) and calls go on within their deadlines; a probe
 every :attr:`RedisLimiter.PROBE_EVERY` seconds tries again, and an info line
 says when the store is back.
 """
