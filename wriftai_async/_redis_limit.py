@@ -31,9 +31,9 @@ and 2 µs per permit against 55-75 µs for one caller (the lease).
 
 **When Redis fails** (refused, reset, timed out, a script error, a reply
 that is not RESP): one warning is logged, the process paces itself with the
-same options (its own N per second and its own holds) and calls go on within their deadlines; a probe
-every :attr:`RedisLimiter.PROBE_EVERY` seconds tries again, and an info line
-says when the store is back.
+same options (its own N per second and its own holds) and calls go on within
+their deadlines; a probe every :attr:`RedisLimiter.PROBE_EVERY` seconds tries
+again, and an info line says when the store is back.
 """
 
 from __future__ import annotations
