@@ -276,3 +276,34 @@ async def test_a_raising_log_handler_cannot_stall_the_store_fallback(
     assert [u.username for u in users] == ["alice"] * 5
     assert raising_handler.calls == 1  # the store's one warning
     assert "a logging handler raised RuntimeError" in capsys.readouterr().err
+
+
+async def test_a_raising_log_handler_does_not_end_a_resumable_stream(
+    raising_handler: _Raising, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stream's "resuming after event N" INFO line is written between two
+    # connections: raised there, it ended a stream that could go on.
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    answers = [
+        b'id: 1\nevent: init\ndata: {}\n\nid: 2\nevent: output\ndata: "a"\n\n',
+        b'id: 3\nevent: done\ndata: {"status": "succeeded"}\n\n',
+    ]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(answers.pop(0))
+        await response.write_eof()  # a clean close: resumed at once
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/predictions/{id}/stream", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/v1"))
+        async with AsyncClient("t", url, retry=FAST_RETRY) as client:
+            events = [e async for e in client.predictions.stream("p1")]
+    assert [e.id for e in events] == ["1", "2", "3"]
+    assert raising_handler.calls >= 1  # the resume line was offered to it
+    assert capsys.readouterr().err.count("a logging handler raised") == 1
