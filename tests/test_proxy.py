@@ -172,6 +172,19 @@ def test_the_sync_client_goes_through_the_proxy(emulator, proxy, monkeypatch):
     ]
 
 
+async def test_a_stream_goes_through_the_proxy(emulator, proxy, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url())
+    async with _client(emulator) as client:
+        created = await client.predictions.create(
+            "alice/text-echo", {"text": "through"}, stream=True, wait=False
+        )
+        events = [e.event async for e in client.predictions.stream(created.id)]
+    assert events[0] == "init" and events[-1] == "done"
+    assert f"GET {emulator.base_url}/predictions/{created.id}/stream" in " ".join(
+        _targets(proxy)
+    ), _targets(proxy)
+
+
 # -- uploads: each host's own decision --------------------------------------------
 
 

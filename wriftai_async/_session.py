@@ -15,7 +15,9 @@ loop that created it). Every request takes one path, :meth:`AsyncSession._send`:
    (``_errors.error_from_response``).
 
 Around it each call has its deadline (``_timeouts.deadline``) and one mapping
-of transport failures (``_errors.transport_errors``). :meth:`request` decodes
+of transport failures (``_errors.transport_errors``); it goes through the
+proxy of its URL's origin, if any (``_proxy.py``: decided once per origin,
+passed to aiohttp per request, never aiohttp's own ``trust_env``). :meth:`request` decodes
 the JSON body; :meth:`stream` hands over a response read as it arrives;
 :meth:`put_external` sends a body to a presigned URL on another host, through
 a second session without the token, following no redirect.
@@ -520,6 +522,8 @@ class AsyncSession:
         out of what trace configs (OpenTelemetry's included) see: each query
         value reaches them as ``REDACTED``. A redirect is not followed (the
         body would go to yet another host): it raises ``APIStatusError``.
+        The PUT goes through the proxy decided for the URL's own host (the
+        ``proxy=`` given, else the variables', ``NO_PROXY`` included).
 
         Raises:
             ValueError: ``url`` is not an absolute http(s) URL with a valid
