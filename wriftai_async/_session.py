@@ -17,10 +17,11 @@ loop that created it). Every request takes one path, :meth:`AsyncSession._send`:
 Around it each call has its deadline (``_timeouts.deadline``) and one mapping
 of transport failures (``_errors.transport_errors``); it goes through the
 proxy of its URL's origin, if any (``_proxy.py``: decided once per origin,
-passed to aiohttp per request, never aiohttp's own ``trust_env``). :meth:`request` decodes
-the JSON body; :meth:`stream` hands over a response read as it arrives;
-:meth:`put_external` sends a body to a presigned URL on another host, through
-a second session without the token, following no redirect.
+passed to aiohttp per request, never aiohttp's own ``trust_env``).
+:meth:`request` decodes the JSON body; :meth:`stream` hands over a response
+read as it arrives; :meth:`put_external` sends a body to a presigned URL on
+another host, through a second session without the token, following no
+redirect.
 """
 
 from __future__ import annotations
