@@ -170,6 +170,53 @@ def test_every_example_says_how_to_install_what_it_imports():
     assert checked, "at least the OpenTelemetry example needs an extra"
 
 
+# -- the pytest recipe: files of a user's own suite ----------------------------------
+
+#: ```python conftest.py ... ```: a block that is a file of a user's test suite.
+TEST_FILES = dict(re.findall(r"```python ([\w/]+\.py)\n(.*?)```", README, re.S))
+
+
+def _user_pytest(tmp_path, *options):
+    for name, text in TEST_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    # What the README asks of the user's configuration, and nothing of ours
+    # (the rootdir is tmp_path: this project's pyproject.toml is not read).
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-W", "error"),
+            *("-p", "no:cacheprovider", *options, str(tmp_path)),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        check=False,
+    )
+
+
+def test_the_pytest_recipe_runs_in_strict_mode(tmp_path):
+    assert set(TEST_FILES) == {"conftest.py", "test_my_service.py"}
+    tests = len(
+        re.findall(r"^(?:async )?def test_", TEST_FILES["test_my_service.py"], re.M)
+    )
+    result = _user_pytest(tmp_path, "-o", "asyncio_mode=strict", "-p", "no:xdist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{tests} passed" in result.stdout, result.stdout
+
+
+def test_the_pytest_recipe_runs_in_auto_mode_on_two_workers(tmp_path):
+    # Each pytest-xdist worker starts its own emulators, on free ports.
+    result = _user_pytest(tmp_path, "-o", "asyncio_mode=auto", "-n", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b[1-9][0-9]* passed", result.stdout), result.stdout
+    assert "warning" not in result.stdout.lower(), result.stdout
+
+
 # -- inputs match the seeded schemas -------------------------------------------------
 
 

@@ -25,6 +25,7 @@ trace config each signal with every query value replaced by ``REDACTED``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import logging
@@ -46,6 +47,7 @@ from ._version import __version__
 __all__ = [
     "LOGGER_NAME",
     "Attempt",
+    "log_safely",
     "logger",
     "redact_trace_urls",
     "redacted_url",
@@ -83,6 +85,18 @@ def setup_from_env(environ: dict[str, str] | None = None) -> int | None:
     value = (os.environ if environ is None else environ).get(_ENV, "")
     level = _LEVELS.get(value.strip().lower())
     if level is None:
+        if value.strip():
+            # A typo ("WRIFTAI_LOG=debgu") must not leave a user staring at
+            # no lines: said once, through logging (stderr unless the
+            # program configured it), never a Python warning (an import
+            # under -W error would fail).
+            log_safely(
+                logger,
+                logging.WARNING,
+                "%s=%.20r is not debug or info; the library's log lines stay off",
+                _ENV,
+                value,
+            )
         return None
     logger.setLevel(level)
     if not any(isinstance(h, _EnvHandler) for h in logger.handlers):
@@ -90,6 +104,33 @@ def setup_from_env(environ: dict[str, str] | None = None) -> int | None:
         handler.setFormatter(logging.Formatter(_FORMAT))
         logger.addHandler(handler)
     return level
+
+
+_handler_failed = False
+
+
+def log_safely(target: logging.Logger, level: int, msg: str, *args: object) -> None:
+    """``target.log(level, msg, *args)``, whatever the program's handlers do.
+
+    logging's own handlers report their failures and go on
+    (``Handler.handleError``); a handler of the program's whose ``emit``
+    raises would raise here, in the middle of a request (failing the call
+    with the handler's exception, or, in the rate-limit store's background
+    task, leaving waiting calls to hang). The line is dropped instead, and the
+    first such failure is said once on stderr, as ``handleError`` would.
+    """
+    global _handler_failed
+    try:
+        target.log(level, msg, *args, stacklevel=2)
+    except Exception as exc:
+        if not _handler_failed and logging.raiseExceptions:
+            _handler_failed = True
+            with contextlib.suppress(Exception):
+                sys.stderr.write(
+                    f"wriftai_async: a logging handler raised "
+                    f"{type(exc).__name__} ({exc!s:.200}); the library's log "
+                    "lines that fail so are dropped\n"
+                )
 
 
 def _request_id(response: ClientResponse) -> str | None:
@@ -126,7 +167,14 @@ class Attempt:
         self.number = number
         self._started = time.perf_counter()
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("sending %s %s (attempt %d)", self._method, self._path, number)
+            log_safely(
+                logger,
+                logging.DEBUG,
+                "sending %s %s (attempt %d)",
+                self._method,
+                self._path,
+                number,
+            )
         otel = sys.modules.get("opentelemetry.trace")
         self._span = (
             None if otel is None else _start_span(otel, request, number, redact)
@@ -136,7 +184,9 @@ class Attempt:
         """The attempt got ``response`` (its body read, when it is read)."""
         if logger.isEnabledFor(logging.INFO):
             rid = _request_id(response)
-            logger.info(
+            log_safely(
+                logger,
+                logging.INFO,
                 "%s %s -> %d (attempt %d, %.3fs%s)",
                 self._method,
                 self._path,
@@ -155,7 +205,9 @@ class Attempt:
             # The caller gave up (a task cancelled, a web client gone): one
             # DEBUG line, not an INFO "failed".
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
+                log_safely(
+                    logger,
+                    logging.DEBUG,
                     "%s %s cancelled (attempt %d, %.3fs)",
                     self._method,
                     self._path,
@@ -164,7 +216,9 @@ class Attempt:
                 )
         elif logger.isEnabledFor(logging.INFO):
             # The type only: an exception's text may hold a full (presigned) URL.
-            logger.info(
+            log_safely(
+                logger,
+                logging.INFO,
                 "%s %s failed: %s (attempt %d, %.3fs)",
                 self._method,
                 self._path,
@@ -184,7 +238,9 @@ def retrying(
 ) -> None:
     """Log that attempt ``number`` of ``request`` is retried after ``delay``."""
     if logger.isEnabledFor(logging.INFO):
-        logger.info(
+        log_safely(
+            logger,
+            logging.INFO,
             "retrying %s %s in %.3fs after %s (attempt %d)",
             request.method,
             request.url.raw_path,

@@ -32,6 +32,7 @@ import contextlib
 import hashlib
 import math
 import os
+import re
 import time
 from collections import deque
 from typing import Protocol
@@ -49,6 +50,7 @@ __all__ = [
 #: The environment variable read when ``rate_limit_store`` is not given.
 ENV_STORE = "WRIFTAI_RATE_LIMIT_STORE"
 _SCHEMES = ("redis://", "rediss://", "unix://")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 class Limiter(Protocol):
@@ -224,12 +226,39 @@ def _check_store(value: object, source: str) -> str:
             f"{source} is empty; give a redis://host:port/db URL, or leave it "
             "unset for no store"
         )
-    if not value.startswith(_SCHEMES):
-        scheme = value.split(":", 1)[0][:20]
+    if not value.lower().startswith(_SCHEMES):
+        # Only what is surely a scheme is shown: a value without one may
+        # begin with a password ("s3cret@redis:6379").
+        scheme = _SCHEME.match(value)
+        shown = f"not {scheme.group(1)[:20]!r}..." if scheme else "no scheme given"
         raise ValueError(
-            f"{source} must be a redis://, rediss:// or unix:// URL, not {scheme!r}..."
+            f"{source} must be a redis://, rediss:// or unix:// URL ({shown})"
         )
     return value
+
+
+def _secrets(url: str) -> list[str]:
+    """What of ``url`` may be a credential: its user info (whole, and each
+    part), and a ``password=`` in its query; read without a URL parser (the
+    URL may not parse)."""
+    rest = url.split("://", 1)[-1]
+    found: list[str] = []
+    head = rest.split("/", 1)[0]
+    if "@" in head:
+        userinfo = head.rsplit("@", 1)[0]
+        found += [userinfo, *userinfo.split(":")]
+    for part in rest.partition("?")[2].split("&"):
+        name, _, value = part.partition("=")
+        if name.lower() == "password":
+            found.append(value)
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` with every credential of ``url`` in it replaced by ``***``."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def store_key(token: str | None, origin: str) -> str:
@@ -258,8 +287,10 @@ def make_limiter(
         if store is None:
             return Pacer(rate)
         url = _check_store(store, ENV_STORE)
+        source = ENV_STORE
     else:
-        url = _check_store(rate_limit_store, "rate_limit_store")
+        source = "rate_limit_store"
+        url = _check_store(rate_limit_store, source)
     try:
         from ._redis_limit import RedisLimiter
     except ImportError as exc:
@@ -267,4 +298,10 @@ def make_limiter(
             "a rate-limit store needs the redis client: "
             "pip install 'wriftai-async[redis]'"
         ) from exc
-    return RedisLimiter(url, store_key(token, origin), rate, max_hold=max_hold)
+    try:
+        return RedisLimiter(url, store_key(token, origin), rate, max_hold=max_hold)
+    except ValueError as exc:
+        # yarl's or redis-py's words ("Port out of range 0-65535"), said of
+        # the option; never chained: the URL holds the store's password.
+        reason = scrubbed(f"{exc}", url)[:200]
+        raise ValueError(f"{source} is not a usable Redis URL: {reason}") from None

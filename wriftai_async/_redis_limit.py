@@ -29,11 +29,11 @@ many requests share one: 0.10 round trips per permit here against 1.0
 (``pyrate-limiter``) and 2.2 (``limits``) for a fleet wanting 400 a second,
 and 2 µs per permit against 55-75 µs for one caller (the lease).
 
-**When Redis fails** (refused, reset, timed out, a script error): one warning
-is logged, the process paces itself with the same options (its own N per
-second and its own holds) and calls go on within their deadlines; a probe
-every :attr:`RedisLimiter.PROBE_EVERY` seconds tries again, and an info line
-says when the store is back.
+**When Redis fails** (refused, reset, timed out, a script error, a reply
+that is not RESP): one warning is logged, the process paces itself with the
+same options (its own N per second and its own holds) and calls go on within
+their deadlines; a probe every :attr:`RedisLimiter.PROBE_EVERY` seconds tries
+again, and an info line says when the store is back.
 """
 
 from __future__ import annotations
@@ -52,15 +52,20 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from yarl import URL
 
-from ._rate_limit import Pacer
+from ._logging import log_safely
+from ._rate_limit import Pacer, _secrets
 
 __all__ = ["ACQUIRE", "HOLD", "RedisLimiter"]
 
 log = logging.getLogger("wriftai_async.rate_limit")
 
-# Every failure of the store: redis-py's own errors, the socket's, and a
-# timeout raised as asyncio's (a distinct class before Python 3.11).
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Every failure of the store: redis-py's own errors, the socket's, a timeout
+# raised as asyncio's (a distinct class before Python 3.11), and whatever
+# redis-py's parser raises on a reply that is not RESP (``:abc`` is
+# ``int(b"abc")``, a ValueError; ``$-5`` a negative read): anything but a
+# cancel. Let through, one such reply killed the task handing out slots, and
+# every call waiting for one hung until its own deadline.
+_FAILURES = (Exception,)
 
 #: Reserve up to ARGV[1] slots ARGV[2] µs apart, starting at the shared next
 #: free slot (KEYS[1], µs of Redis time), none starting later than ARGV[3] µs
@@ -111,6 +116,8 @@ def _shown(url: str) -> str:
     """The store's URL for a log line: no user, password or query."""
     try:
         parsed = URL(url)
+        if parsed.scheme.lower() == "unix":  # no host: the socket's path
+            return f"unix://{parsed.path}"
         return str(parsed.with_user(None).with_query(None).with_fragment(None))
     except (ValueError, TypeError):
         return url.split("://", 1)[0] + "://..."
@@ -163,9 +170,13 @@ class RedisLimiter(Pacer):
         super().__init__(rate)
         timeout = self.OP_TIMEOUT if op_timeout is None else op_timeout
         self.url = _shown(url)
-        # To strike from the text of an error, wherever the URL carried it.
+        # To strike from the text of an error, wherever the URL carried it,
+        # as written and percent-decoded (as redis-py uses it).
         parsed = URL(url)
-        self._password = parsed.password or parsed.query.get("password")
+        decoded = [parsed.user, parsed.password, parsed.query.get("password")]
+        self._secrets = sorted(
+            {s for s in [*decoded, *_secrets(url)] if s}, key=len, reverse=True
+        )
         # No retries inside redis-py (its default backs off for seconds): a
         # failure is handled here, at once, by pacing locally.
         self._redis = aredis.Redis.from_url(
@@ -336,9 +347,11 @@ class RedisLimiter(Pacer):
         if self.online:
             self.online = False
             text = str(exc)
-            if self._password:
-                text = text.replace(self._password, "***")
-            log.warning(
+            for secret in self._secrets:
+                text = text.replace(secret, "***")
+            log_safely(
+                log,
+                logging.WARNING,
                 "rate-limit store %s failed (%s: %.200s); this process paces "
                 "itself until the store is back",
                 self.url,
@@ -360,7 +373,12 @@ class RedisLimiter(Pacer):
             except _FAILURES:
                 continue
             self.online = True
-            log.info("rate-limit store %s is back; the fleet paces together", self.url)
+            log_safely(
+                log,
+                logging.INFO,
+                "rate-limit store %s is back; the fleet paces together",
+                self.url,
+            )
             if self._listener is None or self._listener.done():
                 self._listener = self._spawn(self._listen(asyncio.Event()))
             return

@@ -215,8 +215,9 @@ def checked_base_url(value: str | None) -> str | None:
 class RequestCounter:
     """Counts the HTTP requests a client sends, through aiohttp's tracing.
 
-    Every attempt counts, retries included (the retry middleware reports each
-    attempt to the session's trace configs).
+    Every attempt counts, retries included: ``on_request_start`` comes once
+    per call (the retries happen inside it, in the retry middleware), the
+    request's headers are sent once per attempt.
     """
 
     def __init__(self) -> None:
@@ -226,10 +227,10 @@ class RequestCounter:
     def trace_config(self) -> aiohttp.TraceConfig:
         config = aiohttp.TraceConfig()
 
-        async def on_start(
+        async def on_sent(
             session: aiohttp.ClientSession,
             ctx: SimpleNamespace,
-            params: aiohttp.TraceRequestStartParams,
+            params: aiohttp.TraceRequestHeadersSentParams,
         ) -> None:
             self.sent += 1
 
@@ -241,7 +242,7 @@ class RequestCounter:
             if params.method == "GET" and params.response.status == 200:
                 self.pages += 1
 
-        config.on_request_start.append(on_start)
+        config.on_request_headers_sent.append(on_sent)
         config.on_request_end.append(on_end)
         return config
 

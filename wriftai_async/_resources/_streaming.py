@@ -15,6 +15,7 @@ events are new. :class:`EventStream` is the sync facade's twin.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -39,7 +40,7 @@ from .._errors import (
     StreamInterruptedError,
     WriftAIError,
 )
-from .._logging import logger
+from .._logging import log_safely, logger
 from .._objects import StreamEvent
 from .._params import join_path, query, server_segment, text_digest
 from .._repr import bounded_repr, shorten
@@ -316,7 +317,11 @@ class _Follower:
             attempt = min(self.misses, _MAX_BACKOFF_ATTEMPT)
             delay = self.session.retry.backoff(attempt)
         delay = min(max(delay, self.retry_ms / 1000), _MAX_RESUME_DELAY)
-        logger.info(
+        # Through log_safely: a program's handler that raises must not end
+        # a stream that can be resumed.
+        log_safely(
+            logger,
+            logging.INFO,
             "stream of prediction %s ended before its terminal event (%s); "
             "resuming after event %s in %.3fs",
             bounded_repr(self.prediction_id, 80),

@@ -25,7 +25,7 @@ from ._faults import Fault, RecordedRequest
 from ._redis import RedisServer
 from ._seed import SEED_PREDICTIONS
 from ._server import Emulator, ThreadedEmulator
-from ._state import Style
+from ._state import Outcome, Style
 from ._webhooks import SIGNATURE_HEADER, WebhookDelivery
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "Budget",
     "Emulator",
     "Fault",
+    "Outcome",
     "RecordedRequest",
     "RedisServer",
     "Style",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._routing import PREFIX, AsyncHandler
 
+#: A query (or fragment) in a fault's path, which a request path never has.
+_QUERY = re.compile(r"\?[^/]*=|#")
 FaultKind = Literal["status", "disconnect", "delay", "cut", "replay"]
 #: Where a "cut" or "replay" fault leaves itself for the stream writer (a
 #: typed request key where aiohttp has them, 3.13+; a plain one before).
@@ -77,8 +80,25 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
+        # 0 or a negative count used to answer one request all the same (the
+        # count is checked after it is used): refused, as is a path that
+        # could never match, which left a test's fault silently unused.
+        if self.remaining is not None and (
+            not isinstance(self.remaining, int) or self.remaining < 1
+        ):
+            raise ValueError(
+                f"times must be an int >= 1, or None for every request until "
+                f"clear_faults(), not {self.remaining!r}"
+            )
         # Accept "/v1/user" as well as "/user": recorded paths drop the prefix.
         if self.path is not None:
+            # "?" alone is fnmatch's one character; "?name=" is a query.
+            if not self.path.startswith("/") or _QUERY.search(self.path):
+                raise ValueError(
+                    "path is matched against the request's path alone, with or "
+                    'without /v1 ("/models/alice", "/predictions/*"), not '
+                    f"{self.path!r}: check the query in emu.requests instead"
+                )
             self.path = strip_prefix(self.path)
         if self.method is not None:
             self.method = self.method.upper()

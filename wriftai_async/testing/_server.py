@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -36,7 +36,7 @@ from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
 from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
-from ._state import Settings, Store, Style
+from ._state import Outcome, Settings, Store, Style
 from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
@@ -44,6 +44,17 @@ _HOST = "127.0.0.1"
 # this long to finish when the emulator closes; then they are cancelled.
 _SHUTDOWN_TIMEOUT = 0.25
 _BODY_SLACK = 64 * 1024
+
+
+def _detached(rendered: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a rendered object, for a caller to keep or change.
+
+    The renderer shares lists and dicts with the store (a version's
+    ``schemas``, a prediction's ``input`` and ``output``): handed out as they
+    are, a test that changed the dict it got back changed what the server
+    answered from then on.
+    """
+    return copy.deepcopy(rendered)
 
 
 async def stop_accepting(sock: socket.socket) -> None:
@@ -234,7 +245,18 @@ class Emulator:
                 # as asyncio's create_server: on Windows it would let two
                 # servers share the port.)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, self._port))
+            try:
+                sock.bind((self._host, self._port))
+            except OSError as exc:
+                # The bare "[Errno 98] Address already in use" names neither
+                # the address nor the usual cause (a fixed port shared by two
+                # pytest-xdist workers, or a server still running).
+                raise OSError(
+                    exc.errno,
+                    f"the emulator cannot listen on {self._host}:{self._port}: "
+                    f"{exc.strerror} (port=0, the default, picks a free port: "
+                    "each test process needs its own)",
+                ) from exc
             await runner.setup()
             await web.SockSite(runner, sock).start()
         except BaseException:
@@ -269,6 +291,16 @@ class Emulator:
     ) -> None:
         await self.close()
 
+    def __enter__(self) -> NoReturn:
+        raise TypeError(
+            "Emulator serves from an event loop: use `async with Emulator() as "
+            "emu:` in async code, or `with Emulator().run_in_thread() as emu:` "
+            "(its own thread) in sync code"
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Never reached (``__enter__`` refuses); ``with`` needs both."""
+
     def run_in_thread(self) -> ThreadedEmulator:
         """A context manager serving this emulator from a private loop thread."""
         return ThreadedEmulator(self)
@@ -301,7 +333,7 @@ class Emulator:
                 created_at=created_at,
                 token=token,
             )
-            return self._render.user(user, details=True)
+            return _detached(self._render.user(user, details=True))
 
     def add_hardware(
         self,
@@ -327,7 +359,7 @@ class Emulator:
                 description=description,
                 created_at=created_at,
             )
-            return self._render.hardware(item)
+            return _detached(self._render.hardware(item))
 
     def add_category(
         self, slug: str, name: str | None = None, *, description: str | None = None
@@ -335,7 +367,7 @@ class Emulator:
         """Add a model category (``GET /model_categories`` lists it)."""
         with self._store.lock:
             category = self._store.add_category(slug, name, description)
-            return self._render.category(category, details=True)
+            return _detached(self._render.category(category, details=True))
 
     def add_model(
         self,
@@ -384,7 +416,7 @@ class Emulator:
             )
             for _ in range(versions):
                 store.add_version(model, created_at=store.seed_time())
-            return self._render.model(model, details=True)
+            return _detached(self._render.model(model, details=True))
 
     def add_version(
         self,
@@ -414,7 +446,7 @@ class Emulator:
             )
             version.variable_names = list(variable_names)
             version.compatibilities.update(compatibilities or {})
-            return self._render.version(found, version, details=True)
+            return _detached(self._render.version(found, version, details=True))
 
     def add_prediction(
         self,
@@ -480,7 +512,7 @@ class Emulator:
                         error=dict(error) if error is not None else None,
                     )
                 )
-            return self._render.prediction(prediction, details=True)
+            return _detached(self._render.prediction(prediction, details=True))
 
     def add_many_users(
         self, n: int, *, prefix: str = "user", models_per_user: int = 0
@@ -534,14 +566,16 @@ class Emulator:
                 secret=secret,
                 created_at=store.seed_time(created_at),
             )
-            return self._render.variable(variable)
+            return _detached(self._render.variable(variable))
 
     # -- inspection ------------------------------------------------------------
 
     def get_model(self, owner: str, name: str) -> dict[str, Any]:
         """The model as the API renders it; ``KeyError`` if there is none."""
         with self._store.lock:
-            return self._render.model(self._find_model(f"{owner}/{name}"), details=True)
+            return _detached(
+                self._render.model(self._find_model(f"{owner}/{name}"), details=True)
+            )
 
     def get_prediction(self, prediction_id: str) -> dict[str, Any]:
         """The prediction with its current (lazily advanced) status."""
@@ -549,7 +583,7 @@ class Emulator:
             prediction = self._store.get_prediction(prediction_id)
             if prediction is None:
                 raise KeyError(prediction_id)
-            return self._render.prediction(prediction, details=True)
+            return _detached(self._render.prediction(prediction, details=True))
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
@@ -598,7 +632,7 @@ class Emulator:
         ``fnmatch`` pattern (``"/predictions/*"``). ``body=None`` sends the
         dialect's JSON error body (``{"error", "detail"}``, or ``{"detail"}``
         in the old one); ``b""`` sends nothing. ``times=None`` keeps
-        answering until ``clear_faults()``.
+        answering until ``clear_faults()``; a count below 1 is refused.
 
         A 429 carries what the service sends with one: ``x-ratelimit-reset``,
         the Unix time one second after each answer, unless ``headers`` has
@@ -703,9 +737,62 @@ class Emulator:
             Fault(kind="replay", remaining=times, method=method, path=path)
         )
 
+    def inject_outcome(
+        self,
+        status: str = "failed",
+        *,
+        error: Mapping[str, Any] | None = None,
+        output: Any = None,
+        times: int | None = 1,
+        model: str | None = None,
+    ) -> Outcome:
+        """End the next ``times`` predictions created over HTTP with ``status``.
+
+        Without it, every prediction created over HTTP succeeds, its
+        ``output`` a copy of its ``input``; with it, a test can see its code
+        handle a failed (or cancelled, or ``abandoned``) one, or a given
+        output. The prediction runs as any other (``prediction_duration``,
+        its input streamed word by word) and ends this way instead.
+        ``error`` defaults, for ``"failed"``, to ``{"source": "internal",
+        "message": "Injected failure", "detail": None}``. ``model``
+        (``"owner/name"``): only predictions of that model. ``times=None``:
+        until ``clear_faults()``. ``hits`` on the returned ``Outcome``
+        counts the predictions it ended.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(
+                f"status must be one of {sorted(TERMINAL_STATUSES)}, not {status!r}"
+            )
+        if times is not None and (not isinstance(times, int) or times < 1):
+            raise ValueError(f"times must be an int >= 1, or None, not {times!r}")
+        path: tuple[str, str] | None = None
+        if model is not None:
+            owner, _, name = model.partition("/")
+            if not owner or not name or "/" in name:
+                raise ValueError(f"model must be 'owner/name', not {model!r}")
+            path = (owner, name)
+        if error is None and status == "failed":
+            error = {
+                "source": "internal",
+                "message": "Injected failure",
+                "detail": None,
+            }
+        outcome = Outcome(
+            status=status,
+            output=copy.deepcopy(output),
+            error=dict(error) if error is not None else None,
+            remaining=times,
+            model=path,
+        )
+        with self._store.lock:
+            self._store.outcomes.append(outcome)
+        return outcome
+
     def clear_faults(self) -> None:
-        """Remove every fault added: requests are answered normally again."""
+        """Remove every fault and outcome added: back to normal answers."""
         self._faults.clear()
+        with self._store.lock:
+            self._store.outcomes.clear()
 
 
 class ThreadedEmulator:

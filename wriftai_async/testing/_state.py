@@ -72,6 +72,22 @@ class Settings:
     upload_part_size: int = 5 * 1024 * 1024
 
 
+@dataclass
+class Outcome:
+    """How the next predictions created over HTTP end (``inject_outcome``)."""
+
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+    #: ``None``: until ``clear_faults()``.
+    remaining: int | None
+    #: ``(owner, name)`` of the model whose predictions it applies to, or
+    #: ``None`` for every model.
+    model: tuple[str, str] | None
+    #: How many predictions it has ended so far.
+    hits: int = 0
+
+
 class Store:
     """All emulated server state. Callers hold ``lock`` around every use."""
 
@@ -92,6 +108,8 @@ class Store:
         self.variables: dict[str, dict[str, Variable]] = {}
         #: Event streams being written right now (the server's, not the API's).
         self.open_streams = 0
+        #: Injected ends of predictions created over HTTP, first match wins.
+        self.outcomes: list[Outcome] = []
         self._counter = itertools.count(1)
         self._ticks = itertools.count()
 
@@ -407,11 +425,32 @@ class Store:
         step = (duration - duration / 4) / (len(chunks) + 1)
         for i, chunk in enumerate(chunks, 1):
             prediction.schedule(Transition(started + i * step, None, output=chunk))
-        prediction.schedule(
-            Transition(now + duration, "succeeded", output=copy.deepcopy(input))
-        )
+        outcome = self._take_outcome(model)
+        if outcome is None:
+            end = Transition(now + duration, "succeeded", output=copy.deepcopy(input))
+        else:
+            end = Transition(
+                now + duration,
+                outcome.status,
+                output=copy.deepcopy(outcome.output),
+                error=copy.deepcopy(outcome.error),
+            )
+        prediction.schedule(end)
         prediction.advance(now)
         return prediction
+
+    def _take_outcome(self, model: Model) -> Outcome | None:
+        """The first injected outcome for ``model``'s predictions, counted."""
+        path = (self.owner_of(model).username, model.name)
+        for outcome in self.outcomes:
+            if outcome.model is None or outcome.model == path:
+                outcome.hits += 1
+                if outcome.remaining is not None:
+                    outcome.remaining -= 1
+                    if outcome.remaining <= 0:
+                        self.outcomes.remove(outcome)
+                return outcome
+        return None
 
     def get_prediction(self, prediction_id: str) -> Prediction | None:
         prediction = self.predictions.get(prediction_id)
