@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from ._checks import check_int
+from ._checks import check_callback, check_int
 from ._repr import install_bounded_repr
 
 __all__ = [
@@ -82,10 +82,7 @@ class BulkResult(Generic[T]):
 def check_bulk_args(keys: object, concurrency: object, on_progress: object) -> None:
     """A bulk helper's arguments, checked when it is called (not when iterated)."""
     check_int(concurrency, "concurrency", 1)
-    if on_progress is not None and not callable(on_progress):
-        raise TypeError(
-            f"on_progress must be callable, not {type(on_progress).__name__}"
-        )
+    check_callback(on_progress, "on_progress")
     if isinstance(keys, (str, bytes)):
         raise TypeError("expected a list of ids or names, not a single str")
     if not isinstance(keys, Iterable):

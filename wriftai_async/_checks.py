@@ -10,12 +10,14 @@ the event loop's timer heap (every later sleep of that loop can hang).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "check_bool",
+    "check_callback",
     "check_int",
     "check_limit",
     "check_mapping",
@@ -81,6 +83,27 @@ def check_mapping(value: object, name: str) -> Mapping[str, Any]:
             f"{name} must be a mapping such as a dict, not {type(value).__name__}"
         )
     return value
+
+
+def check_callback(value: object, name: str) -> None:
+    """A plain callable, or ``None``: the library calls it without ``await``.
+
+    A coroutine function would only make a coroutine that is never awaited:
+    the callback silently never runs (the official client's async
+    ``on_progress`` is one, so code moved over would pass it).
+    """
+    if value is None:
+        return
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, not {type(value).__name__}")
+    # An object whose class defines ``async def __call__`` is one too.
+    if inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
+        type(value).__call__
+    ):
+        raise TypeError(
+            f"{name} is called without await: pass a plain function, "
+            "not a coroutine function"
+        )
 
 
 def has_control_character(text: str) -> bool:

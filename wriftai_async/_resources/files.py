@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from yarl import URL
 
-from .._checks import check_int
+from .._checks import check_callback, check_int
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
 from .._objects import Upload, UploadCompletion
@@ -75,8 +75,9 @@ class AsyncFiles(AsyncResource):
             concurrency: how many parts are sent at once (>= 1; 16 by
                 default, as the official client).
             on_progress: called with ``(bytes_done, bytes_total)`` as bytes go
-                out; a re-sent part is not counted twice. With the sync
-                ``Client`` it runs on the client's loop thread.
+                out; a re-sent part is not counted twice. A plain function
+                (a coroutine function is refused with ``TypeError``); with
+                the sync ``Client`` it runs on the client's loop thread.
 
         Example::
 
@@ -91,8 +92,7 @@ class AsyncFiles(AsyncResource):
                 http(s) URL), or a part answered without an ETag.
         """
         check_int(concurrency, "concurrency", 1)
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError("on_progress must be callable")
+        check_callback(on_progress, "on_progress")
         if mime_type is not None and not isinstance(mime_type, str):
             raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
         if not isinstance(file, File):

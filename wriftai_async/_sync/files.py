@@ -57,8 +57,9 @@ class Files:
             concurrency: how many parts are sent at once (>= 1; 16 by
                 default, as the official client).
             on_progress: called with ``(bytes_done, bytes_total)`` as bytes go
-                out; a re-sent part is not counted twice. With the sync
-                ``Client`` it runs on the client's loop thread.
+                out; a re-sent part is not counted twice. A plain function
+                (a coroutine function is refused with ``TypeError``); with
+                the sync ``Client`` it runs on the client's loop thread.
 
         Example::
 
