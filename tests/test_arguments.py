@@ -383,6 +383,30 @@ def test_a_bad_access_token_is_refused_by_name_without_showing_it(
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize("shape", ["list in itself", "dict in itself", "deep"])
+async def test_an_input_that_contains_itself_is_refused_plainly(
+    client: Any, emulator: Emulator, shape: str
+) -> None:
+    # It raised RecursionError from the walk that looks for files (and,
+    # past it, from the standard library's encoder).
+    value: Any
+    if shape == "list in itself":
+        value = []
+        value.append(value)
+    elif shape == "dict in itself":
+        value = {}
+        value["me"] = value
+    else:
+        value = []
+        for _ in range(100_000):
+            value = [value]
+    with pytest.raises(ValueError, match="contains itself or is nested too deep"):
+        await resolve(client.predictions.create("alice/text-echo", {"x": value}))
+    with pytest.raises(ValueError, match="contains itself or is nested too deep"):
+        await resolve(client.request("POST", "/variables", json={"value": value}))
+    assert emulator.requests == []
+
+
 async def test_a_nan_in_an_input_is_refused_not_sent_as_null(
     client: Any, emulator: Emulator
 ) -> None:
