@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import datetime
 import enum
+import io
 import json
 import math
+import os
 import uuid
 from typing import Any, NoReturn
 
@@ -146,6 +148,8 @@ def dumps(value: Any) -> bytes:
         except (TypeError, ValueError) as fallback:
             if "Circular reference" in str(fallback):
                 raise ValueError(TOO_DEEP) from None
+            if isinstance(fallback, _FileLike):
+                raise TypeError(str(fallback)) from None
             raise exc from None  # not a big integer: orjson's own error
         return text.encode("utf-8")
     # orjson writes a NaN or an infinity as null: only then is there one to
@@ -197,4 +201,15 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, (os.PathLike, bytes, bytearray, memoryview, io.IOBase)):
+        # A file's path or content where a value was expected: what was
+        # almost certainly meant is an upload.
+        raise _FileLike(
+            f"{type(value).__name__} is not JSON serializable; to upload a "
+            "file in an input, wrap it: File(path), File(data) or File(fileobj)"
+        )
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class _FileLike(TypeError):
+    """A value that looks like a file's path or content (see :func:`_plain`)."""
