@@ -11,9 +11,11 @@ stopped every timer of the event loop.
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -380,6 +382,45 @@ def test_a_bad_access_token_is_refused_by_name_without_showing_it(
     with pytest.raises(ValueError, match=r"\$WRIFTAI_ACCESS_TOKEN holds") as from_env:
         cls(None, emulator.base_url)
     assert secret not in str(caught.value) + str(from_env.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("shape", ["list in itself", "dict in itself", "deep"])
+async def test_an_input_that_contains_itself_is_refused_plainly(
+    client: Any, emulator: Emulator, shape: str
+) -> None:
+    # It raised RecursionError from the walk that looks for files (and,
+    # past it, from the standard library's encoder).
+    value: Any
+    if shape == "list in itself":
+        value = []
+        value.append(value)
+    elif shape == "dict in itself":
+        value = {}
+        value["me"] = value
+    else:
+        value = []
+        for _ in range(100_000):
+            value = [value]
+    with pytest.raises(ValueError, match="contains itself or is nested too deep"):
+        await resolve(client.predictions.create("alice/text-echo", {"x": value}))
+    with pytest.raises(ValueError, match="contains itself or is nested too deep"):
+        await resolve(client.request("POST", "/variables", json={"value": value}))
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Path("photo.png"), b"\x89PNG", bytearray(b"x"), io.BytesIO(b"x")],
+    ids=["path", "bytes", "bytearray", "file object"],
+)
+async def test_a_file_not_wrapped_in_file_says_how_to_upload_it(
+    client: Any, emulator: Emulator, value: Any
+) -> None:
+    # orjson's "Type is not JSON serializable: PosixPath" said nothing of
+    # File, which is what a path or bytes in an input almost always meant.
+    with pytest.raises(TypeError, match=r"wrap it: File\(path\)"):
+        await resolve(client.predictions.create("alice/text-echo", {"image": value}))
     assert emulator.requests == []
 
 

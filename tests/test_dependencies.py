@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,3 +61,35 @@ def test_the_package_imports_exactly_what_it_declares() -> None:
     runtime = [p for p in PACKAGE.rglob("*.py") if "testing" not in p.parts]
     imported = _third_party_imports(runtime) - AIOHTTP_API
     assert imported - optional == declared
+
+
+# Pinned above the declared floor, with the reason (.ci/lowest-constraints.txt).
+PINNED_ABOVE_FLOOR = {
+    "async-timeout": "redis 5.0.1 (the [redis] extra) needs 4.0.2 below 3.11.3",
+    "opentelemetry-sdk": "1.45.0 does not install beside the instrumentation's floor",
+}
+
+
+def test_the_lowest_versions_run_pins_every_declared_floor() -> None:
+    # .ci/run's lowest-versions run proves the floors only while it installs
+    # them: a floor raised in pyproject.toml and not there would go untested.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    for extra in ("redis", "otel"):
+        declared += [Requirement(r) for r in project["optional-dependencies"][extra]]
+    lines = (ROOT / ".ci" / "lowest-constraints.txt").read_text().splitlines()
+    pins = {}
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            pin = Requirement(line)
+            (spec,) = pin.specifier
+            assert spec.operator == "==", line
+            pins[_name(pin.name)] = spec.version
+    for requirement in declared:
+        name = _name(requirement.name)
+        (spec,) = requirement.specifier
+        assert spec.operator == ">=", requirement
+        assert name in pins, f"{name} has no pin in .ci/lowest-constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), name
+        if name not in PINNED_ABOVE_FLOOR:
+            assert Version(pins[name]) == Version(spec.version), name

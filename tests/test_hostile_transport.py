@@ -324,6 +324,50 @@ async def test_a_stream_error_body_is_read_under_max_response_size():
     assert peak[0] < 8 * MiB
 
 
+# The head of an answer is bounded by aiohttp alone (the session sets none of
+# its parser limits): at most 128 headers (enforced by its C parser since
+# 3.13.4; before, any number, held until the answer ends or the timeout) and
+# lines of at most 8,190 bytes, counted across reads by its C parser since
+# 3.14.1 (before, a status line sent in pieces grew without bound). Hence
+# aiohttp>=3.14.1 in pyproject.toml. Each head below ends, so an aiohttp
+# without the bound lets the call succeed rather than take all memory.
+_PIECE = b"O" * 1024
+
+
+def _head_in_pieces(start: bytes, piece: bytes, count: int) -> hostile.Behaviour:
+    """``start``, then ``count`` pieces, each its own write; then a whole answer."""
+
+    async def behaviour(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(start)
+        for _ in range(count):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.001)  # one read each (a line split across reads)
+        writer.write(b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        await writer.drain()
+
+    return behaviour
+
+
+HEADS = {
+    "10,000 headers": _head_in_pieces(
+        b"HTTP/1.1 200 OK", b"".join(b"\r\nX-H: v" for _ in range(1000)), 10
+    ),
+    "a 256 KiB status line in pieces": _head_in_pieces(b"HTTP/1.1 200 ", _PIECE, 256),
+    "a 256 KiB header in pieces": _head_in_pieces(
+        b"HTTP/1.1 200 OK\r\nX-Long: ", _PIECE, 256
+    ),
+}
+
+
+@pytest.mark.parametrize("behaviour", HEADS.values(), ids=HEADS)
+async def test_a_head_past_aiohttps_bounds_is_refused(behaviour):
+    async with serve(behaviour, max_retries=0) as (_, client):
+        with pytest.raises(APIConnectionError) as caught:
+            await client.request("GET", "/thing")
+    assert_no_secret(caught.value)
+
+
 # -- upload parts ----------------------------------------------------------------
 
 

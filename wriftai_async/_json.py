@@ -31,18 +31,27 @@ from __future__ import annotations
 
 import datetime
 import enum
+import io
 import json
 import math
+import os
 import uuid
 from typing import Any, NoReturn
 
 import orjson
 
-__all__ = ["JSONTooLargeError", "dumps", "loads", "loads_bounded"]
+__all__ = ["TOO_DEEP", "JSONTooLargeError", "dumps", "loads", "loads_bounded"]
 
 # Below this a body cannot hold enough values to matter; skip the counting.
 _COUNT_ABOVE = 64 * 1024
 _STRUCTURAL = (b",", b":", b"[", b"{")
+
+
+#: Why a value that contains itself, or nests too deep, is not sent.
+TOO_DEEP = (
+    "the value contains itself or is nested too deep to send as JSON "
+    "(a list or dict inside itself?)"
+)
 
 
 class JSONTooLargeError(ValueError):
@@ -132,7 +141,15 @@ def dumps(value: Any) -> bytes:
                 allow_nan=False,
                 default=_plain,
             )
-        except (TypeError, ValueError):
+        except RecursionError:
+            # orjson stops at 255 levels; deeper than Python's limit the
+            # standard library overflows.
+            raise ValueError(TOO_DEEP) from None
+        except (TypeError, ValueError) as fallback:
+            if "Circular reference" in str(fallback):
+                raise ValueError(TOO_DEEP) from None
+            if isinstance(fallback, _FileLike):
+                raise TypeError(str(fallback)) from None
             raise exc from None  # not a big integer: orjson's own error
         return text.encode("utf-8")
     # orjson writes a NaN or an infinity as null: only then is there one to
@@ -146,6 +163,9 @@ def _refuse_non_finite(value: Any) -> None:
     """``ValueError`` naming where a NaN or an infinity sits in ``value``."""
     # Each entry's path is a linked (parent, key) pair, spelled out only for
     # the value refused: a large body with a null in it stays cheap to walk.
+    # Each container is walked once: one that contains itself (which the
+    # encoder then refuses) would otherwise be walked forever.
+    seen: set[int] = set()
     stack: list[tuple[Any, Any]] = [(value, None)]
     while stack:
         item, path = stack.pop()
@@ -155,10 +175,14 @@ def _refuse_non_finite(value: Any) -> None:
                     f"{item!r} at {_spelled(path)} cannot be sent: JSON has no "
                     "NaN or infinity (send None, or a string)"
                 )
-        elif isinstance(item, dict):
-            stack.extend((v, (path, k)) for k, v in item.items())
-        elif isinstance(item, (list, tuple)):
-            stack.extend((v, (path, i)) for i, v in enumerate(item))
+        elif isinstance(item, (dict, list, tuple)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, dict):
+                stack.extend((v, (path, k)) for k, v in item.items())
+            else:
+                stack.extend((v, (path, i)) for i, v in enumerate(item))
 
 
 def _spelled(path: Any) -> str:
@@ -177,4 +201,15 @@ def _plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, (os.PathLike, bytes, bytearray, memoryview, io.IOBase)):
+        # A file's path or content where a value was expected: what was
+        # almost certainly meant is an upload.
+        raise _FileLike(
+            f"{type(value).__name__} is not JSON serializable; to upload a "
+            "file in an input, wrap it: File(path), File(data) or File(fileobj)"
+        )
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class _FileLike(TypeError):
+    """A value that looks like a file's path or content (see :func:`_plain`)."""

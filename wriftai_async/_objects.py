@@ -385,6 +385,13 @@ class Page(Generic[T]):
     previous_cursor: str | None = None
 
 
+# Resolved here, once: cattrs before 26.1 (24.1 is allowed) resolves a class's
+# string annotations (PEP 563, this module) itself, and for the alias
+# Page[Model] that is typing.get_type_hints(Page[Model]), a TypeError on every
+# listing. Resolved types leave it nothing to resolve.
+attrs.resolve_types(Page)
+
+
 @attrs.frozen(kw_only=True)
 class StreamEvent:
     """One event of a prediction's stream (:meth:`AsyncPredictions.stream`).

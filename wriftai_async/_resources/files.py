@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from yarl import URL
 
+from .. import _json
 from .._checks import check_callback, check_int
 from .._errors import ResponseDecodeError
 from .._file import File, PartPayload, Source
@@ -350,8 +351,14 @@ async def upload_files_in(
     lists on the way to a File are copied (tuples become lists); ``input``
     itself and everything else in it are left as they are.
     """
-    if not _has_file(input):
-        return dict(input)
+    try:
+        if not _has_file(input):
+            return dict(input)
+    except RecursionError:
+        # A value that contains itself, or nests deeper than Python's
+        # recursion limit: JSON cannot carry it (the official client's
+        # json.dumps fails on it too). Said plainly, not as RecursionError.
+        raise ValueError(_json.TOO_DEEP) from None
     send = upload or files.upload
     slots: list[tuple[dict[Any, Any] | list[Any], Any, File]] = []
 
