@@ -36,18 +36,18 @@ aiohttp speaks only HTTP to a proxy.
 
 - ``ClientSession(trust_env=True)`` is never turned on: it would also read
   ``~/.netrc`` and send the Basic credentials it finds there as
-  ``Authorization`` to any host named in it, the API's own included, beside
-  the token's header (and it ignores ``ALL_PROXY``, and asks a thread for
-  the variables on every request).
+  ``Authorization`` to any host it names: an upload's storage host (which
+  refuses a presigned URL with one), the API's when no token is given. It
+  also ignores ``ALL_PROXY``, and asks a thread for the variables on every
+  request.
 - The proxy's URL is passed *without* its user info; the credentials travel
   as a ``Proxy-Authorization`` header built here: on the ``CONNECT`` of an
   ``https://`` target (``proxy_headers=``), on the request itself for an
   ``http://`` one (the proxy reads that request whole anyway). Left in the
   URL, they would show in aiohttp's own messages: a refused ``CONNECT``
   raises ``ClientHttpProxyError`` whose text ends
-  ``url='http://user:secret@proxy:3128'`` (and aiohttp 3.12 forgets them on
-  a pooled connection to an ``http://`` target). ``proxy_auth=`` is
-  deprecated from aiohttp 3.14.
+  ``url='http://user:secret@proxy:3128'``, which tracebacks and spans
+  record. (``proxy_auth=`` would not show, but aiohttp 3.14 deprecates it.)
 
 For an ``https://`` target aiohttp opens a tunnel (``CONNECT host:443``)
 holding only the host, the ``Proxy-Authorization`` and aiohttp's default
