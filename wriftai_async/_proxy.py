@@ -123,7 +123,7 @@ def check_proxy_url(value: object, source: str = "proxy") -> _Proxy:
         raise TypeError(f"{source} must be a str or None, not {type(value).__name__}")
     text = value.strip()
     if not text:
-        instead = "pass None (or nothing)" if source == "proxy" else "unset it"
+        instead = "leave it out (None)" if source == "proxy" else "unset it"
         raise ValueError(
             f"{source} is empty (an unset variable in a script?): give the "
             f"proxy's URL, like http://proxy:3128, or {instead} for no proxy"
