@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -369,28 +370,42 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         if not isinstance(exc, aiohttp.ClientError) and (self.streaming or not timeout):
             return  # nothing raised, or not ours to map
         where, name = f"{self.method} {display_url(self.url)}", type(exc).__name__
+        _forget_proxy_credentials(exc)  # a timeout's context may hold one
         if timeout:
             during = " while streaming" if self.streaming else ""
             raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
-        if isinstance(exc, aiohttp.ClientHttpProxyError):
-            _forget_proxy_credentials(exc)
         text = one_line(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc
 
 
-def _forget_proxy_credentials(exc: aiohttp.ClientHttpProxyError) -> None:
-    """Drop the proxy's credentials from a refused ``CONNECT``'s error.
+def _forget_proxy_credentials(error: BaseException | None) -> None:
+    """Drop the proxy's credentials from the ``request_info`` of ``error``
+    and of every aiohttp error it was raised from (an earlier attempt's).
 
-    aiohttp keeps the ``CONNECT``'s headers, its ``Proxy-Authorization``
-    among them, in the error's ``request_info``, which the error's repr
-    shows; the error is the cause of ours, so it loses them here.
+    aiohttp keeps a request's headers in its errors' ``request_info``,
+    which their repr shows, and ours keeps them as a cause: the
+    ``CONNECT``'s, with its ``Proxy-Authorization``, when a proxy refuses
+    the tunnel (``ClientHttpProxyError``) or answers it with something
+    that is not HTTP (a plain ``ClientResponseError``); an ``http://``
+    request's own when its answer is not HTTP. (The token needs no such
+    care: the auth middleware removes it from the live headers.)
     """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        if isinstance(current, aiohttp.ClientResponseError):
+            _strip_proxy_authorization(current)
+        current = current.__cause__ or current.__context__
+
+
+def _strip_proxy_authorization(exc: aiohttp.ClientResponseError) -> None:
     info = exc.request_info
-    if "Proxy-Authorization" not in info.headers:
+    if hdrs.PROXY_AUTHORIZATION not in info.headers:
         return
     headers = CIMultiDict(info.headers)
-    headers.popall("Proxy-Authorization")
+    headers.popall(hdrs.PROXY_AUTHORIZATION)
     clean = info._replace(headers=CIMultiDictProxy(headers))
     exc.request_info = clean
     if exc.args and exc.args[0] is info:

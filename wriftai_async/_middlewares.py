@@ -66,10 +66,11 @@ class AuthMiddleware:
     wins). Once the exchange is over they are removed again: aiohttp's errors
     and responses show the request's headers (``request_info``), so a cause
     chain or a returned response never holds them. The token never shows in
-    a repr.
+    a repr. So is a proxy's ``Proxy-Authorization``, which the session puts
+    on an ``http://`` request for the proxy to read.
     """
 
-    __slots__ = ("_defaults", "_headers", "_names", "_origin", "_token")
+    __slots__ = ("_after", "_defaults", "_headers", "_names", "_origin", "_token")
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class AuthMiddleware:
         self._headers = dict(headers)
         self._token = f"Bearer {token}" if token else None
         self._names = (*self._headers, hdrs.AUTHORIZATION)
+        self._after = (*self._names, hdrs.PROXY_AUTHORIZATION)
         self._defaults = {hdrs.ACCEPT: "application/json", hdrs.USER_AGENT: user_agent}
 
     def __repr__(self) -> str:
@@ -100,17 +102,18 @@ class AuthMiddleware:
             if self._token is not None:
                 headers[hdrs.AUTHORIZATION] = self._token
         else:
-            self._remove(request)
+            self._remove(request, self._names)
         for name, value in self._defaults.items():
             if name not in headers:
                 headers[name] = value
         try:
             return await handler(request)
         finally:
-            self._remove(request)
+            self._remove(request, self._after)
 
-    def _remove(self, request: ClientRequest) -> None:
-        for name in self._names:
+    @staticmethod
+    def _remove(request: ClientRequest, names: tuple[str, ...]) -> None:
+        for name in names:
             request.headers.popall(name, None)
 
 
