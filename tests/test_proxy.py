@@ -508,6 +508,14 @@ def test_the_demo_reaches_its_own_emulator_whatever_http_proxy_says():
         ("10.0.0.1", "https://10.0.0.10/v1", False),
         (" , ,other.org", "https://example.com/v1", False),
         ("other.org,*", "https://example.com/v1", True),
+        # A fully qualified name's trailing dot is the same host.
+        ("example.com.", "https://api.example.com/v1", True),
+        ("example.com", "https://example.com./v1", True),
+        ("example.com.:8443", "https://example.com:8443/v1", True),
+        # Go's and many tools' spelling of "and its subdomains".
+        ("*.example.com", "https://api.example.com/v1", True),
+        ("*.example.com", "https://wwwexample.com/v1", False),
+        ("[::1]:8443", "https://[::1]:9443/v1", False),
     ],
 )
 def test_no_proxy_matches_as_urllib_reads_it(monkeypatch, no_proxy, url, straight):

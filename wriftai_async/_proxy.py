@@ -24,7 +24,8 @@ proxy settings that ``urllib.request.getproxies`` also reads on macOS and
 Windows (the official client would use those; set ``HTTPS_PROXY`` there);
 and a ``NO_PROXY`` entry with a leading dot (``.example.com``) also matches
 ``example.com`` itself (urllib's and curl's reading; httpx's matches
-subdomains only).
+subdomains only), as does ``*.example.com`` (Go's reading; httpx's matches
+nothing), and a trailing dot is ignored on either side.
 
 **Checked where read.** A proxy URL is ``http://[user:password@]host[:port]``
 (or ``https://`` on Python 3.11+, which aiohttp can run TLS inside TLS on);
@@ -171,6 +172,20 @@ def check_proxy_url(value: object, source: str = "proxy") -> _Proxy:
     return _Proxy(url.with_user(None).with_path(""), authorization)
 
 
+def _no_proxy_name(entry: str) -> str:
+    """A ``NO_PROXY`` entry (lowercased) as :meth:`Proxies._bypassed` matches it.
+
+    urllib's reading: a leading dot changes nothing (``.example.com`` is
+    ``example.com``), nor does Go's and many tools' ``*.example.com``; a
+    trailing dot is the same host (``example.com.``, a fully qualified
+    name); httpx's ``[::1]`` is the IPv6 address ``::1``.
+    """
+    name = entry.removeprefix("*.").lstrip(".")
+    name = name.removeprefix("[").replace("]", "")
+    host, colon, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+    return host.rstrip(".") + colon + port
+
+
 def _variable(key: str) -> str:
     """The variable urllib took ``key``'s proxy from (the lowercase form wins)."""
     lower = f"{key}_proxy"
@@ -213,11 +228,7 @@ class Proxies:
                     self._schemes[scheme] = _from_environment(found[key], key)
             names = [n.strip().lower() for n in found.get("no", "").split(",")]
             self._bypass_all = "*" in names
-            # urllib's reading: a leading dot changes nothing; and httpx's
-            # "[::1]" for an IPv6 address.
-            self._no_proxy = tuple(
-                n.lstrip(".").removeprefix("[").replace("]", "") for n in names if n
-            )
+            self._no_proxy = tuple(filter(None, map(_no_proxy_name, names)))
 
     @property
     def configured(self) -> bool:
@@ -253,7 +264,7 @@ class Proxies:
         ``urllib.request.proxy_bypass_environment`` reads it."""
         if self._bypass_all:
             return True
-        host = (url.host or "").lower()
+        host = (url.host or "").lower().rstrip(".")  # example.com. is example.com
         with_port = f"{host}:{url.port}"
         for name in self._no_proxy:
             if name in (host, with_port):
