@@ -246,6 +246,27 @@ def test_a_raising_log_handler_fails_no_call(
     assert "the log shipper is down" in err
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_a_handler_stopping_the_program_is_not_swallowed(
+    raising_handler: _Raising,
+    stop: type[BaseException],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ctrl-C (or ``sys.exit``) that lands in a handler stops the program,
+    as it would from logging's own handlers; only an ``Exception`` is
+    dropped."""
+    from wriftai_async._logging import log_safely
+
+    def emit(record: logging.LogRecord) -> None:
+        raise stop()
+
+    monkeypatch.setattr(raising_handler, "emit", emit)
+    with pytest.raises(stop):
+        log_safely(logging.getLogger(LOGGER_NAME), logging.INFO, "a line")
+    assert "a logging handler raised" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("raising_handler", ["wriftai_async.rate_limit"], indirect=True)
 async def test_a_raising_log_handler_cannot_stall_the_store_fallback(
     raising_handler: _Raising, capsys: pytest.CaptureFixture[str]

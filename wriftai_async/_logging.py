@@ -118,6 +118,9 @@ def log_safely(target: logging.Logger, level: int, msg: str, *args: object) -> N
     with the handler's exception, or, in the rate-limit store's background
     task, leaving waiting calls to hang). The line is dropped instead, and the
     first such failure is said once on stderr, as ``handleError`` would.
+    ``KeyboardInterrupt``, ``SystemExit`` and a cancellation go through, as
+    logging's own handlers let them: a Ctrl-C that lands while a line is
+    written is the program's, not a failure of its handler to hide.
     """
     global _handler_failed
     try:
