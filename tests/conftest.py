@@ -88,3 +88,35 @@ def new_prediction(emu: Emulator, **kwargs: Any) -> str:
         emu.add_model("tess", "runner", versions=1)
     kwargs.setdefault("status", "started")
     return str(emu.add_prediction("tess/runner", **kwargs)["id"])
+
+
+# -- the rate-limit store's tests (redis is imported only when one asks) -------
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[Any]:
+    """A real ``redis-server`` on loopback, one per test module."""
+    from wriftai_async.testing import RedisServer
+
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def store(redis_server: Any) -> AsyncIterator[Any]:
+    """A plain redis client on the test server, emptied before each test."""
+    import redis.asyncio as aredis
+
+    plain = aredis.Redis.from_url(redis_server.url)
+    await plain.flushdb()
+    yield plain
+    await plain.aclose()
+
+
+@pytest.fixture
+def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's probe and operation timeout shrunk for a test's pace."""
+    from wriftai_async._redis_limit import RedisLimiter
+
+    monkeypatch.setattr(RedisLimiter, "PROBE_EVERY", 0.05)
+    monkeypatch.setattr(RedisLimiter, "OP_TIMEOUT", 0.5)

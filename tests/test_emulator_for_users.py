@@ -68,12 +68,12 @@ def _injections(emu: Emulator) -> list[Callable[..., Any]]:
     ]
 
 
-@pytest.mark.parametrize("times", [0, -1, 1.5])
+@pytest.mark.parametrize("times", [0, -1, 1.5, True])
 def test_a_count_below_one_is_refused(times: Any) -> None:
     # times=0 answered one request all the same: the count was lowered, then
-    # found to be spent, after the fault had been used.
+    # found to be spent, after the fault had been used. True is no count.
     emu = Emulator(seed=False)
-    for inject in _injections(emu):
+    for inject in [*_injections(emu), emu.inject_outcome]:
         with pytest.raises(ValueError, match="times must be an int >= 1"):
             inject(times=times)
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +45,6 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def store(redis_server: RedisServer) -> AsyncIterator[aredis.Redis]:
-    plain = aredis.Redis.from_url(redis_server.url)
-    await plain.flushdb()
-    yield plain
-    await plain.aclose()
-
-
-@pytest.fixture
-def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RedisLimiter, "PROBE_EVERY", 0.05)
-    monkeypatch.setattr(RedisLimiter, "OP_TIMEOUT", 0.5)
 
 
 def _client(emu: Emulator, **options: Any) -> AsyncClient:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -26,27 +26,6 @@ from wriftai_async.testing import Emulator, RedisServer
 
 LOGGER = "wriftai_async.rate_limit"
 RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.005, max_rate_limit_wait=5.0)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def store(redis_server: RedisServer) -> AsyncIterator[aredis.Redis]:
-    """A plain redis client on the test server, emptied before each test."""
-    plain = aredis.Redis.from_url(redis_server.url)
-    await plain.flushdb()
-    yield plain
-    await plain.aclose()
-
-
-@pytest.fixture
-def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RedisLimiter, "PROBE_EVERY", 0.05)
-    monkeypatch.setattr(RedisLimiter, "OP_TIMEOUT", 0.5)
 
 
 def _client(emu: Emulator, who: str = "", **options: Any) -> AsyncClient:

@@ -22,6 +22,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._routing import PREFIX, AsyncHandler
+from ._state import check_times, spend
 
 #: A query (or fragment) in a fault's path, which a request path never has.
 _QUERY = re.compile(r"\?[^/]*=|#")
@@ -80,16 +81,9 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
-        # 0 or a negative count used to answer one request all the same (the
-        # count is checked after it is used): refused, as is a path that
-        # could never match, which left a test's fault silently unused.
-        if self.remaining is not None and (
-            not isinstance(self.remaining, int) or self.remaining < 1
-        ):
-            raise ValueError(
-                f"times must be an int >= 1, or None for every request until "
-                f"clear_faults(), not {self.remaining!r}"
-            )
+        # Refused: a count that would answer once all the same, and a path
+        # that could never match, which left a test's fault silently unused.
+        check_times(self.remaining)
         # Accept "/v1/user" as well as "/user": recorded paths drop the prefix.
         if self.path is not None:
             # "?" alone is fnmatch's one character; "?name=" is a query.
@@ -165,12 +159,7 @@ class FaultQueue:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
-                    fault.hits += 1
-                    if fault.remaining is not None:
-                        fault.remaining -= 1
-                        if fault.remaining <= 0:
-                            self._faults.remove(fault)
-                    return fault
+                    return spend(self._faults, fault)
         return None
 
 

@@ -36,7 +36,7 @@ from ._records import TERMINAL_STATUSES, Transition
 from ._render import Renderer
 from ._routing import STORE_KEY, WEBHOOKS_KEY, error_middleware
 from ._seed import seed_emulator
-from ._state import Outcome, Settings, Store, Style
+from ._state import Outcome, Settings, Store, Style, check_times
 from ._webhooks import WebhookDelivery, WebhookSender
 
 _HOST = "127.0.0.1"
@@ -763,8 +763,7 @@ class Emulator:
             raise ValueError(
                 f"status must be one of {sorted(TERMINAL_STATUSES)}, not {status!r}"
             )
-        if times is not None and (not isinstance(times, int) or times < 1):
-            raise ValueError(f"times must be an int >= 1, or None, not {times!r}")
+        check_times(times)
         path: tuple[str, str] | None = None
         if model is not None:
             owner, _, name = model.partition("/")

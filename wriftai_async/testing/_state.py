@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._records import (
     Category,
@@ -86,6 +86,40 @@ class Outcome:
     model: tuple[str, str] | None
     #: How many predictions it has ended so far.
     hits: int = 0
+
+
+def check_times(times: object) -> None:
+    """A fault's or an outcome's ``times=``: an int >= 1, or ``None``.
+
+    0 or a negative count used to answer one request all the same (the
+    count is checked after it is used); ``True`` is not a count.
+    """
+    if times is not None and (
+        not isinstance(times, int) or isinstance(times, bool) or times < 1
+    ):
+        raise ValueError(
+            "times must be an int >= 1, or None for every request until "
+            f"clear_faults(), not {times!r}"
+        )
+
+
+class _Spent(Protocol):
+    hits: int
+    remaining: int | None
+
+
+S = TypeVar("S", bound=_Spent)
+
+
+def spend(entries: list[S], entry: S) -> S:
+    """Count one use of ``entry`` (a fault, an outcome); once its ``times``
+    are used up, it leaves ``entries``. Under the lock that guards them."""
+    entry.hits += 1
+    if entry.remaining is not None:
+        entry.remaining -= 1
+        if entry.remaining <= 0:
+            entries.remove(entry)
+    return entry
 
 
 class Store:
@@ -444,12 +478,7 @@ class Store:
         path = (self.owner_of(model).username, model.name)
         for outcome in self.outcomes:
             if outcome.model is None or outcome.model == path:
-                outcome.hits += 1
-                if outcome.remaining is not None:
-                    outcome.remaining -= 1
-                    if outcome.remaining <= 0:
-                        self.outcomes.remove(outcome)
-                return outcome
+                return spend(self.outcomes, outcome)
         return None
 
     def get_prediction(self, prediction_id: str) -> Prediction | None:
