@@ -44,7 +44,9 @@ __all__ = [
     "Limiter",
     "Pacer",
     "make_limiter",
+    "scrubbed",
     "store_key",
+    "url_credentials",
 ]
 
 #: The environment variable read when ``rate_limit_store`` is not given.
@@ -237,7 +239,7 @@ def _check_store(value: object, source: str) -> str:
     return value
 
 
-def _secrets(url: str) -> list[str]:
+def url_credentials(url: str) -> list[str]:
     """What of ``url`` may be a credential: its user info (whole, and each
     part), and a ``password=`` in its query; read without a URL parser (the
     URL may not parse)."""
@@ -256,7 +258,7 @@ def _secrets(url: str) -> list[str]:
 
 def scrubbed(text: str, url: str) -> str:
     """``text`` with every credential of ``url`` in it replaced by ``***``."""
-    for secret in _secrets(url):
+    for secret in url_credentials(url):
         text = text.replace(secret, "***")
     return text
 

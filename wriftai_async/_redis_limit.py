@@ -53,7 +53,7 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from ._logging import log_safely
-from ._rate_limit import Pacer, _secrets
+from ._rate_limit import Pacer, url_credentials
 
 __all__ = ["ACQUIRE", "HOLD", "RedisLimiter"]
 
@@ -175,7 +175,7 @@ class RedisLimiter(Pacer):
         parsed = URL(url)
         decoded = [parsed.user, parsed.password, parsed.query.get("password")]
         self._secrets = sorted(
-            {s for s in [*decoded, *_secrets(url)] if s}, key=len, reverse=True
+            {s for s in [*decoded, *url_credentials(url)] if s}, key=len, reverse=True
         )
         # No retries inside redis-py (its default backs off for seconds): a
         # failure is handled here, at once, by pacing locally.
