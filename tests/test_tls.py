@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+import re
+import shutil
 import socket
 import ssl
 import threading
@@ -317,3 +319,30 @@ def test_the_repr_does_not_show_the_context(pki: PKI) -> None:
             else:
                 asyncio.run(plain.aclose())
                 asyncio.run(custom.aclose())
+
+
+# -- the README's example --------------------------------------------------------
+
+
+def test_the_readme_example_runs_against_mutual_tls(
+    pki: PKI,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    readme = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+    (example,) = re.findall(
+        r"```python ssl-example\n(.*?)```", readme.read_text("utf-8"), re.S
+    )
+    for name, source in [
+        ("corp-ca.pem", pki.ca),
+        ("client.pem", pki.client_cert),
+        ("client.key", pki.client_key),
+    ]:
+        shutil.copy(source, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    with tls_emulator(pki, require_client_cert=True) as emu:
+        monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", emu.access_token)
+        monkeypatch.setenv("WRIFTAI_API_BASE_URL", emu.base_url)
+        exec(compile(example, "README.md (ssl-example)", "exec"), {})
+        assert capsys.readouterr().out == f"{emu.username}\n"
