@@ -25,6 +25,14 @@ settings.register_profile(
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
+# The client honours the proxy variables, as httpx does: a developer's or a
+# CI runner's HTTP_PROXY must not send the suite's loopback traffic to a
+# proxy. Gone for this process and every subprocess it starts; the proxy
+# tests set their own.
+for _name in list(os.environ):
+    if _name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        del os.environ[_name]
+
 # Retries in tests must not sleep for real.
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.005, max_rate_limit_wait=5.0)
 

@@ -73,6 +73,15 @@ class AsyncClient:
             holds when any meets a 429, and ``rate_limit`` counts for them
             all. Needs ``wriftai-async[redis]``; if Redis fails, one warning
             is logged and each process paces itself until it is back.
+        proxy: an ``http://[user:password@]host:port`` proxy for every
+            request, the API's and upload parts' (``None``: see
+            ``trust_env``). A bad one, or SOCKS, raises ``ValueError``;
+            the password never shows in a message or a repr.
+        trust_env: without ``proxy``, send each request through the proxy
+            ``HTTPS_PROXY``, ``HTTP_PROXY`` or ``ALL_PROXY`` names for its
+            URL, unless ``NO_PROXY`` lists its host, as the official client
+            (httpx) does (README, "Behind a proxy"); read once, now.
+            ``False``: no proxy from the environment.
 
     Each number is checked before any request: ``TypeError`` for a wrong
     type (``bool`` is not a number), ``ValueError`` for ``nan``, 0, a negative.
@@ -122,6 +131,8 @@ class AsyncClient:
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.session: AsyncSession = AsyncSession(
             access_token,
@@ -138,6 +149,8 @@ class AsyncClient:
             max_listing_items=max_listing_items,
             rate_limit=rate_limit,
             rate_limit_store=rate_limit_store,
+            proxy=proxy,
+            trust_env=trust_env,
         )
         self.models = AsyncModels(self.session)
         self.versions = AsyncVersions(self.session)

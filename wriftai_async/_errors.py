@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _json
@@ -372,7 +373,27 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         if timeout:
             during = " while streaming" if self.streaming else ""
             raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            _forget_proxy_credentials(exc)
         text = one_line(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
         text = certificate_failure(exc) or text  # OpenSSL's codes, said plainly
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc
+
+
+def _forget_proxy_credentials(exc: aiohttp.ClientHttpProxyError) -> None:
+    """Drop the proxy's credentials from a refused ``CONNECT``'s error.
+
+    aiohttp keeps the ``CONNECT``'s headers, its ``Proxy-Authorization``
+    among them, in the error's ``request_info``, which the error's repr
+    shows; the error is the cause of ours, so it loses them here.
+    """
+    info = exc.request_info
+    if "Proxy-Authorization" not in info.headers:
+        return
+    headers = CIMultiDict(info.headers)
+    headers.popall("Proxy-Authorization")
+    clean = info._replace(headers=CIMultiDictProxy(headers))
+    exc.request_info = clean
+    if exc.args and exc.args[0] is info:
+        exc.args = (clean, *exc.args[1:])

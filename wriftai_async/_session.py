@@ -15,10 +15,13 @@ loop that created it). Every request takes one path, :meth:`AsyncSession._send`:
    (``_errors.error_from_response``).
 
 Around it each call has its deadline (``_timeouts.deadline``) and one mapping
-of transport failures (``_errors.transport_errors``). :meth:`request` decodes
-the JSON body; :meth:`stream` hands over a response read as it arrives;
-:meth:`put_external` sends a body to a presigned URL on another host, through
-a second session without the token, following no redirect.
+of transport failures (``_errors.transport_errors``); it goes through the
+proxy of its URL's origin, if any (``_proxy.py``: decided once per origin,
+passed to aiohttp per request, never aiohttp's own ``trust_env``).
+:meth:`request` decodes the JSON body; :meth:`stream` hands over a response
+read as it arrives; :meth:`put_external` sends a body to a presigned URL on
+another host, through a second session without the token, following no
+redirect.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from ._errors import (
 )
 from ._logging import redact_trace_urls
 from ._middlewares import AuthMiddleware, Response, RetryMiddleware
+from ._proxy import Proxies, ProxyRoute
 from ._rate_limit import Limiter, make_limiter
 from ._repr import display_url
 from ._retry import RetryPolicy
@@ -167,6 +171,8 @@ class AsyncSession:
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         token = _resolve_token(access_token)
         # Checked once, naming its source; "" never means the default.
@@ -195,6 +201,11 @@ class AsyncSession:
         self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
         self._origin_key = origin_key(origin)
+        # Read (the environment too) and checked now; the API's route is
+        # fixed (a request never leaves its origin), an upload host's is
+        # decided on its first part (see _proxy).
+        self._proxies = Proxies(proxy, trust_env)
+        self._api_route = self._proxies.route(origin)
         self.rate_limit: Limiter = make_limiter(
             rate_limit,
             rate_limit_store,
@@ -237,7 +248,9 @@ class AsyncSession:
 
     def __repr__(self) -> str:
         auth = "token=***" if self.has_token else "no token"
-        return f"AsyncSession({self.base_url!r}, {auth})"
+        route = self._api_route
+        via = "" if route is None else f", proxy={route.shown!r}"
+        return f"AsyncSession({self.base_url!r}, {auth}{via})"
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
@@ -338,6 +351,7 @@ class AsyncSession:
         url: str | URL,
         *,
         api: bool = True,
+        route: ProxyRoute | None = None,
         **kwargs: Any,
     ) -> Response:
         """One call's exchange: its final 2xx answer, the body read as asked.
@@ -345,8 +359,14 @@ class AsyncSession:
         ``api=False`` (a presigned PUT): no redirect is followed, and a 401
         says nothing of the token. Anything but a 2xx raises its
         ``APIStatusError``: a redirect not followed, a 1xx or a 399 is never
-        taken for a success.
+        taken for a success. ``route``: the proxy of ``url``'s origin, the
+        same for every hop (a redirect never leaves the origin); the
+        redirect policy and the origin checks look at ``url``, never at it.
         """
+        if route is not None:
+            kwargs.update(route.kwargs)
+            if route.headers is not None:  # an http:// target's credentials
+                kwargs["headers"] = _with(route.headers, kwargs.get("headers"))
         for _ in range(MAX_REDIRECTS + 1):
             response = cast(
                 Response,
@@ -467,6 +487,7 @@ class AsyncSession:
                     session,
                     method,
                     url,
+                    route=self._api_route,
                     params=params,
                     data=data,
                     headers=_with(fixed, headers) or None,
@@ -510,6 +531,8 @@ class AsyncSession:
         out of what trace configs (OpenTelemetry's included) see: each query
         value reaches them as ``REDACTED``. A redirect is not followed (the
         body would go to yet another host): it raises ``APIStatusError``.
+        The PUT goes through the proxy decided for the URL's own host (the
+        ``proxy=`` given, else the variables', ``NO_PROXY`` included).
 
         Raises:
             ValueError: ``url`` is not an absolute http(s) URL with a valid
@@ -522,7 +545,13 @@ class AsyncSession:
         with transport_errors("PUT", target):
             async with deadline(self._total):
                 response = await self._send(
-                    session, "PUT", target, api=False, data=data, headers=headers
+                    session,
+                    "PUT",
+                    target,
+                    api=False,
+                    route=self._proxies.route(target),
+                    data=data,
+                    headers=headers,
                 )
                 response.release()
                 return response.headers
@@ -574,6 +603,7 @@ class AsyncSession:
                     session,
                     method,
                     url,
+                    route=self._api_route,
                     middlewares=self._stream_chain,
                     params=params,
                     data=data,

@@ -188,6 +188,13 @@ def client_options() -> argparse.ArgumentParser:
         "wriftai-async[redis])",
     )
     group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send every request through this http://[user:password@]host:port "
+        "proxy (default: $HTTPS_PROXY, $HTTP_PROXY or $ALL_PROXY unless "
+        "$NO_PROXY lists the host)",
+    )
+    group.add_argument(
         "--quiet", "-q", action="store_true", help="no progress or summary on stderr"
     )
     return parent
@@ -258,9 +265,11 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
             trace_configs=[counter.trace_config()],
             rate_limit=args.rate_limit,
             rate_limit_store=args.rate_limit_store,
+            proxy=args.proxy,
         )
-    # $WRIFTAI_API_BASE_URL (named in the message), a rate or a store; or a
-    # store without the redis extra (ImportError).
+    # $WRIFTAI_API_BASE_URL or $HTTPS_PROXY... (named in the message), a
+    # rate, a store or a proxy; or a store without the redis extra
+    # (ImportError).
     except (ValueError, ImportError) as exc:
         message = str(exc)
         # The library names its own arguments; here they are options.
@@ -274,6 +283,7 @@ def make_client(args: argparse.Namespace, counter: RequestCounter) -> AsyncClien
 _OPTION_NAMES = (
     ("access_token ", "--token "),
     ("rate_limit_store ", "--rate-limit-store "),
+    ("proxy ", "--proxy "),
 )
 
 

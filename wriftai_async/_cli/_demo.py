@@ -126,8 +126,13 @@ async def _demo_emulated(args: argparse.Namespace) -> int:
             f"an embedded emulator serves {plural(len(owners), 'user')} "
             "(it stops when the demo ends)"
         )
+        # trust_env=False: the emulator is this process's own, on loopback;
+        # an HTTP_PROXY of the machine could not reach it.
         async with AsyncClient(
-            emu.access_token, emu.base_url, trace_configs=[counter.trace_config()]
+            emu.access_token,
+            emu.base_url,
+            trace_configs=[counter.trace_config()],
+            trust_env=False,
         ) as client:
             await _list_many(client, owners, args.concurrency, counter, args.quiet, out)
 
