@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,18 @@ from tests.conftest import CLIENT_KINDS, FAST_RETRY, collect, make_client, resol
 from tests.tls_certs import PKI, make_pki
 from wriftai_async import APIConnectionError, AsyncClient, Client
 from wriftai_async.testing import Emulator
+
+# Python 3.10's asyncio (the old sslproto) never marks a TLS transport
+# closed when the connection dies of an SSL error after the handshake (a TLS
+# 1.3 server refusing the client's certificate): its __del__ warns at the
+# next collection, though the socket is closed. Fixed by 3.11's sslproto;
+# only those tests, only there.
+_SSL_DEATH_ON_310 = pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function _SSLProtocolTransport.__del__"
+    ":pytest.PytestUnraisableExceptionWarning"
+    if sys.version_info < (3, 11)
+    else "default::DeprecationWarning:nowhere"  # a no-op on 3.11+
+)
 
 
 @pytest.fixture(scope="session")
@@ -177,6 +190,7 @@ async def test_a_client_certificate_in_the_context_is_presented(
             await close(client)
 
 
+@_SSL_DEATH_ON_310
 async def test_the_emulator_refuses_a_client_without_its_certificate(
     pki: PKI,
 ) -> None:
@@ -187,6 +201,7 @@ async def test_the_emulator_refuses_a_client_without_its_certificate(
         assert emu.requests == []
 
 
+@_SSL_DEATH_ON_310
 async def test_a_missing_client_certificate_is_said_plainly(pki: PKI) -> None:
     server_context = pki.server_context(require_client_cert=True)
     with AlertingServer(server_context) as server:
@@ -205,6 +220,7 @@ async def test_a_missing_client_certificate_is_said_plainly(pki: PKI) -> None:
     assert server.connections <= 2
 
 
+@_SSL_DEATH_ON_310
 async def test_a_client_certificate_of_another_ca_is_said_refused(
     pki: PKI, other_pki: PKI
 ) -> None:
