@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -52,6 +53,16 @@ class AsyncClient:
             A JSON body may hold at most ``max_response_size // 64`` values.
         trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
             them: one request per call, retries inside (README, "Logs and traces").
+        ssl: an ``ssl.SSLContext`` for every connection, the API's and the
+            upload hosts' (``None``: the default verification, which reads
+            ``SSL_CERT_FILE``). To trust your own certificate authority as
+            well as the public ones (the upload hosts need those), build it
+            with ``ssl.create_default_context()`` then
+            ``load_verify_locations(cafile=...)``; ``create_default_context(
+            cafile=...)`` alone trusts only that file. ``load_cert_chain``
+            adds a client certificate. ``False`` is refused (``TypeError``):
+            verification is never turned off, as anyone on the path could
+            then read the token; so is a context that verifies nothing.
         max_listing_items: the most items one listing yields (an int >= 1;
             1,000,000 by default): the next raises ``ListingLimitError``.
         rate_limit: at most this many requests per second (a number > 0),
@@ -116,6 +127,7 @@ class AsyncClient:
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        ssl: SSLContext | None = None,
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
@@ -133,6 +145,7 @@ class AsyncClient:
             connection_limit=connection_limit,
             max_response_size=max_response_size,
             trace_configs=trace_configs,
+            ssl=ssl,
             max_listing_items=max_listing_items,
             rate_limit=rate_limit,
             rate_limit_store=rate_limit_store,

@@ -22,6 +22,7 @@ from . import _json
 from ._constants import MAX_ERROR_BODY_SIZE, MAX_ERROR_BODY_VALUES
 from ._repr import bounded_repr, display_url, one_line
 from ._retry import parse_rate_limit_reset
+from ._tls import certificate_failure
 from ._urls import scrub_text
 
 if TYPE_CHECKING:  # _objects imports this module (through _onread)
@@ -376,6 +377,7 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
             raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
         text = one_line(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
+        text = certificate_failure(exc) or text  # OpenSSL's codes, said plainly
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc
 
 

@@ -26,6 +26,7 @@ from ._checks import check_number
 from ._constants import DEFAULT_BACKOFF_BASE as _BASE
 from ._constants import DEFAULT_BACKOFF_MAX as _MAX
 from ._constants import DEFAULT_MAX_RATE_LIMIT_WAIT as _RATE_LIMIT_WAIT
+from ._tls import certificate_failure
 
 __all__ = ["RetryPolicy", "parse_rate_limit_reset"]
 
@@ -114,6 +115,8 @@ class RetryPolicy:
         self, method: str, attempt: int, exc: BaseException
     ) -> float | None:
         """Delay before retrying after a transport error, or ``None``."""
+        if certificate_failure(exc) is not None:
+            return None  # an untrusted or a missing certificate stays so
         unseen = isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
             exc, aiohttp.ClientSSLError
         )

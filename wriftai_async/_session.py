@@ -31,6 +31,7 @@ import contextlib
 import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, NoReturn, cast
 
@@ -65,6 +66,7 @@ from ._rate_limit import Limiter, make_limiter
 from ._repr import display_url
 from ._retry import RetryPolicy
 from ._timeouts import deadline
+from ._tls import check_ssl_context
 from ._urls import origin_key, resolve_base_url, url_problem
 
 __all__ = ["AsyncSession", "Params", "refuse_pickling"]
@@ -165,6 +167,7 @@ class AsyncSession:
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        ssl: SSLContext | None = None,
         max_listing_items: int = DEFAULT_MAX_LISTING_ITEMS,
         rate_limit: float | None = None,
         rate_limit_store: str | None = None,
@@ -195,6 +198,7 @@ class AsyncSession:
         self._trace_configs = list(trace_configs)
         if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
+        self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
         self._origin_key = origin_key(origin)
         # Read (the environment too) and checked now; the API's route is
@@ -293,8 +297,12 @@ class AsyncSession:
             raise RuntimeError("this client is closed; create a new one")
         if self._session is None:
             self._loop = asyncio.get_running_loop()
+            # One context for every connection: the API's and, through the
+            # shared connector, the upload hosts' (True: aiohttp's default).
             connector = aiohttp.TCPConnector(
-                limit=self._connection_limit, limit_per_host=self._connection_limit
+                limit=self._connection_limit,
+                limit_per_host=self._connection_limit,
+                ssl=True if self._ssl is None else self._ssl,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

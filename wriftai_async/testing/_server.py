@@ -14,6 +14,7 @@ import contextlib
 import copy
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,11 @@ class Emulator:
             service does. ``self.budget`` counts what it accepted and refused.
             A :class:`Budget` may be given instead (a test's own clock);
             ``None`` (the default): no limit.
+        ssl_context: serve over TLS with this server context (its
+            certificate for ``127.0.0.1``, signed by a test CA of yours):
+            ``base_url`` and the upload URLs are then ``https://``, to test
+            a client built with ``ssl=`` (README, "Your own certificate
+            authority"). ``None`` (the default): plain HTTP.
     """
 
     def __init__(
@@ -127,7 +133,10 @@ class Emulator:
         webhook_attempts: int = 4,
         webhook_retry_delay: float = 0.5,
         budget: int | Budget | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext (a server's)")
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
         if not 400 <= already_terminated_status < 500:
@@ -160,6 +169,7 @@ class Emulator:
         self._faults = FaultQueue()
         self._port = port
         self._host = host
+        self._ssl_context = ssl_context
         self.record_requests = record_requests
         #: The budget mode's counters (``None`` without a budget).
         self.budget: Budget | None = (
@@ -180,7 +190,8 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>/v1``; only known once started."""
+        """``http://127.0.0.1:<port>/v1`` (``https`` with ``ssl_context``); only
+        known once started."""
         if self._base_url is None:
             raise RuntimeError("the emulator is not running")
         return self._base_url
@@ -258,14 +269,15 @@ class Emulator:
                     "each test process needs its own)",
                 ) from exc
             await runner.setup()
-            await web.SockSite(runner, sock).start()
+            await web.SockSite(runner, sock, ssl_context=self._ssl_context).start()
         except BaseException:
             await runner.cleanup()
             sock.close()
             raise
         self._runner, self._sock = runner, sock
         host = self._host if ":" not in self._host else f"[{self._host}]"
-        self._base_url = f"http://{host}:{sock.getsockname()[1]}/v1"
+        scheme = "http" if self._ssl_context is None else "https"
+        self._base_url = f"{scheme}://{host}:{sock.getsockname()[1]}/v1"
 
     async def close(self) -> None:
         """Stop serving and release the socket; safe to call twice."""
