@@ -4,7 +4,10 @@ It speaks what a corporate proxy speaks: an absolute-form request (``GET
 http://host:port/path HTTP/1.1``) is forwarded to ``upstream`` (the
 emulator, whatever host it names), the answer streamed back; a ``CONNECT
 host:port`` is answered ``200`` and then piped to ``upstream`` byte for byte
-(or answered ``connect_status`` instead). With ``credentials``, a request
+(or answered ``connect_status`` instead): with an ``https://`` target and
+the emulator serving TLS, the client's TLS runs end to end through it, as
+through a corporate proxy, and :attr:`Seen.tunneled` keeps what the client
+sent inside (a test checks it is TLS, never plaintext). With ``credentials``, a request
 without the matching ``Proxy-Authorization`` gets a 407. ``host_header``
 replaces the ``Host`` it forwards (the emulator names its upload URLs after
 it, so a test can put the storage host elsewhere than the API's).
@@ -23,15 +26,23 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+# What a tunnel keeps of the client's bytes: the tests' calls send far less.
+_MAX_TUNNELED = 1 << 20
+
 
 @dataclass
 class Seen:
-    """One request the proxy received: its first line, headers and raw head."""
+    """One request the proxy received: its first line, headers and raw head.
+
+    For a ``CONNECT``, ``tunneled`` is what the client then sent through the
+    tunnel (its first MiB).
+    """
 
     method: str
     target: str
     headers: dict[str, str]  # names lowercased
     head: bytes
+    tunneled: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -102,7 +113,7 @@ class ForwardProxy:
                 writer.write(b"HTTP/1.1 %d Refused\r\n\r\n" % self.connect_status)
                 await writer.drain()
                 return False
-            await self._tunnel(reader, writer)
+            await self._tunnel(reader, writer, self.seen[-1].tunneled)
             return False
         body = b""
         if "content-length" in headers:
@@ -113,7 +124,10 @@ class ForwardProxy:
         return False  # each answer is sent with Connection: close
 
     async def _tunnel(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        tunneled: bytearray,
     ) -> None:
         up_reader, up_writer = await asyncio.open_connection(
             "127.0.0.1", self.upstream_port
@@ -121,9 +135,15 @@ class ForwardProxy:
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(
+            src: asyncio.StreamReader,
+            dst: asyncio.StreamWriter,
+            kept: bytearray | None = None,
+        ) -> None:
             try:
                 while chunk := await src.read(65536):
+                    if kept is not None and len(kept) < _MAX_TUNNELED:
+                        kept += chunk[: _MAX_TUNNELED - len(kept)]
                     dst.write(chunk)
                     await dst.drain()
             except ConnectionError:
@@ -131,7 +151,7 @@ class ForwardProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, tunneled), pipe(up_reader, writer))
 
     async def _forward(
         self,
