@@ -48,6 +48,12 @@ MAX_ERROR_BODY_SIZE = 256 * 1024
 MAX_PART_ANSWER_SIZE = 64 * 1024
 #: Redirects one request follows (each within the API's origin).
 MAX_REDIRECTS = 10
+#: A stream left at its end (an event stream's terminal event) waits this
+#: long, for at most ``MAX_STREAM_TAIL_SIZE`` bytes, for the body's own end
+#: that follows: then its connection is pooled, not closed (a new TLS
+#: handshake, and a new CONNECT through a proxy, for the next call).
+STREAM_TAIL_WAIT = 0.25
+MAX_STREAM_TAIL_SIZE = 64 * 1024
 #: Empty pages naming a next page that one listing accepts: a real server
 #: sends one at most (the last), a filtered listing a few more.
 MAX_EMPTY_PAGES = 100

@@ -51,6 +51,8 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     MAX_PART_ANSWER_SIZE,
     MAX_REDIRECTS,
+    MAX_STREAM_TAIL_SIZE,
+    STREAM_TAIL_WAIT,
     USER_AGENT,
 )
 from ._errors import (
@@ -579,8 +581,11 @@ class AsyncSession:
         error's body (retries included), not reading a success: a stream may
         stay open for as long as the server sends it. Leaving the block
         (normally, by an exception, or by cancellation) releases the
-        connection; one left before the end of the body is closed rather
-        than reused.
+        connection. Left normally before the end of the body (an event
+        stream, after its last event), it waits for that end a quarter
+        second at most, reading and dropping 64 KiB at most, so that the
+        connection is reused; if the end did not come, or the block was
+        left by an exception, the connection is closed rather than reused.
 
         Example::
 
@@ -612,8 +617,26 @@ class AsyncSession:
         try:
             with transport_errors(method, url, streaming=True):
                 yield response
+            # Left normally (an event stream: after its terminal event):
+            # the body's end is usually in flight, a moment behind.
+            await _await_end(response)
         finally:
             if response.content.at_eof():
                 response.release()  # the connection can serve another request
             else:
                 response.close()
+
+
+async def _await_end(response: aiohttp.ClientResponse) -> None:
+    """Read what is left of ``response``'s body, briefly and boundedly.
+
+    So that a stream left just before its body's end (the last chunk
+    follows an event stream's terminal event) pools its connection; what
+    is read is dropped. A failure here is the connection's, closed anyway.
+    """
+    content = response.content
+    left = MAX_STREAM_TAIL_SIZE
+    with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        async with deadline(STREAM_TAIL_WAIT):
+            while left > 0 and (chunk := await content.readany()):
+                left -= len(chunk)
