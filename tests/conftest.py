@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -32,6 +33,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 for _name in list(os.environ):
     if _name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         del os.environ[_name]
+
+# A suite started as a shell's background job (`pytest ... &`, as
+# scripts/stress does) inherits SIGINT ignored, and so would every process
+# it starts: the tests that press Ctrl-C on a real `wriftai-async` process
+# would then wait on a signal it never sees. A handler here (reset to the
+# default by exec) gives every subprocess a terminal's Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # an int, not the enum
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Retries in tests must not sleep for real.
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.005, max_rate_limit_wait=5.0)
