@@ -78,12 +78,17 @@ class AuthMiddleware:
         token: str | None,
         headers: Mapping[str, str],
         user_agent: str,
+        *,
+        proxy_credentials: bool = False,
     ) -> None:
         self._origin = origin_key(origin)
         self._headers = dict(headers)
         self._token = f"Bearer {token}" if token else None
         self._names = (*self._headers, hdrs.AUTHORIZATION)
-        self._after = (*self._names, hdrs.PROXY_AUTHORIZATION)
+        # Only a client whose API requests carry a proxy's credentials
+        # (an http:// API through a proxy with a password) has one to drop.
+        extra = (hdrs.PROXY_AUTHORIZATION,) if proxy_credentials else ()
+        self._after = (*self._names, *extra)
         self._defaults = {hdrs.ACCEPT: "application/json", hdrs.USER_AGENT: user_agent}
 
     def __repr__(self) -> str:

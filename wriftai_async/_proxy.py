@@ -68,6 +68,7 @@ from typing import Any
 from yarl import URL
 
 from ._repr import display_url
+from ._urls import origin_key
 
 __all__ = ["Proxies", "ProxyRoute", "check_proxy_url"]
 
@@ -237,7 +238,7 @@ class Proxies:
 
     def route(self, url: URL) -> ProxyRoute | None:
         """The proxy for ``url``'s origin (``None``: straight), cached."""
-        key = (url.scheme, url.host, url.port)
+        key = origin_key(url)
         try:
             return self._cache[key]
         except KeyError:

@@ -219,7 +219,14 @@ class AsyncSession:
         # The chains, each built once: an API call reads every body in its
         # attempts; a stream reads only an error's; a presigned PUT carries
         # no token and neither waits for the API's rate limit nor holds it.
-        auth = AuthMiddleware(origin, token, headers or {}, USER_AGENT)
+        auth = AuthMiddleware(
+            origin,
+            token,
+            headers or {},
+            USER_AGENT,
+            proxy_credentials=self._api_route is not None
+            and self._api_route.headers is not None,
+        )
         retry_args = (self.retry, self.max_retries, self._max_body)
         self._call_chain = (
             auth,
