@@ -25,6 +25,9 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+from yarl import URL
 
 # What a tunnel keeps of the client's bytes: the tests' calls send far less.
 _MAX_TUNNELED = 1 << 20
@@ -219,6 +222,13 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         parts.append(await reader.readexactly(size + 2))  # the data and CRLF
         if size == 0:
             return b"".join(parts)
+
+
+def emulator_port(emulator: Any) -> int:
+    """The port an emulator serves on: where the proxy forwards to."""
+    port = URL(emulator.base_url).port
+    assert port is not None
+    return port
 
 
 @contextlib.contextmanager

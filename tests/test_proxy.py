@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from yarl import URL
 
 from wriftai_async import (
     APIConnectionError,
@@ -30,17 +29,12 @@ from wriftai_async import (
 
 from .conftest import FAST_RETRY
 from .forward_proxy import ForwardProxy, running_proxy
+from .forward_proxy import emulator_port as _port
 from .test_tracing import spans  # noqa: F401 (a fixture)
 
 USER, PASSWORD = "alice", "s3cr3t-pa55"
 ENCODED = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 SECRETS = (PASSWORD, ENCODED)
-
-
-def _port(emu: Any) -> int:
-    port = URL(emu.base_url).port
-    assert port is not None
-    return port
 
 
 @pytest.fixture

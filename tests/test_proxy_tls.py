@@ -18,13 +18,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from yarl import URL
 
 from wriftai_async import APIConnectionError, AsyncClient, PredictionStatus
 from wriftai_async.testing import Emulator
 
 from .conftest import CLIENT_KINDS, collect, make_client, resolve
 from .forward_proxy import ForwardProxy, running_proxy
+from .forward_proxy import emulator_port as _port
 from .tls_certs import PKI, make_pki
 
 USER, PASSWORD = "alice", "tunnel-pa55word"
@@ -62,12 +62,6 @@ def proxy(emu: Emulator) -> Iterator[ForwardProxy]:
 def locked_proxy(emu: Emulator) -> Iterator[ForwardProxy]:
     with running_proxy(_port(emu), credentials=(USER, PASSWORD)) as p:
         yield p
-
-
-def _port(emu: Emulator) -> int:
-    port = URL(emu.base_url).port
-    assert port is not None
-    return port
 
 
 def trusting(pki: PKI) -> ssl.SSLContext:
