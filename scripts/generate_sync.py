@@ -759,6 +759,7 @@ def generate_client(module: SourceModule, resources: list[Resource]) -> str:
         "            self._async_client.aclose,",
         '            owner="Client",',
         "            after_fork=self._start_over_after_fork,",
+        "            origin=self._async_client.session.origin,",
         "        )",
         *wiring,
         "",

@@ -3,6 +3,7 @@ silently, or fail with a message naming neither the cause nor the fix."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wriftai_async import AsyncClient, ServerError
+from wriftai_async import AsyncClient, Client, ServerError, _portal
 from wriftai_async.testing import SEED_PREDICTIONS, Emulator
 
 # -- what the seeding and inspection methods return --------------------------------
@@ -196,3 +197,44 @@ def test_an_outcome_is_checked_when_injected() -> None:
         emu.inject_outcome(times=0)
     with pytest.raises(ValueError, match="owner/name"):
         emu.inject_outcome(model="text-echo")
+
+
+# -- a sync Client pointed at an emulator on its own thread's loop -----------------
+
+
+async def test_a_sync_call_to_an_emulator_on_this_loop_is_refused_at_once() -> None:
+    # The call blocks the thread, so the loop serving the emulator cannot run:
+    # it used to wait out its whole timeout and end in APITimeoutError.
+    async with Emulator() as emu:
+        with Client(emu.access_token, emu.base_url, timeout=1) as client:
+            with pytest.raises(RuntimeError, match="run_in_thread") as caught:
+                client.models.get("alice/text-echo")
+            assert "serving " + emu.base_url.removesuffix("/v1") in str(caught.value)
+            pages = client.models.list_for_user("alice")
+            with pytest.raises(RuntimeError, match="AsyncClient there"):
+                next(iter(pages))
+            # The same client, to an emulator on a thread of its own: served.
+            with (
+                Emulator().run_in_thread() as threaded,
+                Client(threaded.access_token, threaded.base_url) as other,
+            ):
+                assert other.models.get("alice/text-echo").name == "text-echo"
+        assert emu.requests == []
+
+
+async def test_a_closed_emulator_no_longer_counts_as_served_here() -> None:
+    emu = Emulator()
+    async with emu:
+        origin = Client(emu.access_token, emu.base_url)._async_client.session.origin
+        assert origin in _portal._self_served[asyncio.get_running_loop()]
+    assert asyncio.get_running_loop() not in _portal._self_served
+    # A second one on the same loop: each is withdrawn on its own close.
+    async with Emulator() as first, Emulator() as second:
+        loop = asyncio.get_running_loop()
+        assert len(_portal._self_served[loop]) == 2
+        await first.close()
+        assert len(_portal._self_served[loop]) == 1
+        await first.close()  # twice: still one
+        assert len(_portal._self_served[loop]) == 1
+        assert second.base_url.startswith("http://127.0.0.1:")
+    assert loop not in _portal._self_served

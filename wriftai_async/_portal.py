@@ -77,10 +77,12 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Literal, ParamSpec, TypeVar
 
-__all__ = ["Portal"]
+__all__ = ["Portal", "serve_on_loop"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
+#: Scheme, host and port (``_urls.origin_key``).
+Origin = tuple[str, "str | None", "int | None"]
 
 # After an interrupted call asks its task to cancel, wait this long for the
 # task to end, so the interrupt surfaces with the request really gone.
@@ -216,6 +218,38 @@ class _LoopExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
+# The origins each event loop serves itself: an Emulator started on it with
+# ``async with``. A sync call made on such a loop's own thread to one of them
+# blocks the very loop that would answer it, until the call's timeout; it is
+# refused at once instead (see _Runner.check_not_self_served).
+_self_served: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Origin]] = (
+    weakref.WeakKeyDictionary()
+)
+# How many are registered: the per-call test (a WeakKeyDictionary's len()
+# is Python code, measured +0.3 µs a call).
+_self_served_count = 0
+
+
+def serve_on_loop(
+    loop: asyncio.AbstractEventLoop, origin: Origin
+) -> Callable[[], None]:
+    """Declare that ``loop`` serves ``origin``; returns what undoes it."""
+    global _self_served_count
+    _self_served.setdefault(loop, []).append(origin)
+    _self_served_count += 1
+
+    def done() -> None:
+        global _self_served_count
+        served = _self_served.get(loop)
+        if served is not None and origin in served:
+            served.remove(origin)
+            _self_served_count -= 1
+            if not served:
+                del _self_served[loop]
+
+    return done
+
+
 # The runners whose loop thread is starting or running: closed quietly at
 # interpreter exit, started over in a forked child. A runner never refers to
 # its Portal, so holding it here does not keep a Portal alive.
@@ -238,8 +272,10 @@ class _Runner:
         aclose: AClose | None,
         owner: str,
         after_fork: Callable[[], Callable[[], AClose] | None] | None,
+        origin: Origin | None = None,
     ) -> None:
         self.owner = owner
+        self.origin = origin
         self._aclose = aclose
         # A weak reference to the owner's "start over in a child" callback.
         self._after_fork = after_fork
@@ -301,6 +337,28 @@ class _Runner:
                 f"a sync {self.owner} method was called from its own event loop "
                 "thread (a callback, or a finalizer run there); use AsyncClient "
                 "there"
+            )
+
+    def check_not_self_served(self) -> None:
+        """Refuse a call the calling thread's own event loop should answer.
+
+        Only while some loop serves an emulator, so a program without one
+        pays an int's truth test per call.
+        """
+        if not _self_served_count or self.origin is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs in this thread: nothing to block
+            return
+        if self.origin in _self_served.get(running, ()):
+            scheme, host, port = self.origin
+            raise RuntimeError(
+                f"this sync {self.owner} call would block the event loop running "
+                f"in this thread, which is the loop serving {scheme}://{host}:"
+                f"{port} (an Emulator started with 'async with'): it could "
+                f"never answer. Use AsyncClient there, or serve the emulator "
+                "from its own thread: 'with Emulator().run_in_thread() as emu:'"
             )
 
     # -- the loop thread -------------------------------------------------------
@@ -402,6 +460,7 @@ class _Runner:
     def submit(self, call: _Call) -> None:
         """Hand ``call`` to the loop; its outcome comes through ``call``."""
         self.check_usable()
+        self.check_not_self_served()
         loop = self._loop or self._start()
         try:
             loop.call_soon_threadsafe(self._start_task, call)
@@ -614,6 +673,9 @@ class Portal:
         after_fork: called in a child process (after ``os.fork()``) when the
             portal was started in the parent: it replaces whatever is bound
             to the parent's loop and returns the new ``aclose``. Held weakly.
+        origin: the owner's server (``_urls.origin_key``): a call to it from
+            the thread whose running loop serves it is refused (see
+            :func:`serve_on_loop`).
     """
 
     __slots__ = ("__weakref__", "_finalizer", "_runner")
@@ -624,9 +686,13 @@ class Portal:
         *,
         owner: str = "Client",
         after_fork: Callable[[], AClose] | None = None,
+        origin: Origin | None = None,
     ) -> None:
         self._runner = _Runner(
-            aclose, owner, _weak(after_fork) if after_fork is not None else None
+            aclose,
+            owner,
+            _weak(after_fork) if after_fork is not None else None,
+            origin,
         )
         self._finalizer = weakref.finalize(self, _finalize, self._runner)
         # Exit is handled by _close_all_at_exit (quietly, and after the

@@ -281,6 +281,11 @@ class AsyncSession:
         return self._closed
 
     @property
+    def origin(self) -> tuple[str, str | None, int | None]:
+        """The API's scheme, host and port: ``("https", "api.wrift.ai", 443)``."""
+        return self._origin_key
+
+    @property
     def max_response_size(self) -> int:
         """The largest body (or event of an event stream) read, in bytes."""
         return self._max_body

@@ -170,6 +170,7 @@ class Client:
             self._async_client.aclose,
             owner="Client",
             after_fork=self._start_over_after_fork,
+            origin=self._async_client.session.origin,
         )
         self.models = Models(self._async_client.models, self._portal)
         self.versions = Versions(self._async_client.versions, self._portal)

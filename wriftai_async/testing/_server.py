@@ -17,13 +17,16 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NoReturn
 
 from aiohttp import web
+from yarl import URL
 
+from .._portal import serve_on_loop
+from .._urls import origin_key
 from . import _handlers, _predictions, _uploads, _variables
 from ._budget import Budget, make_budget_middleware
 from ._faults import (
@@ -177,6 +180,7 @@ class Emulator:
         )
         self._runner: web.AppRunner | None = None
         self._sock: socket.socket | None = None
+        self._not_served: Callable[[], None] | None = None
         self._base_url: str | None = None
         #: Every request received, oldest first (including fault-answered ones).
         self.requests: list[RecordedRequest] = []
@@ -277,12 +281,21 @@ class Emulator:
         self._runner, self._sock = runner, sock
         host = self._host if ":" not in self._host else f"[{self._host}]"
         scheme = "http" if self._ssl_context is None else "https"
-        self._base_url = f"{scheme}://{host}:{sock.getsockname()[1]}/v1"
+        port = sock.getsockname()[1]
+        self._base_url = f"{scheme}://{host}:{port}/v1"
+        # A sync Client called on this loop's thread could never be answered:
+        # it is told so at once instead of timing out (see _portal).
+        self._not_served = serve_on_loop(
+            asyncio.get_running_loop(), origin_key(URL(self._base_url))
+        )
 
     async def close(self) -> None:
         """Stop serving and release the socket; safe to call twice."""
         runner, sock = self._runner, self._sock
         self._runner = self._sock = self._base_url = None
+        not_served, self._not_served = self._not_served, None
+        if not_served is not None:
+            not_served()
         await self._webhooks.close()
         if runner is not None:
             if sock is not None:
