@@ -83,6 +83,13 @@ _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 _TOKEN_VARIABLE = "WRIFTAI_ACCESS_TOKEN"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+# A TLS connection the server ended (``Connection: close``) goes to a
+# graceful shutdown that waits up to 30 s for the server's close_notify; if
+# the loop closes first (``asyncio.run`` returning), its socket is left open
+# and warned about when collected. With cleanup on, closing the connector
+# aborts such connections. aiohttp accepts the flag only on the Pythons it
+# judges to need it (it warns on the others), so ask it which.
+_CLEANUP_CLOSED = bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False))
 
 
 def _external_url(url: object) -> URL:
@@ -317,6 +324,7 @@ class AsyncSession:
                 limit=self._connection_limit,
                 limit_per_host=self._connection_limit,
                 ssl=True if self._ssl is None else self._ssl,
+                enable_cleanup_closed=_CLEANUP_CLOSED,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
