@@ -43,6 +43,7 @@ from . import _json
 from ._checks import check_int, check_limit, has_control_character
 from ._constants import (
     BYTES_PER_JSON_VALUE,
+    DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_LISTING_ITEMS,
@@ -209,6 +210,14 @@ class AsyncSession:
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
         self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
+        # Every path of the API is under /v1: a 404 from a base URL without
+        # it (an origin alone, a mistyped version) says so.
+        self._not_found_hint: str | None = None
+        if not URL(self.base_url).path.rstrip("/").endswith("/v1"):
+            self._not_found_hint = (
+                f"base_url {display_url(self.base_url)} has no /v1, where every "
+                f"path of the API starts; the service's is {DEFAULT_BASE_URL}"
+            )
         self._origin_key = origin_key(origin)
         # Read (the environment too) and checked now; the API's route is
         # fixed (a request never leaves its origin), an upload host's is
@@ -411,6 +420,7 @@ class AsyncSession:
                     url=url,
                     token_given=self.has_token if api else None,
                     detail=refused,
+                    hint=self._not_found_hint if api and status == 404 else None,
                 )
             kwargs.pop("params", None)  # the Location is the whole new URL
         raise APIConnectionError(
