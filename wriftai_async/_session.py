@@ -40,7 +40,7 @@ from aiohttp import hdrs
 from yarl import URL
 
 from . import _json
-from ._checks import check_int, check_limit, has_control_character
+from ._checks import check_headers, check_int, check_limit, has_control_character
 from ._constants import (
     BYTES_PER_JSON_VALUE,
     DEFAULT_BASE_URL,
@@ -185,6 +185,7 @@ class AsyncSession:
         trust_env: bool = True,
     ) -> None:
         token = _resolve_token(access_token)
+        extra_headers = check_headers(headers, token=token is not None)
         # Checked once, naming its source; "" never means the default.
         self.base_url: str = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -238,7 +239,7 @@ class AsyncSession:
         auth = AuthMiddleware(
             origin,
             token,
-            headers or {},
+            extra_headers,
             USER_AGENT,
             proxy_credentials=self._api_route is not None
             and self._api_route.headers is not None,
