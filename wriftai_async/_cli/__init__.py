@@ -87,8 +87,8 @@ def _dispatch(argv: list[str]) -> int:
     prepare = getattr(args, "prepare", None)
     if prepare is not None:
         # Items from a file or stdin are read (and options checked) before
-        # the event loop starts: a blocking read of a terminal still ends
-        # with Ctrl-C there.
+        # the event loop starts, on a thread the main thread waits for in
+        # short slices: one Ctrl-C ends a blocked open or read at once.
         prepare(args)
     return run(lambda: args.run(args))
 
