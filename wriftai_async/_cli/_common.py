@@ -72,8 +72,15 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors raised as :class:`UsageError`.
 
     ``main`` then prints them in the style of every other message, one line,
-    instead of argparse's usage block.
+    instead of argparse's usage block. Long options are never abbreviated
+    (``allow_abbrev=False``, for every subcommand too, which argparse makes
+    of this class): ``--desc`` is refused, not taken as ``--description``,
+    and a script keeps its meaning when an option is added.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         message = message.removeprefix("argument ")

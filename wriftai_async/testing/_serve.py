@@ -47,6 +47,7 @@ def _seconds(text: str) -> float:
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
+        allow_abbrev=False,  # --dial is refused, not taken as --dialect
         description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
