@@ -1,4 +1,5 @@
-"""The command line's parsers, walked: no abbreviated long options.
+"""The command line's parsers, walked: no abbreviated long options, and
+every subcommand's ``--help`` says what it does in one line.
 
 Each subcommand's parser is reached from ``wriftai-async``'s own through
 argparse's subparsers, so a subcommand added later is checked too.
@@ -7,6 +8,7 @@ argparse's subparsers, so a subcommand added later is checked too.
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -78,3 +80,48 @@ def test_the_emulator_refuses_an_abbreviated_long_option(capsys):
         emulator_parser("wriftai-async emulator").parse_args(["--dial", "old"])
     assert exit.value.code == 2
     assert "unrecognized arguments: --dial old" in capsys.readouterr().err
+
+
+def _flat(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _subcommands():
+    return [
+        pytest.param(path, p, id="-".join(path)) for path, p in _walk(_parser()) if path
+    ]
+
+
+@pytest.mark.parametrize(("path", "parser"), _subcommands())
+def test_every_subcommand_has_a_one_line_description(path, parser):
+    description = parser.description
+    assert isinstance(description, str) and description.strip(), path
+    assert "\n" not in description, path  # argparse wraps it to the terminal
+    assert description[0].isupper() and description.endswith((".", ")")), path
+
+
+def test_every_subcommand_is_listed_with_a_one_line_help():
+    for path, parser in _walk(_parser()):
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            listed = {a.dest: a.help for a in action._choices_actions}
+            assert listed.keys() == action.choices.keys(), path
+            for name, text in listed.items():
+                assert text and text.strip() and "\n" not in text, (path, name)
+
+
+@pytest.mark.parametrize(("path", "parser"), _subcommands())
+def test_every_subcommands_help_shows_its_description(path, parser, capsys):
+    if path == ("emulator",):  # its own parser answers, unparsed by ours
+        with pytest.raises(SystemExit) as exit:
+            main([*path, "--help"])
+        code = exit.value.code
+    else:
+        code = main([*path, "--help"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "", err
+    assert out.startswith(f"usage: wriftai-async {' '.join(path)} ")
+    # The description comes right after the usage block.
+    after_usage = _flat(out.split("\n\n", 1)[1])
+    assert after_usage.startswith(_flat(parser.description)), out

@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator",
         help="serve the emulator until Ctrl-C (see `wriftai-async emulator --help`)",
+        # What the emulator's own --help says (its parser is not loaded
+        # here: it would import aiohttp.web).
+        description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
         add_help=False,
     )
     _demo.add_parser(commands)
