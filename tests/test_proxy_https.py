@@ -17,20 +17,25 @@ being skipped there.
 from __future__ import annotations
 
 import base64
+import logging
+import pathlib
 import ssl
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 
-from wriftai_async import AsyncClient
+from wriftai_async import APIConnectionError, AsyncClient, Client
 from wriftai_async._constants import USER_AGENT
 from wriftai_async.testing import Emulator
 
 from .conftest import CLIENT_KINDS, collect, make_client, resolve
 from .forward_proxy import ForwardProxy, running_proxy
 from .forward_proxy import emulator_port as _port
+from .test_tracing import spans  # noqa: F401 (a fixture)
 from .tls_certs import PKI, make_pki
 
 USER, PASSWORD = "alice", "https-pr0xy-pa55"
@@ -205,3 +210,180 @@ def test_an_https_proxy_variable_is_refused_on_310_by_its_name(
     assert "https://proxy.test:3128" in message
     assert "trust_env=False" in message
     assert PASSWORD not in message
+
+
+# -- whose certificate: the proxy's or the server's --------------------------------
+
+
+def _everything_about(error: BaseException) -> list[str]:
+    """What a program could print of an error: its text, repr, whole chain."""
+    texts = ["".join(traceback.format_exception(error)), str(error), repr(error)]
+    seen: BaseException | None = error
+    while (seen := seen.__cause__ or seen.__context__) is not None:
+        texts += [str(seen), repr(seen), repr(getattr(seen, "args", ()))]
+    return texts
+
+
+def _assert_no_credentials(*texts: str) -> None:
+    for text in texts:
+        for secret in (PASSWORD, ENCODED, f"{USER}:"):
+            assert secret not in text, text
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_an_untrusted_proxy_certificate_names_the_proxy_not_the_api(
+    emu: Emulator,
+    https_proxy: ForwardProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    spans: Any,  # noqa: F811 (test_tracing's fixture, imported)
+    kind: str,
+) -> None:
+    """No ssl=: the proxy's certificate (this run's CA) is the first refused."""
+    _clear_proxy_variables(monkeypatch)
+    caplog.set_level(logging.DEBUG, logger="wriftai_async")
+    proxy_url = https_proxy.url(f"{USER}:{PASSWORD}")
+    if not TLS_IN_TLS:
+        _assert_refused_on_310(kind, emu, https_proxy, proxy=proxy_url)
+        return
+    client = make_client(kind, emu, proxy=proxy_url)
+    _assert_no_credentials(repr(client))
+    try:
+        with pytest.raises(APIConnectionError) as caught:
+            await resolve(client.user.get())
+    finally:
+        await _close(client)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"GET {emu.base_url}/user failed: ")
+    origin = f"https://127.0.0.1:{https_proxy.port}"
+    assert f"the proxy's certificate was not trusted ({origin}: " in message
+    assert "not the API's" in message
+    assert "the server's certificate" not in message
+    assert "pass ssl= a context that trusts it" in message
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorCertificateError)
+    # Its own handshake failed: no CONNECT reached it, nothing the emulator.
+    assert https_proxy.seen == []
+    assert emu.requests == []
+    recorded = [
+        str(value)
+        for span in spans.get_finished_spans()
+        for value in [
+            *span.attributes.values(),
+            *(v for event in span.events for v in event.attributes.values()),
+        ]
+    ]
+    _assert_no_credentials(caplog.text, *recorded, *_everything_about(caught.value))
+
+
+async def test_an_upload_part_through_an_untrusted_proxy_names_the_proxy(
+    pki: PKI,
+    emu: Emulator,
+    https_proxy: ForwardProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A presigned PUT, through the proxy while the API's calls go straight."""
+    _clear_proxy_variables(monkeypatch)
+    port = _port(emu)
+    monkeypatch.setenv("HTTPS_PROXY", https_proxy.url(f"{USER}:{PASSWORD}"))
+    monkeypatch.setenv("NO_PROXY", "localhost")  # the API; the part's host is not
+    if not TLS_IN_TLS:
+        with pytest.raises(ValueError, match=REFUSED_ON_310):
+            AsyncClient(emu.access_token, f"https://localhost:{port}/v1")
+        return
+    part = f"https://127.0.0.1:{port}/_storage/uploads/u/parts/1?X-Signature=sig"
+    async with AsyncClient(
+        emu.access_token, f"https://localhost:{port}/v1", max_retries=0
+    ) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            await client.session.put_external(part, b"x")
+    message = str(caught.value)
+    assert message.startswith(f"PUT https://127.0.0.1:{port}/_storage/")
+    assert "?" not in message.partition(" failed: ")[0]  # the signature: never
+    assert "X-Signature" not in message
+    assert "the proxy's certificate was not trusted (https://127.0.0.1:" in message
+    assert https_proxy.seen == []
+    _assert_no_credentials(*_everything_about(caught.value))
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_a_trusted_proxy_before_an_untrusted_api_blames_the_api(
+    pki: PKI,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+    kind: str,
+) -> None:
+    """The proxy's TLS passes, the API's inside it does not: the server's."""
+    _clear_proxy_variables(monkeypatch)
+    other = make_pki(tmp_path)  # the API's certificate: a CA not trusted
+    api = Emulator(seed=True, ssl_context=other.server_context())
+    with (
+        api.run_in_thread() as emu,
+        running_proxy(
+            _port(emu), ssl_context=pki.server_context(), credentials=(USER, PASSWORD)
+        ) as proxy,
+    ):
+        kwargs = {"ssl": trusting(pki), "proxy": proxy.url(f"{USER}:{PASSWORD}")}
+        if not TLS_IN_TLS:
+            _assert_refused_on_310(kind, emu, proxy, **kwargs)
+            return
+        client = make_client(kind, emu, max_retries=0, **kwargs)
+        try:
+            with pytest.raises(APIConnectionError) as caught:
+                await resolve(client.user.get())
+        finally:
+            await _close(client)
+        assert emu.requests == []
+    message = str(caught.value)
+    assert "the server's certificate was not trusted" in message
+    assert "proxy's certificate" not in message
+    assert f"127.0.0.1:{proxy.port}" not in message
+    # The proxy's TLS passed, and the CONNECT with it: the API's TLS failed.
+    (connect,) = proxy.seen
+    assert connect.method == "CONNECT"
+    assert connect.tunneled.startswith(TLS_HANDSHAKE)
+    _assert_no_credentials(*_everything_about(caught.value))
+
+
+# -- the proxy's credentials show nowhere ------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("how", ["env", "proxy="])
+def test_proxy_credentials_never_show_in_a_repr(
+    monkeypatch: pytest.MonkeyPatch, scheme: str, how: str
+) -> None:
+    _clear_proxy_variables(monkeypatch)
+    # Escaped, as a password with "@" or ":" must be: neither form shows.
+    escaped = "p%40ss%3Aw0rd-xyz"
+    url = f"{scheme}://{USER}:{escaped}@proxy.test:3128"
+    kwargs: dict[str, Any] = {}
+    if how == "env":
+        monkeypatch.setenv("HTTPS_PROXY", url)
+    else:
+        kwargs["proxy"] = url
+    if scheme == "https" and not TLS_IN_TLS:
+        with pytest.raises(ValueError, match=REFUSED_ON_310) as caught:
+            AsyncClient("tok", "https://api.test/v1", **kwargs)
+        texts = [str(caught.value), repr(caught.value)]
+    else:
+        client = AsyncClient("tok", "https://api.test/v1", **kwargs)
+        sync = Client("tok", "https://api.test/v1", **kwargs)
+        try:
+            route = client.session._api_route
+            assert route is not None
+            texts = [
+                repr(client),
+                str(client),
+                repr(client.session),
+                repr(route),
+                repr(route.url),
+                repr(sync),
+                str(sync),
+            ]
+            assert f"proxy='{scheme}://proxy.test:3128'" in repr(client)
+        finally:
+            sync.close()
+    for text in texts:
+        for secret in (escaped, "p@ss:w0rd-xyz", "w0rd-xyz", f"{USER}:"):
+            assert secret not in text, text
