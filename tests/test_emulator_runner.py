@@ -96,7 +96,7 @@ def test_bad_arguments_and_a_taken_port() -> None:
         text=True,
         timeout=STOP_TIMEOUT,
     )
-    assert empty.returncode == 2 and "argument --token" in empty.stderr
+    assert empty.returncode == 2 and "error: --token: " in empty.stderr
 
 
 def test_a_full_disk_is_not_reported_as_a_port_problem() -> None:

@@ -13,10 +13,13 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._checks import has_control_character
+from .._repr import one_line
 from ._server import Emulator
 
 __all__ = ["main"]
@@ -44,8 +47,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its usage errors one line (as the command line's others)."""
+
+    def error(self, message: str) -> NoReturn:
+        # No usage block: the line says what is wrong and where to look. What
+        # the user typed is quoted in it, each unprintable character escaped.
+        line = one_line(message.removeprefix("argument "), 1000)
+        self.exit(2, f"{self.prog}: error: {line} (see `{self.prog} --help`)\n")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
     )
@@ -96,7 +109,75 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="allow N requests per second per token, then answer 429 with "
         "x-ratelimit-reset (default: no limit); try a fleet of clients on it",
     )
+    tls = parser.add_argument_group(
+        "TLS", "serve https:// (both or neither; the key must not be encrypted)"
+    )
+    tls.add_argument(
+        "--certfile",
+        metavar="PEM",
+        help="the server's certificate (for the --host it serves), then any "
+        "intermediate ones",
+    )
+    tls.add_argument("--keyfile", metavar="PEM", help="the certificate's private key")
     return parser
+
+
+class _CertificateError(Exception):
+    """--certfile/--keyfile cannot be served with; the message says why."""
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_password() -> bytes:
+    # Without a callback, OpenSSL would prompt on the terminal for the
+    # passphrase of an encrypted key (and hang a runner without one).
+    raise _EncryptedKey
+
+
+# Enough of a PEM file to find its first marker; a bigger file (or
+# /dev/zero) is not read to its end before being refused.
+_PEM_PEEK = 1 << 20
+
+
+def _check_pem(option: str, path: str, marker: bytes, holds: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_PEM_PEEK)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _CertificateError(f"{option} {path}: {reason}") from None
+    if marker not in head:
+        raise _CertificateError(f"{option} {path}: not a PEM file holding {holds}")
+
+
+def _tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server context presenting ``certfile`` (modern defaults: TLS 1.2+)."""
+    _check_pem("--certfile", certfile, b"-----BEGIN CERTIFICATE-----", "a certificate")
+    _check_pem("--keyfile", keyfile, b"PRIVATE KEY-----", "a private key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=_no_password)
+    except _EncryptedKey:
+        raise _CertificateError(
+            f"--keyfile {keyfile}: the key is encrypted; give it unencrypted "
+            "(openssl pkey -in KEY -out PLAIN)"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            reason = "the key is not the certificate's"
+        else:
+            reason = f"not a usable certificate and key ({exc.reason or exc})"
+        raise _CertificateError(
+            f"--certfile {certfile} with --keyfile {keyfile}: {reason}"
+        ) from None
+    except OSError as exc:  # the file changed since it was read above
+        reason = exc.strerror or type(exc).__name__
+        raise _CertificateError(
+            f"--certfile {certfile} with --keyfile {keyfile}: {reason}"
+        ) from None
+    return context
 
 
 def _token(text: str) -> str:
@@ -184,7 +265,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
           export WRIFTAI_API_BASE_URL=http://127.0.0.1:8000/v1
           export WRIFTAI_ACCESS_TOKEN=test-token
     """
-    args = _parser(prog).parse_args(argv)
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    ssl_context = None
+    if (args.certfile is None) != (args.keyfile is None):
+        parser.error(
+            "--certfile and --keyfile go together: both to serve TLS, or neither"
+        )
+    if args.certfile is not None:
+        try:
+            ssl_context = _tls_context(args.certfile, args.keyfile)
+        except _CertificateError as exc:
+            parser.error(str(exc))
     if not _is_loopback(args.host):
         print(
             f"{prog}: warning: serving on {args.host}, not loopback: anyone who "
@@ -203,6 +295,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
         # A long-running server must not keep every request it ever got.
         record_requests=False,
         budget=args.budget,
+        ssl_context=ssl_context,
     )
     try:
         asyncio.run(_serve(emulator, args.dialect))
