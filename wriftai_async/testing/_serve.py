@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import ipaddress
+import math
 import signal
 import ssl
 import sys
@@ -42,9 +44,33 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("seconds must be >= 0")
+    if not 0 <= value < math.inf:  # nan and inf too: Emulator() refuses them
+        raise argparse.ArgumentTypeError(
+            f"seconds must be a finite number >= 0, not {text!r}"
+        )
     return value
+
+
+def _host(text: str) -> str:
+    # "" binds every interface (as 0.0.0.0 would), which nobody means by
+    # leaving it empty (an unset variable in `--host "$HOST"`).
+    if not text.strip() or has_control_character(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host: name the address to listen on "
+            "(default: 127.0.0.1; 0.0.0.0 for every interface)"
+        )
+    return text
+
+
+def _username(text: str) -> str:
+    # A blank or "/"-holding name is a user no path can address: every
+    # call about "my" models would miss.
+    if not text.strip() or has_control_character(text) or "/" in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a username: it is blank or holds '/' or a "
+            "control character"
+        )
+    return text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +87,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
         description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
+        # "--user bob" must not quietly mean --username: a typo of an option
+        # is an error, whatever options come later.
+        allow_abbrev=False,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="default: 127.0.0.1"
+    )
     parser.add_argument(
         "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
     )
@@ -87,7 +118,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="the access token (default: test-token)",
     )
     parser.add_argument(
-        "--username", default="alice", help="whom the token belongs to (alice)"
+        "--username",
+        type=_username,
+        default="alice",
+        help="whom the token belongs to (alice)",
     )
     parser.add_argument(
         "--prediction-duration",
@@ -283,7 +317,39 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
             "can reach it can use the emulator with its well-known token",
             file=sys.stderr,
         )
-    emulator = Emulator(
+    try:
+        emulator = _emulator(args, ssl_context)
+    except (TypeError, ValueError) as exc:  # what the options' types let by
+        parser.error(str(exc))
+    try:
+        asyncio.run(_serve(emulator, args.dialect))
+    except _OutputError as exc:
+        print(f"{prog}: error: cannot write to standard output: {exc}", file=sys.stderr)
+        return 74  # EX_IOERR, as the command line's other commands
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        where = _address(args.host, args.port)
+        if exc.errno == errno.EADDRINUSE:
+            # A usage error: the command line named a port that is taken.
+            print(
+                f"{prog}: error: {where} is already in use (another server "
+                "on it? --port 0 picks a free port)",
+                file=sys.stderr,
+            )
+            return 2
+        text = one_line(str(exc), 1000)
+        print(f"{prog}: error: cannot serve on {where}: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # Ctrl-C where no signal handler could be installed: a clean stop
+    return 0
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _emulator(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> Emulator:
+    return Emulator(
         access_token=args.token,
         username=args.username,
         style=args.dialect,
@@ -297,17 +363,3 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
         budget=args.budget,
         ssl_context=ssl_context,
     )
-    try:
-        asyncio.run(_serve(emulator, args.dialect))
-    except _OutputError as exc:
-        print(f"{prog}: error: cannot write to standard output: {exc}", file=sys.stderr)
-        return 74  # EX_IOERR, as the command line's other commands
-    except OSError as exc:  # the port is taken, the host is not ours, ...
-        print(
-            f"{prog}: error: cannot serve on {args.host}:{args.port}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        pass  # Ctrl-C where no signal handler could be installed: a clean stop
-    return 0
