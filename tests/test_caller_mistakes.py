@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from wriftai_async import AsyncClient, Client
 from wriftai_async.testing import Emulator
 
-from .conftest import make_client
+from .conftest import make_client, resolve
 
 SECRET = "s3cret-value-never-shown"
 CLIENTS = [AsyncClient, Client]
@@ -96,3 +97,97 @@ def test_authorization_with_a_token_from_the_environment_is_refused(
         AsyncClient(None, emulator.base_url, headers={"Authorization": SECRET})
     assert SECRET not in str(caught.value)
     assert "from-the-environment" not in str(caught.value)
+
+
+# -- trace_configs= ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+@pytest.mark.parametrize(
+    ("configs", "match"),
+    [
+        (aiohttp.TraceConfig(), r"wrap the one given in a list, trace_configs=\["),
+        (5, "trace_configs must be a list of aiohttp.TraceConfig, not int"),
+        ("config", "trace_configs must be a list of aiohttp.TraceConfig, not str"),
+        ({"a": aiohttp.TraceConfig()}, "not dict"),
+        ([aiohttp.TraceConfig(), "x"], r"trace_configs\[1\] is a str, not an aiohttp"),
+        ([None], r"trace_configs\[0\] is a NoneType"),
+    ],
+)
+def test_bad_trace_configs_are_refused_at_construction(
+    cls: Any, emulator: Emulator, configs: Any, match: str
+) -> None:
+    with pytest.raises(TypeError, match=match):
+        _build(cls, emulator, trace_configs=configs)
+
+
+async def test_trace_configs_from_any_iterable_are_used(emulator: Emulator) -> None:
+    seen: list[str] = []
+
+    async def on_start(session: Any, context: Any, params: Any) -> None:
+        seen.append(params.method)
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_start)
+    configs = (c for c in [config])  # a generator, read once
+    async with make_client("async", emulator, trace_configs=configs) as client:
+        await client.request("GET", "/user")
+    assert seen == ["GET"]
+
+
+# -- request(method, path) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize(
+    ("method", "path", "error", "match"),
+    [
+        (5, "/user", TypeError, "method must be a str, not int"),
+        (b"GET", "/user", TypeError, "method must be a str, not bytes"),
+        (None, "/user", TypeError, "method must be a str, not NoneType"),
+        ("FETCH", "/user", ValueError, "method must be one of DELETE, GET, HEAD"),
+        ("GET /user", "/user", ValueError, "not 'GET /user'"),
+        ("", "/user", ValueError, "method must be one of"),
+        ("CONNECT", "/user", ValueError, "method must be one of"),
+        ("GET", 5, TypeError, "path must be a str such as '/hardware', not int"),
+        ("GET", None, TypeError, "path must be a str"),
+        ("GET", b"/user", TypeError, "not bytes"),
+        ("GET", "user", ValueError, "path must start with '/'"),
+        ("GET", "https://elsewhere.example/x", ValueError, "must start with '/'"),
+        ("GET", "", ValueError, "must start with '/'"),
+    ],
+)
+async def test_bad_method_or_path_is_refused_before_sending(
+    kind: str, emulator: Emulator, method: Any, path: Any, error: Any, match: str
+) -> None:
+    client = make_client(kind, emulator)
+    try:
+        with pytest.raises(error, match=match):
+            await resolve(client.request(method, path))
+    finally:
+        await resolve(client.aclose() if kind == "async" else client.close())
+    assert emulator.requests == []
+
+
+async def test_a_stream_checks_its_method_and_path(emulator: Emulator) -> None:
+    async with make_client("async", emulator) as client:
+        with pytest.raises(ValueError, match="method must be one of"):
+            async with client.session.stream("FETCH", "/user"):
+                pass
+        with pytest.raises(TypeError, match="path must be a str"):
+            async with client.session.stream("GET", 5):
+                pass
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_a_method_in_small_letters_is_sent_in_capitals(
+    kind: str, emulator: Emulator
+) -> None:
+    client = make_client(kind, emulator)
+    try:
+        user = await resolve(client.request("get", "/user"))
+    finally:
+        await resolve(client.aclose() if kind == "async" else client.close())
+    assert user["name"] == emulator.username
+    assert [r.method for r in emulator.requests] == ["GET"]

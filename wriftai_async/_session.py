@@ -40,7 +40,15 @@ from aiohttp import hdrs
 from yarl import URL
 
 from . import _json
-from ._checks import check_headers, check_int, check_limit, has_control_character
+from ._checks import (
+    check_headers,
+    check_int,
+    check_limit,
+    check_method,
+    check_path,
+    check_trace_configs,
+    has_control_character,
+)
 from ._constants import (
     BYTES_PER_JSON_VALUE,
     DEFAULT_CONNECT_TIMEOUT,
@@ -198,9 +206,7 @@ class AsyncSession:
         self.max_listing_items: int = check_int(
             max_listing_items, "max_listing_items", 1
         )
-        self._trace_configs = list(trace_configs)
-        if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
-            raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
+        self._trace_configs = check_trace_configs(trace_configs)
         self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
         self._origin_key = origin_key(origin)
@@ -307,7 +313,7 @@ class AsyncSession:
             await session.close()
         await self.rate_limit.aclose()
 
-    def _checked_session(self, path: str) -> aiohttp.ClientSession:
+    def _checked_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("this client is closed; create a new one")
         if self._session is None:
@@ -334,12 +340,10 @@ class AsyncSession:
                 "this client was first used on another event loop; "
                 "create one client per event loop"
             )
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
         return self._session
 
     def _external_session(self) -> aiohttp.ClientSession:
-        api = self._checked_session("/")
+        api = self._checked_session()
         if self._external is None:
             # Shares the API session's connections (and their limit), but not
             # its headers or middlewares.
@@ -484,12 +488,17 @@ class AsyncSession:
             data = await client.session.request("GET", "/hardware")
 
         Raises:
+            TypeError: ``method`` or ``path`` is not a str.
+            ValueError: ``method`` is not one of GET, HEAD, POST, PUT, PATCH,
+                DELETE, OPTIONS (in any case: it is sent in capitals), or
+                ``path`` does not start with ``/``.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
             ResponseDecodeError: a success whose body is not JSON.
         """
+        method, path = check_method(method), check_path(path)
         limit = self._total if timeout is None else check_limit(timeout, "timeout")
-        session = self._checked_session(path)
+        session = self._checked_session()
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         fixed = _JSON_HEADERS if data is not None else {}
@@ -611,7 +620,8 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed, before
                 or while the body was read.
         """
-        session = self._checked_session(path)
+        method, path = check_method(method), check_path(path)
+        session = self._checked_session()
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
