@@ -41,6 +41,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
+    "SourceChangedError",
     "StreamInterruptedError",
     "ValidationError",
     "WaitTimeoutError",
@@ -110,6 +111,33 @@ class StreamInterruptedError(WriftAIError):
         super().__init__(message)
         self.prediction_id = prediction_id
         self.last_event_id = last_event_id
+
+
+class SourceChangedError(WriftAIError, OSError):
+    """A file being uploaded changed, vanished or failed to read mid-upload.
+
+    Also an ``OSError``. Raised at once, never retried: the failure is on
+    this machine, not the network's, and re-sending would read the same
+    changed file. ``filename``: the path, or the file object's ``name`` (a
+    placeholder such as ``<BufferedReader>`` when it has none); ``errno``:
+    the read's, if an ``OSError`` caused it (its ``__cause__``), else
+    ``None``. The message names the file, what changed and the part.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str | None = None, errno: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.errno = errno
+
+    def __str__(self) -> str:
+        # OSError's own would be "[Errno None] None: 'name'".
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {"filename": self.filename, "errno": self.errno}
+        return (type(self), self.args, state)
 
 
 class ResponseDecodeError(WriftAIError):

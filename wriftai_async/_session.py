@@ -255,7 +255,13 @@ class AsyncSession:
         # of several files, each with a body of max_response_size, was GiBs).
         part_body = min(self._max_body, MAX_PART_ANSWER_SIZE)
         self._put_chain = (
-            RetryMiddleware(self.retry, self.max_retries, part_body, redact=True),
+            RetryMiddleware(
+                self.retry,
+                self.max_retries,
+                part_body,
+                redact=True,
+                local_bodies=True,
+            ),
         )
         self._session: aiohttp.ClientSession | None = None
         self._external: aiohttp.ClientSession | None = None
@@ -561,24 +567,35 @@ class AsyncSession:
         Raises:
             ValueError: ``url`` is not an absolute http(s) URL with a valid
                 host name.
+            SourceChangedError: ``data`` (an upload part) failed to read its
+                file; raised at once, without a retry.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
         """
         target = _external_url(url)
         session = self._external_session()
-        with transport_errors("PUT", target):
-            async with deadline(self._total):
-                response = await self._send(
-                    session,
-                    "PUT",
-                    target,
-                    api=False,
-                    route=self._proxies.route(target),
-                    data=data,
-                    headers=headers,
-                )
-                response.release()
-                return response.headers
+        try:
+            with transport_errors("PUT", target):
+                async with deadline(self._total):
+                    response = await self._send(
+                        session,
+                        "PUT",
+                        target,
+                        api=False,
+                        route=self._proxies.route(target),
+                        data=data,
+                        headers=headers,
+                    )
+                    response.release()
+                    return response.headers
+        except APIConnectionError as exc:
+            # A body that failed on this side (a file that changed: see
+            # PartPayload) reached here as aiohttp's ClientOSError, once: the
+            # retry middleware did not retry it. Raised as itself.
+            failure = getattr(data, "failure", None)
+            if isinstance(failure, Exception):
+                raise failure from failure.__cause__ or exc
+            raise
 
     @contextlib.asynccontextmanager
     async def stream(
