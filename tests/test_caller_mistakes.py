@@ -8,12 +8,14 @@ and never shows a value that could be a credential.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
-from wriftai_async import AsyncClient, Client
+from wriftai_async import AsyncClient, Client, ValidationError
+from wriftai_async._errors import error_from_response
 from wriftai_async.testing import Emulator
 
 from .conftest import make_client, resolve
@@ -191,3 +193,116 @@ async def test_a_method_in_small_letters_is_sent_in_capitals(
         await resolve(client.aclose() if kind == "async" else client.close())
     assert user["name"] == emulator.username
     assert [r.method for r in emulator.requests] == ["GET"]
+
+
+# -- the access token ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+@pytest.mark.parametrize(
+    ("token", "match"),
+    [
+        ("", "access_token is empty"),
+        ("   ", "access_token is only whitespace"),
+        ("\u3000", "access_token is only whitespace"),
+        (f" {SECRET}", "access_token starts or ends with a space"),
+        (f"{SECRET} ", "access_token starts or ends with a space"),
+    ],
+)
+def test_a_blank_access_token_is_refused_without_showing_it(
+    cls: Any,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    match: str,
+) -> None:
+    # "" fell back to the variable, and without one the calls went out with
+    # no token; "   " was sent as "Bearer    " and refused as a bad token.
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "from-the-environment")
+    with pytest.raises(ValueError, match=match) as caught:
+        cls(token, emulator.base_url)
+    assert SECRET not in str(caught.value)
+    assert "from-the-environment" not in str(caught.value)
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_a_blank_token_variable_is_refused_and_an_empty_one_is_unset(
+    cls: Any, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", " \t ")
+    with pytest.raises(ValueError, match=r"\$WRIFTAI_ACCESS_TOKEN is only white"):
+        cls(None, emulator.base_url)
+    monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "")  # VAR= in a shell: unset
+    client = cls(None, emulator.base_url)
+    try:
+        assert "no token" in repr(client)
+    finally:
+        if isinstance(client, Client):
+            client.close()
+
+
+# -- ValidationError's message -------------------------------------------------
+
+
+def _validation_error(detail: Any) -> ValidationError:
+    body = json.dumps({"detail": detail}).encode()
+    error = error_from_response(
+        422, body, {"x-request-id": "req-1"}, method="PATCH", url="https://h/v1/m"
+    )
+    assert isinstance(error, ValidationError)
+    return error
+
+
+def test_a_validation_error_reads_one_line_per_field() -> None:
+    error = _validation_error(
+        [
+            {"loc": ["body", "visibility"], "msg": "Input should be 'public'"},
+            {"loc": ["body", "items", 0, "name"], "msg": "Field required"},
+        ]
+    )
+    assert str(error).splitlines() == [
+        "422 (PATCH https://h/v1/m): 2 validation errors [request id req-1]",
+        "  body.visibility: Input should be 'public'",
+        "  body.items.0.name: Field required",
+    ]
+    single = _validation_error([{"loc": ["query", "q"], "msg": "too short"}])
+    assert (
+        str(single).splitlines()[0].endswith(": 1 validation error [request id req-1]")
+    )
+    # A plain message stays one line, as every other status's.
+    assert str(_validation_error("name taken")) == (
+        "422 (PATCH https://h/v1/m): name taken [request id req-1]"
+    )
+
+
+def test_a_hostile_validation_error_stays_short_and_cannot_forge_lines() -> None:
+    # 600 errors of 300-character messages (~220 KB, under the 256 KiB an
+    # error body is decoded within), line breaks and escapes in each.
+    detail: list[Any] = [
+        {"loc": ["body", f"f{i}\nERROR forged"], "msg": "m" * 300 + "\n\x1b[2J"}
+        for i in range(600)
+    ]
+    detail[1:4] = [None, {"loc": {"a": 1}, "msg": 5}, "text"]
+    text = str(_validation_error(detail))
+    lines = text.splitlines()
+    assert len(lines) == 1 + 10 + 1
+    assert lines[-1] == "  ... and 590 more"
+    assert all(len(line) <= 210 for line in lines)
+    assert len(text) < 3000
+    assert all(line.startswith("  ") for line in lines[1:])  # none forged
+    assert "\x1b" not in text
+    assert lines[2] == "  None" and lines[3].startswith("  {'a': 1}: 5")
+
+
+async def test_a_validation_error_from_the_emulator_names_its_field(
+    emulator: Emulator,
+) -> None:
+    me = emulator.username
+    emulator.add_model(me, "m")
+    async with make_client("async", emulator) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.models.update(f"{me}/m", visibility="secret")
+    first, *fields = str(caught.value).splitlines()
+    assert first.startswith("422 (PATCH ") and first.endswith("1 validation error")
+    assert fields and fields[0].startswith("  body.visibility: ")

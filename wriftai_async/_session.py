@@ -128,7 +128,12 @@ def _resolve_token(access_token: object) -> str | None:
     Checked here, naming its source and never showing it: an int or bytes
     would be sent as ``Bearer 123`` or ``Bearer b'...'`` and refused as an
     invalid token, and a newline (a token read from a file) would fail
-    every request deep in aiohttp as a "header injection".
+    every request deep in aiohttp as a "header injection". An empty or
+    blank ``access_token`` is refused, not taken for "no token" (the
+    official client falls back to the variable): it is almost always a
+    variable that was not set, and the calls would go out without a token.
+    The variable set to ``""`` is unset, as shells write it; blank, it is
+    refused too.
     """
     if access_token is not None and not isinstance(access_token, str):
         raise TypeError(
@@ -136,14 +141,26 @@ def _resolve_token(access_token: object) -> str | None:
         )
     source = "access_token"
     token = access_token
-    if not token:  # "" too: the official client falls back the same way
+    if token is None:
         source, token = "$WRIFTAI_ACCESS_TOKEN", os.environ.get(_TOKEN_VARIABLE)
-    if not token:
-        return None
+        if not token:
+            return None
+    if not token.strip():
+        empty = "empty" if not token else "only whitespace"
+        advice = (
+            "pass the token, or None to read $WRIFTAI_ACCESS_TOKEN"
+            if source == "access_token"
+            else "set it to the token, or unset it"
+        )
+        raise ValueError(f"{source} is {empty} (an unset variable?): {advice}")
     if has_control_character(token):
         raise ValueError(
             f"{source} holds a line break or another control character (a "
             "token read from a file with its newline?): strip it"
+        )
+    if token != token.strip():
+        raise ValueError(
+            f"{source} starts or ends with a space (no token does): strip it"
         )
     return token
 

@@ -44,7 +44,10 @@ class Client:
     Listings return plain iterators that fetch each page when it is reached.
 
     Args:
-        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
+        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``
+            (set to ``""``: no token). An empty or blank token (argument or
+            variable), one with a line break or with spaces around it raise
+            ``ValueError`` naming where it came from, never showing it.
         base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
             ``https://api.wrift.ai/v1``. An empty value (argument or variable),
             user info, a query or a fragment raise ``ValueError`` naming it.
