@@ -26,6 +26,7 @@ from wriftai_async import (
     AsyncClient,
     Client,
 )
+from wriftai_async._constants import USER_AGENT
 
 from .conftest import FAST_RETRY
 from .forward_proxy import ForwardProxy, running_proxy
@@ -177,6 +178,21 @@ async def test_a_stream_goes_through_the_proxy(emulator, proxy, monkeypatch):
     assert f"GET {emulator.base_url}/predictions/{created.id}/stream" in " ".join(
         _targets(proxy)
     ), _targets(proxy)
+
+
+async def test_an_absolute_form_request_carries_our_user_agent(emulator, locked_proxy):
+    """An http:// URL: the proxy reads the request itself, our agent on it."""
+    proxy_url = locked_proxy.url(f"{USER}:{PASSWORD}")
+    async with _client(emulator, proxy=proxy_url) as client:
+        await client.request("GET", "/hardware")
+        await client.files.upload(b"x" * 1000, mime_type="text/plain")
+    methods = {seen.method for seen in locked_proxy.seen}
+    assert {"GET", "POST", "PUT"} <= methods, _targets(locked_proxy)
+    for seen in locked_proxy.seen:
+        assert seen.target.startswith("http://"), seen.target  # absolute form
+        assert seen.headers["user-agent"] == USER_AGENT, seen.head
+        assert seen.head.lower().count(b"user-agent:") == 1
+        assert seen.headers["proxy-authorization"] == f"Basic {ENCODED}"
 
 
 # -- uploads: each host's own decision --------------------------------------------

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from wriftai_async import APIConnectionError, AsyncClient, PredictionStatus
+from wriftai_async._constants import USER_AGENT
 from wriftai_async.testing import Emulator
 
 from .conftest import CLIENT_KINDS, collect, make_client, resolve
@@ -215,6 +216,48 @@ async def test_each_connect_carries_the_proxy_credentials(
     # The proxy's header ended at the proxy: the emulator never got it.
     assert emu.requests
     assert all("Proxy-Authorization" not in r.headers for r in emu.requests)
+
+
+@pytest.mark.parametrize("credentials", [True, False], ids=["password", "open"])
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_each_connect_carries_our_user_agent_and_never_the_token(
+    pki: PKI,
+    emu: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    credentials: bool,
+) -> None:
+    """Corporate proxies log and filter by agent: ours, not aiohttp's."""
+    options: dict[str, Any] = {"credentials": (USER, PASSWORD)} if credentials else {}
+    with running_proxy(_port(emu), **options) as proxy:
+        user_info = f"{USER}:{PASSWORD}" if credentials else ""
+        client = _proxied(
+            kind,
+            emu,
+            proxy.url(user_info),
+            "proxy=",
+            monkeypatch,
+            ssl=trusting(pki),
+            headers={"X-Team": "secret-team"},
+        )
+        try:
+            await resolve(client.user.get())
+            await resolve(client.files.upload(b"u" * 1000, mime_type="text/plain"))
+        finally:
+            await _close(client)
+    assert len(proxy.seen) >= 2  # the API's tunnel and the storage host's
+    for seen in proxy.seen:
+        assert seen.method == "CONNECT"
+        assert seen.headers["user-agent"] == USER_AGENT, seen.head
+        assert b"aiohttp" not in seen.head
+        assert seen.head.lower().count(b"user-agent:") == 1
+        assert ("proxy-authorization" in seen.headers) is credentials
+        assert "authorization" not in seen.headers
+        assert emu.access_token.encode() not in seen.head
+        assert b"secret-team" not in seen.head
+    # Inside the tunnels the API's requests carried the same agent.
+    assert emu.requests
+    assert {r.headers["User-Agent"] for r in emu.requests} == {USER_AGENT}
 
 
 # -- without ssl=: the one-line refusal, through the tunnel ----------------------

@@ -51,10 +51,12 @@ aiohttp speaks only HTTP to a proxy.
   record. (``proxy_auth=`` would not show, but aiohttp 3.14 deprecates it.)
 
 For an ``https://`` target aiohttp opens a tunnel (``CONNECT host:443``)
-holding only the host, the ``Proxy-Authorization`` and aiohttp's default
-headers: the token and ``headers=`` travel inside the TLS tunnel, which the
-proxy cannot read. For an ``http://`` target the proxy receives the whole
-request, token included; that is what an HTTP proxy is.
+holding only the host, our ``User-Agent`` (the API requests' own, which
+corporate proxies log and filter by; aiohttp would send its own), the
+``Proxy-Authorization`` and aiohttp's default ``Accept`` headers: the token
+and ``headers=`` travel inside the TLS tunnel, which the proxy cannot read.
+For an ``http://`` target the proxy receives the whole request, token and
+``User-Agent`` included; that is what an HTTP proxy is.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ import sys
 import urllib.request
 from typing import Any
 
+from aiohttp import hdrs
 from yarl import URL
 
+from ._constants import USER_AGENT
 from ._repr import display_url
 from ._urls import origin_key
 
@@ -81,10 +85,11 @@ _MAX_CACHED_ORIGINS = 64
 class ProxyRoute:
     """How requests to one origin go through one proxy.
 
-    ``kwargs`` are ``session.request``'s (``proxy=``, and ``proxy_headers=``
-    holding the credentials for a ``CONNECT``); ``headers``, the
-    credentials to put on an ``http://`` request itself (``None`` if none).
-    Neither shows in a repr.
+    ``kwargs`` are ``session.request``'s (``proxy=``, and for a ``CONNECT``
+    ``proxy_headers=``: our ``User-Agent`` and the credentials, if any);
+    ``headers``, the credentials to put on an ``http://`` request itself
+    (``None`` if none), which carries our ``User-Agent`` already. Neither
+    shows in a repr.
     """
 
     __slots__ = ("headers", "kwargs", "shown")
@@ -93,11 +98,16 @@ class ProxyRoute:
         self.shown = display_url(proxy)
         kwargs: dict[str, Any] = {"proxy": proxy}
         self.headers: dict[str, str] | None = None
-        if authorization is not None:
-            if tunnel:
-                kwargs["proxy_headers"] = {"Proxy-Authorization": authorization}
-            else:
-                self.headers = {"Proxy-Authorization": authorization}
+        if tunnel:
+            # What aiohttp sends on the CONNECT: without a User-Agent of
+            # ours it would add its own ("Python/3.x aiohttp/3.x"), which a
+            # proxy that logs or filters by agent would see instead.
+            connect = {hdrs.USER_AGENT: USER_AGENT}
+            if authorization is not None:
+                connect[hdrs.PROXY_AUTHORIZATION] = authorization
+            kwargs["proxy_headers"] = connect
+        elif authorization is not None:
+            self.headers = {hdrs.PROXY_AUTHORIZATION: authorization}
         self.kwargs = kwargs
 
     def __repr__(self) -> str:
