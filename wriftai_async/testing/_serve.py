@@ -86,10 +86,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
-        allow_abbrev=False,  # --dial is refused, not taken as --dialect
         description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
-        # "--user bob" must not quietly mean --username: a typo of an option
-        # is an error, whatever options come later.
+        # "--user bob" must not quietly mean --username, nor --dial
+        # --dialect: a typo of an option is an error.
         allow_abbrev=False,
     )
     parser.add_argument(
