@@ -83,6 +83,47 @@ async def test_inject_status_in_range_is_sent(status: int) -> None:
             assert answer.status == status
 
 
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("1", TypeError), (True, TypeError), (-1, ValueError), (math.nan, ValueError),
+     (math.inf, ValueError)],
+)  # fmt: skip
+def test_webhook_retry_delay_is_checked(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"^webhook_retry_delay must be "):
+        Emulator(webhook_retry_delay=value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [("4", TypeError), (True, TypeError), (0, ValueError)]
+)
+def test_webhook_attempts_is_checked(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match=r"^webhook_attempts must be an int"):
+        Emulator(webhook_attempts=value)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("1", TypeError), (False, TypeError), (None, TypeError), (-0.5, ValueError),
+     (math.nan, ValueError)],
+)  # fmt: skip
+def test_inject_delay_seconds_are_checked(value: Any, error: type[Exception]) -> None:
+    # NaN was queued, and the request it matched was never answered.
+    emu = Emulator(seed=False)
+    with pytest.raises(error, match=r"^seconds must be a number"):
+        emu.inject_delay(value)
+    assert emu._faults._faults == []
+
+
+async def test_inject_delay_of_zero_answers() -> None:
+    async with (
+        Emulator() as emu,
+        AsyncClient(emu.access_token, emu.base_url, retry=FAST_RETRY) as client,
+    ):
+        fault = emu.inject_delay(0)
+        assert (await client.user.get()).username == "alice"
+        assert fault.hits == 1
+
+
 # -- reprs ---------------------------------------------------------------------
 
 

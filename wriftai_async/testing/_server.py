@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from aiohttp import web
 from yarl import URL
 
-from .._checks import check_number
+from .._checks import check_int, check_number
 from .._portal import serve_on_loop
 from .._repr import bounded_repr
 from .._urls import origin_key
@@ -162,10 +162,10 @@ class Emulator:
             raise ValueError("default_page_size must be between 1 and 100")
         if upload_part_size < 1:
             raise ValueError("upload_part_size must be >= 1")
-        if webhook_attempts < 1:
-            raise ValueError("webhook_attempts must be >= 1")
-        if webhook_retry_delay < 0:
-            raise ValueError("webhook_retry_delay must be >= 0")
+        check_int(webhook_attempts, "webhook_attempts", 1)
+        webhook_retry_delay = check_number(
+            webhook_retry_delay, "webhook_retry_delay", zero=True
+        )
         self._store = Store(
             Settings(
                 style=style,
@@ -736,7 +736,15 @@ class Emulator:
         method: str | None = None,
         path: str | None = None,
     ) -> Fault:
-        """Hold the next matching requests ``seconds`` before answering normally."""
+        """Hold the next matching requests ``seconds`` before answering normally.
+
+        ``math.inf``: never answer (until the client gives up or the
+        emulator closes); a negative or NaN delay is a ``ValueError``.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
+        if not seconds >= 0:  # NaN too: asyncio.sleep(nan) never wakes
+            raise ValueError(f"seconds must be a number >= 0, not {seconds!r}")
         return self._faults.add(
             Fault(
                 kind="delay", remaining=times, method=method, path=path, seconds=seconds
