@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -73,10 +73,10 @@ async def test_a_cancel_while_a_part_file_is_being_opened_closes_it(
     opened: list[IO[bytes]] = []
     open_at = _file._open_at
 
-    def held_open_at(where: Path, offset: int) -> IO[bytes]:
+    def held_open_at(where: Path, seen: Any, offset: int) -> IO[bytes]:
         entered.set()
         release.wait(10)
-        handle = open_at(where, offset)
+        handle = open_at(where, seen, offset)
         opened.append(handle)
         return handle
 
