@@ -10,7 +10,12 @@ through a corporate proxy, and :attr:`Seen.tunneled` keeps what the client
 sent inside (a test checks it is TLS, never plaintext). With ``credentials``, a request
 without the matching ``Proxy-Authorization`` gets a 407. ``host_header``
 replaces the ``Host`` it forwards (the emulator names its upload URLs after
-it, so a test can put the storage host elsewhere than the API's).
+it, so a test can put the storage host elsewhere than the API's). With
+``ssl_context`` (a server's, such as tests/tls_certs.py's
+``PKI.server_context()``) it is an ``https://`` proxy: the client speaks TLS
+to the proxy itself, and inside it the ``CONNECT`` or the request, as above
+(a client that does not trust it sends none: :attr:`ForwardProxy.seen` stays
+empty).
 
 Every request is recorded in :attr:`ForwardProxy.seen` before it is
 answered, so a test reads it once its call returned. The proxy runs on its
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +60,7 @@ class ForwardProxy:
     credentials: tuple[str, str] | None = None
     connect_status: int = 200
     host_header: str | None = None
+    ssl_context: ssl.SSLContext | None = None
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
@@ -61,7 +68,9 @@ class ForwardProxy:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def url(self, user_info: str = "") -> str:
-        return f"http://{user_info}{'@' if user_info else ''}127.0.0.1:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        at = "@" if user_info else ""
+        return f"{scheme}://{user_info}{at}127.0.0.1:{self.port}"
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         if self.credentials is None:
@@ -200,7 +209,9 @@ class ForwardProxy:
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:

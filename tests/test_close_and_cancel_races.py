@@ -73,10 +73,10 @@ async def test_a_cancel_while_a_part_file_is_being_opened_closes_it(
     opened: list[IO[bytes]] = []
     open_at = _file._open_at
 
-    def held_open_at(where: Path, seen: Any, offset: int) -> IO[bytes]:
+    def held_open_at(where: Path, *rest: Any) -> IO[bytes]:
         entered.set()
         release.wait(10)
-        handle = open_at(where, seen, offset)
+        handle = open_at(where, *rest)
         opened.append(handle)
         return handle
 

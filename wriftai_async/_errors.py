@@ -450,12 +450,22 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
     :class:`APITimeoutError`, any other aiohttp error :class:`APIConnectionError`,
     its message without any URL's query or user info. ``streaming``: around
     the caller's reading of a stream, where a plain ``TimeoutError`` is theirs.
+    ``proxy``: the request's proxy (without its credentials), so that a
+    certificate failure of the TLS to an ``https://`` proxy names the proxy.
     """
 
-    __slots__ = ("method", "streaming", "url")
+    __slots__ = ("method", "proxy", "streaming", "url")
 
-    def __init__(self, method: str, url: str | URL, *, streaming: bool = False):
+    def __init__(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        streaming: bool = False,
+        proxy: URL | None = None,
+    ):
         self.method, self.url, self.streaming = method, url, streaming
+        self.proxy = proxy
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         timeout = isinstance(exc, asyncio.TimeoutError)  # TimeoutError from 3.11 on
@@ -469,7 +479,8 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         text = _connector_text(exc) or scrub_text(str(exc))
         text = one_line(text, _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
-        text = certificate_failure(exc) or text  # OpenSSL's codes, said plainly
+        # OpenSSL's codes, said plainly (and whose certificate it was).
+        text = certificate_failure(exc, _failed_proxy(exc, self.proxy)) or text
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc
 
 
@@ -486,6 +497,28 @@ def _connector_text(exc: BaseException | None) -> str | None:
     else:
         why = scrub_text(cause.strerror or str(cause))
     return f"cannot connect to {exc.host}:{exc.port} ({why})"
+
+
+def _failed_proxy(error: BaseException | None, proxy: URL | None) -> str | None:
+    """The ``https://`` proxy's origin, shown, if ``error`` is a failure to
+    connect to that proxy itself (its TLS), not to the server behind it.
+
+    aiohttp names the connection that failed in the error's connection key:
+    the proxy's host and port when its own handshake failed, the target's
+    when the TLS inside the tunnel did.
+    """
+    if proxy is None or proxy.scheme != "https":
+        return None
+    seen: set[int] = set()
+    current = error
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        if isinstance(current, aiohttp.ClientConnectorError):
+            if (current.host, current.port) == (proxy.raw_host, proxy.port):
+                return display_url(proxy.origin())
+            return None
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _forget_proxy_credentials(error: BaseException | None) -> None:

@@ -89,12 +89,13 @@ class ProxyRoute:
     ``proxy_headers=``: our ``User-Agent`` and the credentials, if any);
     ``headers``, the credentials to put on an ``http://`` request itself
     (``None`` if none), which carries our ``User-Agent`` already. Neither
-    shows in a repr.
+    shows in a repr. ``url``: the proxy's, without its credentials.
     """
 
-    __slots__ = ("headers", "kwargs", "shown")
+    __slots__ = ("headers", "kwargs", "shown", "url")
 
     def __init__(self, proxy: URL, authorization: str | None, tunnel: bool) -> None:
+        self.url = proxy
         self.shown = display_url(proxy)
         kwargs: dict[str, Any] = {"proxy": proxy}
         self.headers: dict[str, str] | None = None

@@ -178,6 +178,11 @@ def _with(fixed: dict[str, str], call: Mapping[str, str] | None) -> dict[str, st
     return {**fixed, **call} if call else fixed
 
 
+def _proxy_url(route: ProxyRoute | None) -> URL | None:
+    """The proxy's URL (no credentials), for a failure's message to name."""
+    return None if route is None else route.url
+
+
 class AsyncSession:
     """Sends requests to the WriftAI API.
 
@@ -545,7 +550,7 @@ class AsyncSession:
         fixed = _JSON_HEADERS if data is not None else {}
         loop = asyncio.get_running_loop()
         ends_at = math.inf if limit is None else loop.time() + limit
-        with transport_errors(method, url):
+        with transport_errors(method, url, proxy=_proxy_url(self._api_route)):
             # A timeout context, not asyncio.wait_for: see _timeouts.
             async with deadline(limit):
                 response = await self._send(
@@ -609,15 +614,16 @@ class AsyncSession:
         """
         target = _external_url(url)
         session = self._external_session()
+        route = self._proxies.route(target)
         try:
-            with transport_errors("PUT", target):
+            with transport_errors("PUT", target, proxy=_proxy_url(route)):
                 async with deadline(self._total):
                     response = await self._send(
                         session,
                         "PUT",
                         target,
                         api=False,
-                        route=self._proxies.route(target),
+                        route=route,
                         data=data,
                         headers=headers,
                     )
@@ -677,7 +683,7 @@ class AsyncSession:
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
-        with transport_errors(method, url):
+        with transport_errors(method, url, proxy=_proxy_url(self._api_route)):
             async with deadline(self._total):
                 response = await self._send(
                     session,

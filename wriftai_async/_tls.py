@@ -97,43 +97,66 @@ def _ssl_error(exc: BaseException | None) -> ssl.SSLError | None:
                 return found
         if isinstance(current, ssl.SSLError):
             return current
+        if isinstance(current, TypeError) and current.__cause__ is None:
+            # TLS inside TLS (an https:// proxy) on Python 3.11 and 3.12:
+            # when the inner handshake fails, asyncio's transport calls the
+            # outer SSLProtocol's _abort(exc), which takes no argument; the
+            # TypeError raised while handling the SSLError (3.13 fixed it)
+            # is what aiohttp wraps, as "Cannot initialize a TLS-in-TLS
+            # connection ... [SSLProtocol._abort() takes 1 positional
+            # argument but 2 were given]".
+            current = current.__context__
+            continue
         current = current.__cause__
     return None
 
 
-def certificate_failure(exc: BaseException | None) -> str | None:
+def certificate_failure(
+    exc: BaseException | None, proxy: str | None = None
+) -> str | None:
     """What went wrong, in plain words, if ``exc`` is a certificate failure.
 
     ``None`` for anything else (a broken connection, a TLS failure that may
     pass, such as an EOF mid-handshake). A failure named here does not pass
-    by retrying, so the retry policy gives up at once.
+    by retrying, so the retry policy gives up at once. ``proxy``: the
+    ``https://`` proxy's origin (never its credentials) when the TLS that
+    failed was the one to that proxy, not to the server behind it.
     """
     error = _ssl_error(exc)
     if error is None:
         return None
+    who = "the server" if proxy is None else f"the proxy ({proxy})"
     if isinstance(error, ssl.SSLCertVerificationError):
         detail = getattr(error, "verify_message", None) or error.strerror or ""
+        detail = one_line(str(detail), _MAX_DETAIL_CHARS)
+        if proxy is not None:
+            return (
+                f"the proxy's certificate was not trusted ({proxy}: {detail}): "
+                "the TLS to the proxy itself failed, not the API's behind it; "
+                "if a private certificate authority signed the proxy's "
+                "certificate, pass ssl= a context that trusts it (the same "
+                f"context checks the API: keep the public authorities) ({_README})"
+            )
         return (
-            "the server's certificate was not trusted "
-            f"({one_line(str(detail), _MAX_DETAIL_CHARS)}): if a company proxy "
-            "re-signs TLS or the server uses a private certificate authority, "
-            f"pass ssl= a context that trusts it ({_README})"
+            f"the server's certificate was not trusted ({detail}): if a company "
+            "proxy re-signs TLS or the server uses a private certificate "
+            f"authority, pass ssl= a context that trusts it ({_README})"
         )
     reason = getattr(error, "reason", None)
     if reason == _CLIENT_CERT_MISSING:
         return (
-            "the server requires a client certificate and none was sent: load "
+            f"{who} requires a client certificate and none was sent: load "
             "yours into the ssl= context (context.load_cert_chain(certfile, "
             f"keyfile)) ({_README})"
         )
     if reason in _CLIENT_CERT_REFUSED:
         return (
-            f"the server refused the client certificate ({reason}): check the "
+            f"{who} refused the client certificate ({reason}): check the "
             "one loaded into the ssl= context (load_cert_chain)"
         )
     if reason == _HANDSHAKE_REFUSED:
         return (
-            "the server refused the TLS handshake (SSLV3_ALERT_HANDSHAKE_FAILURE): "
+            f"{who} refused the TLS handshake (SSLV3_ALERT_HANDSHAKE_FAILURE): "
             "if it requires a client certificate, load yours into the ssl= "
             f"context (load_cert_chain) ({_README})"
         )
