@@ -47,24 +47,15 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def retry_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def retry_log(caplog: pytest.LogCaptureFixture) -> None:
     # Every retry is logged ("retrying PUT ..."): a body whose write fails
     # before its first byte sends nothing the emulator could count.
     caplog.set_level(logging.INFO, logger="wriftai_async")
-    _captured[:] = [caplog]
-    return caplog
 
 
 def _write(path: Path, size: int = SIZE) -> Path:
     path.write_bytes(bytes(i % 251 for i in range(size)))
     return path
-
-
-_captured: list[pytest.LogCaptureFixture] = []
-
-
-def _log_messages() -> list[str]:
-    return [r.getMessage() for r in _captured[-1].records]
 
 
 def _puts(emu: Emulator) -> list[str]:
@@ -107,7 +98,12 @@ CHANGES: dict[str, tuple[Callable[[Path], None], str]] = {
 }
 
 
-def _check(error: SourceChangedError, name: str, emu: Emulator) -> None:
+def _check(
+    error: SourceChangedError,
+    name: str,
+    emu: Emulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     assert isinstance(error, OSError) and isinstance(error, WriftAIError)
     assert error.filename == name
     assert repr(name) in str(error) and "changed during the upload" in str(error)
@@ -115,13 +111,17 @@ def _check(error: SourceChangedError, name: str, emu: Emulator) -> None:
     # No part was sent twice (a retry), none after the failure was known,
     # and the upload was never completed.
     assert len(puts) == len(set(puts))
-    assert not [m for m in _log_messages() if m.startswith("retrying")]
+    assert not [r for r in caplog.records if r.getMessage().startswith("retrying")]
     assert not any(r.path.endswith("/complete") for r in emu.requests)
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
 async def test_a_path_that_changes_mid_upload_is_not_retried(
-    client: Any, emulator: Emulator, tmp_path: Path, change: str
+    client: Any,
+    emulator: Emulator,
+    tmp_path: Path,
+    change: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = _write(tmp_path / "weights.bin")
     act, says = CHANGES[change]
@@ -131,7 +131,7 @@ async def test_a_path_that_changes_mid_upload_is_not_retried(
         await resolve(
             client.files.upload(File(path), concurrency=1, on_progress=on_progress)
         )
-    _check(caught.value, str(path), emulator)
+    _check(caught.value, str(path), emulator, caplog)
     assert says in str(caught.value)
     if change == "deleted":
         assert caught.value.errno == errno.ENOENT
@@ -139,7 +139,7 @@ async def test_a_path_that_changes_mid_upload_is_not_retried(
 
 
 async def test_a_file_truncated_inside_the_part_being_read(
-    client: Any, emulator: Emulator, tmp_path: Path
+    client: Any, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Cut inside the first part, which is being read through its open
     # handle: past what the handle's buffer read ahead, the next read
@@ -150,7 +150,7 @@ async def test_a_file_truncated_inside_the_part_being_read(
         await resolve(
             client.files.upload(File(path), concurrency=1, on_progress=on_progress)
         )
-    _check(caught.value, str(path), emulator)
+    _check(caught.value, str(path), emulator, caplog)
     # How much the handle's buffer had read ahead is the platform's.
     read = re.search(r"(\d+) bytes were read where (\d+)", str(caught.value))
     assert read is not None and int(read[1]) < int(read[2]) == PART
@@ -158,7 +158,7 @@ async def test_a_file_truncated_inside_the_part_being_read(
 
 
 async def test_an_open_file_truncated_or_closed_mid_upload(
-    client: Any, emulator: Emulator, tmp_path: Path
+    client: Any, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = _write(tmp_path / "open.bin")
     with path.open("rb") as handle:
@@ -169,7 +169,7 @@ async def test_an_open_file_truncated_or_closed_mid_upload(
                     File(handle), concurrency=1, on_progress=on_progress
                 )
             )
-    _check(caught.value, str(path), emulator)  # the file object's name
+    _check(caught.value, str(path), emulator, caplog)  # the file object's name
 
     _write(path)
     emulator.requests.clear()
@@ -179,7 +179,7 @@ async def test_an_open_file_truncated_or_closed_mid_upload(
         await resolve(
             client.files.upload(File(handle), concurrency=1, on_progress=on_progress)
         )
-    _check(caught.value, str(path), emulator)
+    _check(caught.value, str(path), emulator, caplog)
     assert isinstance(caught.value.__cause__, ValueError)
 
 
@@ -195,12 +195,12 @@ class Shrinking(io.BytesIO):
 
 
 async def test_a_file_of_an_input_that_shrinks_creates_no_prediction(
-    client: Any, emulator: Emulator
+    client: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     shrinking = File(Shrinking(b"x" * SIZE))
     with pytest.raises(SourceChangedError) as caught:
         await resolve(client.predictions.create("alice/text-echo", {"a": shrinking}))
-    _check(caught.value, "shrinking.bin", emulator)
+    _check(caught.value, "shrinking.bin", emulator, caplog)
     assert not any(r.path.startswith("/predictions") for r in emulator.requests)
 
 
