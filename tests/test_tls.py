@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import pathlib
 import re
 import shutil
@@ -18,6 +19,7 @@ import socket
 import ssl
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +29,7 @@ from aiohttp import web
 
 from tests.conftest import CLIENT_KINDS, FAST_RETRY, collect, make_client, resolve
 from tests.tls_certs import PKI, make_pki
-from wriftai_async import APIConnectionError, AsyncClient, Client
+from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
 from wriftai_async.testing import Emulator
 
 # Python 3.10's asyncio (the old sslproto) never marks a TLS transport
@@ -362,3 +364,91 @@ def test_the_readme_example_runs_against_mutual_tls(
         monkeypatch.setenv("WRIFTAI_API_BASE_URL", emu.base_url)
         exec(compile(example, "README.md (ssl-example)", "exec"), {})
         assert capsys.readouterr().out == f"{emu.username}\n"
+
+
+# -- a connection the server ends: closed with the sync client ----------------
+
+
+class ClosingServer:
+    """A threaded TLS server that answers once with ``Connection: close``.
+
+    It never answers the client's close_notify (many servers drop the socket
+    instead), so a graceful TLS shutdown on the client would wait for it;
+    it records when the client's side of the socket is gone.
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.closed_by_client = threading.Event()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.url = f"https://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        conn.settimeout(10)
+        with (
+            contextlib.suppress(OSError),
+            self.context.wrap_socket(conn, server_side=True) as tls,
+        ):
+            tls.recv(65536)
+            body = b'{"detail": "Not found."}'
+            tls.sendall(
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            # Read under TLS, unanswered: a close_notify, then the end of TCP.
+            while socket.socket.recv(tls, 65536):
+                pass
+            self.closed_by_client.set()
+
+    def __enter__(self) -> ClosingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sock.close()
+        self._thread.join(timeout=15)
+
+
+def _call_and_close_sync(url: str, context: ssl.SSLContext) -> None:
+    client = Client(access_token="t", base_url=url, ssl=context, retry=FAST_RETRY)
+    with pytest.raises(NotFoundError):
+        client.users.get("nobody")
+    client.close()
+
+
+def _call_and_close_async(url: str, context: ssl.SSLContext) -> None:
+    async def call() -> None:
+        async with AsyncClient(
+            access_token="t", base_url=url, ssl=context, retry=FAST_RETRY
+        ) as client:
+            with pytest.raises(NotFoundError):
+                await client.users.get("nobody")
+
+    asyncio.run(call())  # the loop closes right after the client
+
+
+@_SSL_DEATH_ON_310
+@pytest.mark.parametrize(
+    "call_and_close",
+    [_call_and_close_sync, _call_and_close_async],
+    ids=["sync", "async"],
+)
+def test_closing_the_client_closes_a_connection_the_server_ended(
+    pki: PKI, call_and_close: Any
+) -> None:
+    # The loop closed while asyncio still waited (up to 30 s) for the
+    # server's close_notify: the socket stayed open and "unclosed transport"
+    # was warned when it was collected. Closing the client aborts it.
+    with ClosingServer(pki.server_context()) as server:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call_and_close(server.url, trusting(pki))
+            # Bounded: the server sees the socket end well before 30 s.
+            assert server.closed_by_client.wait(timeout=10)
+            gc.collect()
+        unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
+        assert unclosed == []

@@ -15,9 +15,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import hdrs
+
 __all__ = [
     "check_bool",
     "check_callback",
+    "check_headers",
     "check_int",
     "check_limit",
     "check_mapping",
@@ -110,3 +113,76 @@ def has_control_character(text: str) -> bool:
     """Whether ``text`` holds a C0 control character or DEL, which no HTTP
     header value may carry (a token read from a file with its newline)."""
     return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+
+
+# RFC 9110's token characters: what a header name may hold.
+_NAME_CHARACTERS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+# The client frames every body itself: a fixed length on a body-less GET
+# would make the server wait for bytes that never come.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def _bad_value(value: str) -> bool:
+    # A field value may hold a tab, never another control character.
+    return any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value)
+
+
+def check_headers(headers: object, *, token: bool) -> dict[str, str]:
+    """``headers=``: a mapping of str to str, copied, sent as given.
+
+    Checked once, at construction, naming the header and never showing a
+    value (it may be a credential): a wrong type raises ``TypeError``; a
+    name that is not an HTTP token, a value with a line break (or another
+    control character but tab), the same name twice (in another case),
+    ``Content-Length`` or ``Transfer-Encoding``, and ``Authorization``
+    when the client has a token (the token would silently replace it)
+    raise ``ValueError``. Without a token, ``Authorization`` is sent as
+    given, to the API's origin only.
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise TypeError(
+            "headers must be a mapping of str to str such as a dict, "
+            f"not {type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not isinstance(name, str):
+            raise TypeError(
+                f"headers: a header name must be a str, not {type(name).__name__}"
+            )
+        shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
+        if not name or not _NAME_CHARACTERS.issuperset(name):
+            raise ValueError(
+                f"headers: {shown} is not a valid header name (letters, digits "
+                "and !#$%&'*+-.^_`|~ only)"
+            )
+        if not isinstance(value, str):
+            raise TypeError(
+                f"headers[{shown}] must be a str, not {type(value).__name__}"
+            )
+        if _bad_value(value):
+            raise ValueError(
+                f"headers[{shown}] holds a line break or another control "
+                "character (its value is not shown)"
+            )
+        folded = name.lower()
+        if folded in seen:
+            raise ValueError(f"headers: {shown} is given twice (names ignore case)")
+        seen.add(folded)
+        if folded in _FRAMING_HEADERS:
+            raise ValueError(
+                f"headers: {shown} cannot be set: the client frames each body"
+            )
+        if token and folded == hdrs.AUTHORIZATION.lower():
+            raise ValueError(
+                f"headers: {shown} would be replaced by the access token: give "
+                "the token as access_token= (or $WRIFTAI_ACCESS_TOKEN), or "
+                "drop it from headers="
+            )
+        checked[name] = value
+    return checked

@@ -8,6 +8,7 @@ Every failure reported is a :class:`WriftAIError`: a status becomes one in
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -153,7 +154,11 @@ class APIStatusError(WriftAIError):
         request_id: the server's request id header, when it sent one.
         headers: the response headers.
         body: the response body as text (truncated), for debugging.
+        hint: the client's own advice, also in the message (such as a 404
+            from a ``base_url`` without the API's ``/v1``), or ``None``.
     """
+
+    hint: str | None = None
 
     def __init__(
         self,
@@ -165,7 +170,10 @@ class APIStatusError(WriftAIError):
         request_id: str | None = None,
         headers: Mapping[str, str] | None = None,
         body: str = "",
+        hint: str | None = None,
     ) -> None:
+        if hint is not None:
+            self.hint = hint
         self.status = status
         self.detail = detail
         self.method = method
@@ -192,7 +200,8 @@ class APIStatusError(WriftAIError):
             where = f" ({self.method} {one_line(self.url, _MAX_DETAIL_CHARS)})"
         if self.request_id:
             rid = f" [request id {one_line(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
-        return f"{self.status}{where}: {text or 'no detail'}{rid}"
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.status}{where}: {text or 'no detail'}{rid}{hint}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments do not survive the default pickling protocol.
@@ -302,13 +311,15 @@ def error_from_response(
     url: object,
     token_given: bool | None = None,
     detail: str | None = None,
+    hint: str | None = None,
 ) -> APIStatusError:
     """Build the ``APIStatusError`` for an error response, whatever its body.
 
     ``token_given``: whether the API call carried a token (``None``: not an
     API call), for a 401's advice. ``detail`` replaces the body's (the
-    client's own reason, such as a redirect it did not follow). ``url`` is
-    kept as messages show URLs (``display_url``).
+    client's own reason, such as a redirect it did not follow). ``hint``:
+    the client's advice, said after the server's words. ``url`` is kept as
+    messages show URLs (``display_url``).
     """
     if detail is None:
         # A body too large is not decoded: the exception keeps its text only
@@ -328,7 +339,9 @@ def error_from_response(
     text = body[: _MAX_DETAIL_CHARS * 4].decode("utf-8", "replace")
     request_id = next((headers[n] for n in _REQUEST_ID_HEADERS if n in headers), None)
     cls = ServerError if status >= 500 else _STATUS_CLASSES.get(status, APIStatusError)
-    extra = {"token_given": token_given} if cls is AuthenticationError else {}
+    extra: dict[str, Any] = {}
+    if cls is AuthenticationError:
+        extra["token_given"] = token_given
     wait = parse_rate_limit_reset(headers, now := time.time())  # before a copy
     if "location" in (name.lower() for name in headers):
         # A redirect's target, as messages show URLs: its user info or query
@@ -337,6 +350,8 @@ def error_from_response(
             name: display_url(value) if name.lower() == "location" else value
             for name, value in headers.items()
         }
+    if hint is not None:
+        extra["hint"] = hint
     error = cls(
         status,
         detail,
@@ -385,7 +400,8 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         if timeout:
             during = " while streaming" if self.streaming else ""
             raise APITimeoutError(f"{where} timed out{during} ({name})") from exc
-        text = one_line(scrub_text(str(exc)), _MAX_CAUSE_CHARS)
+        text = _connector_text(exc) or scrub_text(str(exc))
+        text = one_line(text, _MAX_CAUSE_CHARS)
         what = "broke while streaming" if self.streaming else "failed"
         # OpenSSL's codes, said plainly (and whose certificate it was).
         text = certificate_failure(exc, _failed_proxy(exc, self.proxy)) or text
@@ -412,6 +428,21 @@ def _failed_proxy(error: BaseException | None, proxy: URL | None) -> str | None:
             return None
         current = current.__cause__ or current.__context__
     return None
+
+
+def _connector_text(exc: BaseException | None) -> str | None:
+    """A connect failure said without aiohttp's ``ssl:default`` (or a context's
+    repr) and with a refusal named, else ``None``."""
+    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
+        exc, aiohttp.ClientProxyConnectionError
+    ):
+        return None
+    cause = exc.os_error
+    if cause.errno == errno.ECONNREFUSED:
+        why = "connection refused: nothing listens there"
+    else:
+        why = scrub_text(cause.strerror or str(cause))
+    return f"cannot connect to {exc.host}:{exc.port} ({why})"
 
 
 def _forget_proxy_credentials(error: BaseException | None) -> None:

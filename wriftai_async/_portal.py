@@ -446,6 +446,7 @@ class _Runner:
                 loop.call_exception_handler(
                     {"message": f"closing the {self.owner} failed", "exception": exc}
                 )
+        await _abort_transports_left(loop)
         executor = self._executor
         if executor is not None and executor.used:
             try:
@@ -616,6 +617,28 @@ class _Runner:
         _left_in_parent.append(self._loop)
         self._loop = self._thread = self._pid = self._executor = None
         self._background = set()
+
+
+async def _abort_transports_left(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the sockets still open on this private loop, at once.
+
+    Closing the client closes its pooled connections, but a connection the
+    server ended (``Connection: close``) was already handed to a graceful TLS
+    shutdown, which waits up to 30 s for the peer's close_notify. The loop
+    closes long before: the socket stayed open and warned "unclosed
+    transport" when collected. Nothing else runs on this loop, so whatever
+    transport is still here is ours to abort. ``_transports`` is the
+    selector loop's table of its transports (private; an event loop without
+    it is left as it was).
+    """
+    transports = getattr(loop, "_transports", None)
+    if not transports:
+        return
+    for transport in list(transports.values()):
+        transport.abort()  # a no-op on one already closed
+    # abort() closes the socket in a callback: let it run before the loop closes.
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
 
 def _close_all_at_exit() -> None:

@@ -40,9 +40,10 @@ from aiohttp import hdrs
 from yarl import URL
 
 from . import _json
-from ._checks import check_int, check_limit, has_control_character
+from ._checks import check_headers, check_int, check_limit, has_control_character
 from ._constants import (
     BYTES_PER_JSON_VALUE,
+    DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_LISTING_ITEMS,
@@ -83,6 +84,13 @@ _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 _TOKEN_VARIABLE = "WRIFTAI_ACCESS_TOKEN"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
+# A TLS connection the server ended (``Connection: close``) goes to a
+# graceful shutdown that waits up to 30 s for the server's close_notify; if
+# the loop closes first (``asyncio.run`` returning), its socket is left open
+# and warned about when collected. With cleanup on, closing the connector
+# aborts such connections. aiohttp accepts the flag only on the Pythons it
+# judges to need it (it warns on the others), so ask it which.
+_CLEANUP_CLOSED = bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False))
 
 
 def _external_url(url: object) -> URL:
@@ -182,6 +190,7 @@ class AsyncSession:
         trust_env: bool = True,
     ) -> None:
         token = _resolve_token(access_token)
+        extra_headers = check_headers(headers, token=token is not None)
         # Checked once, naming its source; "" never means the default.
         self.base_url: str = resolve_base_url(base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -207,6 +216,14 @@ class AsyncSession:
             raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
         self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
+        # Every path of the API is under /v1: a 404 from a base URL without
+        # it (an origin alone, a mistyped version) says so.
+        self._not_found_hint: str | None = None
+        if not URL(self.base_url).path.rstrip("/").endswith("/v1"):
+            self._not_found_hint = (
+                f"base_url {display_url(self.base_url)} has no /v1, where every "
+                f"path of the API starts; the service's is {DEFAULT_BASE_URL}"
+            )
         self._origin_key = origin_key(origin)
         # Read (the environment too) and checked now; the API's route is
         # fixed (a request never leaves its origin), an upload host's is
@@ -227,7 +244,7 @@ class AsyncSession:
         auth = AuthMiddleware(
             origin,
             token,
-            headers or {},
+            extra_headers,
             USER_AGENT,
             proxy_credentials=self._api_route is not None
             and self._api_route.headers is not None,
@@ -322,6 +339,7 @@ class AsyncSession:
                 limit=self._connection_limit,
                 limit_per_host=self._connection_limit,
                 ssl=True if self._ssl is None else self._ssl,
+                enable_cleanup_closed=_CLEANUP_CLOSED,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -408,6 +426,7 @@ class AsyncSession:
                     url=url,
                     token_given=self.has_token if api else None,
                     detail=refused,
+                    hint=self._not_found_hint if api and status == 404 else None,
                 )
             kwargs.pop("params", None)  # the Location is the whole new URL
         raise APIConnectionError(

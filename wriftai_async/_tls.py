@@ -35,6 +35,9 @@ _CLIENT_CERT_REFUSED = frozenset(
     }
 )
 _HANDSHAKE_REFUSED = "SSLV3_ALERT_HANDSHAKE_FAILURE"
+# What came back was not TLS: most often a plain http:// server (or port)
+# under an https:// URL.
+_NOT_TLS = "WRONG_VERSION_NUMBER"
 
 
 def check_ssl_context(value: object) -> SSLContext | None:
@@ -156,5 +159,10 @@ def certificate_failure(
             f"{who} refused the TLS handshake (SSLV3_ALERT_HANDSHAKE_FAILURE): "
             "if it requires a client certificate, load yours into the ssl= "
             f"context (load_cert_chain) ({_README})"
+        )
+    if reason == _NOT_TLS:
+        return (
+            "the server did not answer in TLS (WRONG_VERSION_NUMBER): it may be "
+            "a plain http:// server; check the URL's scheme and port"
         )
     return None

@@ -56,6 +56,12 @@ class Client:
         connect_timeout: seconds to open one connection (``None``: no limit).
         headers: extra headers for every request to the API's origin, like
             the token (a request never leaves it: see redirects in README).
+            A mapping of str to str, checked now, naming the header and
+            never showing its value: ``TypeError`` for another type,
+            ``ValueError`` for a name that is not an HTTP token, a line break
+            in a value, a name given twice, ``Content-Length`` or
+            ``Transfer-Encoding``, and ``Authorization`` when there is a
+            token (it would be replaced; without one it is sent as given).
         retry: backoff timing (:class:`RetryPolicy`).
         connection_limit: the most connections open at once (an int >= 1).
         max_response_size: the largest response body read, in bytes after

@@ -1,0 +1,133 @@
+"""A wrong base URL or port, said plainly (over real sockets on 127.0.0.1).
+
+The mistakes a new user makes first: the origin without ``/v1``, an
+``https://`` URL on a plain-http port, a port where nothing listens. Each
+error names the mistake instead of aiohttp's internals (``ssl:default``,
+``WRONG_VERSION_NUMBER`` alone, ``Connect call failed``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from tests.conftest import CLIENT_KINDS, FAST_RETRY, resolve
+from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
+from wriftai_async.testing import Emulator
+
+
+def _client(kind: str, base_url: str, token: str, **kwargs: Any) -> Any:
+    cls = AsyncClient if kind == "async" else Client
+    return cls(access_token=token, base_url=base_url, retry=FAST_RETRY, **kwargs)
+
+
+async def _close(client: Any) -> None:
+    await resolve(
+        client.aclose() if isinstance(client, AsyncClient) else client.close()
+    )
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+@pytest.mark.parametrize("path", ["", "/", "/v2"])
+async def test_a_404_from_a_base_url_without_v1_says_so(
+    emulator: Emulator, kind: str, path: str
+) -> None:
+    origin = emulator.base_url.removesuffix("/v1")
+    client = _client(kind, origin + path, emulator.access_token)
+    try:
+        with pytest.raises(NotFoundError) as caught:
+            await resolve(client.users.get("alice"))
+    finally:
+        await _close(client)
+    hint = caught.value.hint
+    assert (
+        hint is not None and "has no /v1" in hint and "https://api.wrift.ai/v1" in hint
+    )
+    assert hint in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_a_404_of_the_api_itself_has_no_hint(
+    emulator: Emulator, kind: str
+) -> None:
+    client = _client(kind, emulator.base_url, emulator.access_token)
+    try:
+        with pytest.raises(NotFoundError) as caught:
+            await resolve(client.users.get("nobody-at-all"))
+    finally:
+        await _close(client)
+    assert caught.value.hint is None
+    assert "/v1," not in str(caught.value)
+
+
+class PlainHTTPServer:
+    """Counts the connections it accepts and answers each in plain HTTP."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.02)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.port = self._sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)  # the ClientHello
+                    conn.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                    )
+                except OSError:
+                    pass
+
+    def __enter__(self) -> PlainHTTPServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_https_to_a_plain_http_port_is_said_and_not_retried(kind: str) -> None:
+    with PlainHTTPServer() as server:
+        url = f"https://127.0.0.1:{server.port}/v1"
+        client = _client(kind, url, "tok-SECRET", max_retries=3)
+        try:
+            with pytest.raises(APIConnectionError) as caught:
+                await resolve(client.users.get("alice"))
+        finally:
+            await _close(client)
+    message = str(caught.value)
+    assert "did not answer in TLS" in message and "http://" in message
+    assert server.connections == 1  # a wrong scheme does not pass by retrying
+    assert "SECRET" not in message
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_a_port_where_nothing_listens_is_said_plainly(kind: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+    # Closed: nothing listens there now (nothing else binds it this soon).
+    client = _client(kind, f"http://127.0.0.1:{port}/v1", "t", max_retries=0)
+    try:
+        with pytest.raises(APIConnectionError) as caught:
+            await resolve(client.users.get("alice"))
+    finally:
+        await _close(client)
+    message = str(caught.value)
+    assert f"cannot connect to 127.0.0.1:{port} (connection refused" in message
+    assert "ssl:" not in message
