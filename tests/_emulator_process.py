@@ -7,6 +7,7 @@ counting the server's copy of the uploaded bytes.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import re
 import signal
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_URL = re.compile(r"serving at (http://\S+/v1)")
+_URL = re.compile(r"serving at (https?://\S+/v1)")
 # Generous: a loaded CI machine may take seconds to import and start.
 STOP_TIMEOUT = 30.0
 
@@ -44,7 +45,7 @@ def served(*args: str, command: tuple[str, ...] | None = None) -> Iterator[Serve
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
+        lines = _banner(process)
         found = _URL.search(lines[0])
         assert found, f"unexpected output {lines!r}; stderr: {_stderr(process)}"
         token = lines[2].strip().rpartition("=")[2]
@@ -56,6 +57,23 @@ def served(*args: str, command: tuple[str, ...] | None = None) -> Iterator[Serve
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _banner(process: subprocess.Popen[str]) -> list[str]:
+    """The banner's first three lines, printed once it listens (bounded wait).
+
+    A runner that hangs before printing them is killed, which ends the read
+    with EOF: the test then fails on the output instead of hanging.
+    """
+    stdout = process.stdout
+    assert stdout is not None
+    with concurrent.futures.ThreadPoolExecutor(1) as reader:
+        lines = reader.submit(lambda: [stdout.readline() for _ in range(3)])
+        try:
+            return lines.result(timeout=STOP_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            process.kill()
+            return lines.result(timeout=STOP_TIMEOUT)
 
 
 def _stderr(process: subprocess.Popen[str]) -> str:

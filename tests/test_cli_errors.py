@@ -13,10 +13,8 @@ import errno
 import io
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -475,52 +473,3 @@ async def test_an_exception_leaves_no_bar_on_the_screen():
             progress(1)
             raise RuntimeError("boom")
     assert screen.getvalue().endswith("\r\x1b[K")
-
-
-def test_ctrl_c_while_reading_owners_exits_130_with_one_line(emulator, tmp_path):
-    # A blocking read of --from-file (a FIFO here, a terminal for a person)
-    # happens before the event loop starts, where Ctrl-C still interrupts it.
-    fifo = tmp_path / "owners"
-    os.mkfifo(fifo)
-    command = ["models", "list", "--from-file", str(fifo)]
-    process = subprocess.Popen(
-        [sys.executable, "-W", "error", "-m", "wriftai_async", *command],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_process_env(emulator),
-    )
-    writer = None
-    try:
-        for _ in range(3000):  # until the command has opened it for reading
-            try:
-                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError as exc:
-                assert exc.errno == errno.ENXIO
-                assert process.poll() is None, process.communicate()
-                time.sleep(0.01)
-        assert writer is not None
-        # Known race (noted on issue 18/19's closing note): a Ctrl-C landing
-        # between the FIFO's open returning and the read blocking is only
-        # seen once the read returns (CPython checks signals between
-        # bytecodes, not before a C call); a second Ctrl-C ends it, as a
-        # person would press again. Measured: 4 runs in 60 need the second.
-        for _ in range(5):
-            process.send_signal(signal.SIGINT)
-            try:
-                out, err = process.communicate(timeout=2)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
-            out, err = process.communicate(timeout=30)
-    finally:
-        if writer is not None:
-            os.close(writer)
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 130, err
-    assert out == "" and err == "wriftai-async: interrupted\n"
-    assert emulator.requests == []

@@ -83,11 +83,10 @@ def test_bad_arguments_and_a_taken_port() -> None:
             text=True,
             timeout=STOP_TIMEOUT,
         )
-    assert busy.returncode == 1
-    # Named like the command's other messages (once a bare "error: ...").
-    assert busy.stderr.startswith(
-        "python -m wriftai_async.testing: error: cannot serve"
-    )
+    # A usage error, named like the command's other messages (once a bare
+    # "error: ...", then exit status 1 with the OS's errno text).
+    assert busy.returncode == 2
+    assert busy.stderr.startswith("python -m wriftai_async.testing: error: ")
     # "" once served, printing `export WRIFTAI_ACCESS_TOKEN=`: every
     # client then sends no token and gets a 401.
     empty = subprocess.run(
@@ -96,7 +95,81 @@ def test_bad_arguments_and_a_taken_port() -> None:
         text=True,
         timeout=STOP_TIMEOUT,
     )
-    assert empty.returncode == 2 and "argument --token" in empty.stderr
+    assert empty.returncode == 2 and "error: --token: " in empty.stderr
+
+
+def runner(*args: str, command: str = "module") -> subprocess.CompletedProcess[str]:
+    """The runner as a subprocess, on a free port unless ``args`` name one."""
+    port = () if "--port" in args else ("--port", "0")
+    return subprocess.run(
+        [*COMMANDS[command], *port, *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STOP_TIMEOUT,
+    )
+
+
+def usage_error(result: subprocess.CompletedProcess[str], command: str) -> str:
+    """The one line of a usage error (exit status 2, nothing served)."""
+    prog = {
+        "module": "python -m wriftai_async.testing",
+        "cli": "wriftai-async emulator",
+    }
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""  # no banner: nothing was served
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr  # no argparse usage block
+    assert lines[0].startswith(f"{prog[command]}: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("host", ["", "  ", "127.0.0.1\n"])
+def test_a_blank_host_is_refused(host: str, command: str) -> None:
+    # "" bound every interface: the emulator and its well-known token on
+    # the network, from an unset variable in `--host "$HOST"`.
+    line = usage_error(runner("--host", host, command=command), command)
+    assert line.startswith(f"{line.partition(':')[0]}: error: --host: ")
+    assert "not a host" in line
+
+
+@pytest.mark.parametrize("username", ["", " ", "a/b", "bob\r"])
+def test_a_blank_username_is_refused(username: str) -> None:
+    line = usage_error(runner("--username", username), "module")
+    assert "error: --username: " in line and "not a username" in line
+    assert "\r" not in line  # shown escaped, on one line
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_port_in_use_names_it(command: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner("--port", str(port), command=command)
+    line = usage_error(result, command)
+    assert f"127.0.0.1:{port} is already in use" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--user", "bob"),  # once taken as --username bob
+        ("--tok", "t0k"),  # once --token
+        ("--cert", "x.pem", "--key", "x.key"),  # once --certfile/--keyfile
+    ],
+)
+def test_abbreviated_options_are_refused(args: tuple[str, ...]) -> None:
+    line = usage_error(runner(*args), "module")
+    assert f"unrecognized arguments: {args[0]}" in line
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e400"])
+def test_seconds_must_be_finite(value: str) -> None:
+    line = usage_error(runner("--cancel-delay", value), "module")
+    assert "--cancel-delay: seconds must be a finite number >= 0" in line
 
 
 def test_a_full_disk_is_not_reported_as_a_port_problem() -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import aiohttp
 from aiohttp import hdrs
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "check_int",
     "check_limit",
     "check_mapping",
+    "check_method",
     "check_number",
     "check_page_size",
+    "check_path",
+    "check_trace_configs",
     "has_control_character",
 ]
 
@@ -186,3 +190,66 @@ def check_headers(headers: object, *, token: bool) -> dict[str, str]:
             )
         checked[name] = value
     return checked
+
+
+def check_trace_configs(value: object) -> list[aiohttp.TraceConfig]:
+    """``trace_configs=``: a list (any iterable) of ``aiohttp.TraceConfig``."""
+    if isinstance(value, aiohttp.TraceConfig):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig: wrap the "
+            "one given in a list, trace_configs=[config]"
+        )
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(
+        value, Iterable
+    ):
+        raise TypeError(
+            "trace_configs must be a list of aiohttp.TraceConfig, "
+            f"not {type(value).__name__}"
+        )
+    configs = list(value)
+    for index, config in enumerate(configs):
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise TypeError(
+                f"trace_configs[{index}] is a {type(config).__name__}, "
+                "not an aiohttp.TraceConfig"
+            )
+    return configs
+
+
+#: What ``request(method, ...)`` may send; CONNECT and TRACE are not API calls.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def check_method(method: object) -> str:
+    """An HTTP method, in capitals (``"get"`` is ``"GET"``, as httpx takes it).
+
+    Capitals matter past aiohttp: which requests are retried and which
+    follow a redirect is decided on the method as given.
+    """
+    if type(method) is str and method in HTTP_METHODS:
+        return method  # the library's own calls: one lookup
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, not {type(method).__name__}")
+    upper = method.upper()
+    if upper not in HTTP_METHODS:
+        shown = repr(method) if len(method) <= 20 else repr(method[:20]) + "..."
+        raise ValueError(
+            f"method must be one of {', '.join(sorted(HTTP_METHODS))}, not {shown}"
+        )
+    return upper
+
+
+def check_path(path: object) -> str:
+    """A path under the API's base URL: a str starting with ``/``."""
+    if type(path) is not str:
+        if not isinstance(path, str):
+            raise TypeError(
+                f"path must be a str such as '/hardware', not {type(path).__name__}"
+            )
+        path = str(path)
+    if not path.startswith("/"):
+        shown = repr(path) if len(path) <= 60 else repr(path[:60]) + "..."
+        raise ValueError(
+            f"path must start with '/' (it is joined to base_url), got {shown}"
+        )
+    return path

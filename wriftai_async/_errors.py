@@ -42,6 +42,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
+    "SourceChangedError",
     "StreamInterruptedError",
     "ValidationError",
     "WaitTimeoutError",
@@ -111,6 +112,33 @@ class StreamInterruptedError(WriftAIError):
         super().__init__(message)
         self.prediction_id = prediction_id
         self.last_event_id = last_event_id
+
+
+class SourceChangedError(WriftAIError, OSError):
+    """A file being uploaded changed, vanished or failed to read mid-upload.
+
+    Also an ``OSError``. Raised at once, never retried: the failure is on
+    this machine, not the network's, and re-sending would read the same
+    changed file. ``filename``: the path, or the file object's ``name`` (a
+    placeholder such as ``<BufferedReader>`` when it has none); ``errno``:
+    the read's, if an ``OSError`` caused it (its ``__cause__``), else
+    ``None``. The message names the file, what changed and the part.
+    """
+
+    def __init__(
+        self, message: str, *, filename: str | None = None, errno: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.errno = errno
+
+    def __str__(self) -> str:
+        # OSError's own would be "[Errno None] None: 'name'".
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {"filename": self.filename, "errno": self.errno}
+        return (type(self), self.args, state)
 
 
 class ResponseDecodeError(WriftAIError):
@@ -269,12 +297,60 @@ class ValidationError(APIStatusError):
 
     ``errors`` is a list of ``{"loc": [...], "msg": str, "type": str}`` dicts,
     one per rejected field (empty when the server sent a plain message).
+
+    Its message is a first line (status, request, how many errors), then
+    one line per field error, ``  body.visibility: Input should be ...``:
+    at most 10 of them, each at most 200 characters, each the server's text
+    made one line (see :func:`_repr.one_line`), then ``  ... and N more``.
     """
 
     @property
     def errors(self) -> list[dict[str, Any]]:
         detail = self.detail if isinstance(self.detail, list) else []
         return [item for item in detail if isinstance(item, dict)]
+
+    def _message(self) -> str:
+        detail = self.detail
+        if not isinstance(detail, list) or not detail:
+            return super()._message()
+        count = len(detail)
+        lines = [_field_error(item) for item in detail[:_MAX_FIELD_LINES]]
+        if count > _MAX_FIELD_LINES:
+            lines.append(f"... and {count - _MAX_FIELD_LINES} more")
+        where = rid = ""
+        if self.method:
+            where = f" ({self.method} {one_line(self.url, _MAX_DETAIL_CHARS)})"
+        if self.request_id:
+            rid = f" [request id {one_line(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
+        plural = "" if count == 1 else "s"
+        hint = f" ({self.hint})" if self.hint else ""
+        head = f"{self.status}{where}: {count} validation error{plural}{rid}{hint}"
+        return "\n".join([head, *(f"  {line}" for line in lines)])
+
+
+#: The field errors a ValidationError's message lists, and each line's length.
+_MAX_FIELD_LINES = 10
+_MAX_FIELD_CHARS = 200
+
+
+def _field_error(item: object) -> str:
+    """One field error as ``loc: msg``, one line, bounded."""
+    if not isinstance(item, dict):
+        return bounded_repr(item, _MAX_FIELD_CHARS, 2)
+    loc, msg = item.get("loc"), item.get("msg")
+    if isinstance(loc, (list, tuple)):
+        where = ".".join(
+            str(part) if isinstance(part, (str, int)) else bounded_repr(part, 40, 1)
+            for part in loc[:20]
+        )
+    elif isinstance(loc, (str, int)):
+        where = str(loc)
+    else:
+        where = "(no loc)" if loc is None else bounded_repr(loc, 40, 1)
+    if not isinstance(msg, str):
+        msg = "(no msg)" if msg is None else bounded_repr(msg, _MAX_FIELD_CHARS, 2)
+    where = one_line(where, _MAX_FIELD_CHARS // 2)
+    return one_line(f"{where}: {msg}", _MAX_FIELD_CHARS)
 
 
 class RateLimitError(APIStatusError):
@@ -408,6 +484,21 @@ class transport_errors(AbstractContextManager[None]):  # on every call: no gener
         raise APIConnectionError(f"{where} {what}: {name}: {text}") from exc
 
 
+def _connector_text(exc: BaseException | None) -> str | None:
+    """A connect failure said without aiohttp's ``ssl:default`` (or a context's
+    repr) and with a refusal named, else ``None``."""
+    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
+        exc, aiohttp.ClientProxyConnectionError
+    ):
+        return None
+    cause = exc.os_error
+    if cause.errno == errno.ECONNREFUSED:
+        why = "connection refused: nothing listens there"
+    else:
+        why = scrub_text(cause.strerror or str(cause))
+    return f"cannot connect to {exc.host}:{exc.port} ({why})"
+
+
 def _failed_proxy(error: BaseException | None, proxy: URL | None) -> str | None:
     """The ``https://`` proxy's origin, shown, if ``error`` is a failure to
     connect to that proxy itself (its TLS), not to the server behind it.
@@ -428,21 +519,6 @@ def _failed_proxy(error: BaseException | None, proxy: URL | None) -> str | None:
             return None
         current = current.__cause__ or current.__context__
     return None
-
-
-def _connector_text(exc: BaseException | None) -> str | None:
-    """A connect failure said without aiohttp's ``ssl:default`` (or a context's
-    repr) and with a refusal named, else ``None``."""
-    if not isinstance(exc, aiohttp.ClientConnectorError) or isinstance(
-        exc, aiohttp.ClientProxyConnectionError
-    ):
-        return None
-    cause = exc.os_error
-    if cause.errno == errno.ECONNREFUSED:
-        why = "connection refused: nothing listens there"
-    else:
-        why = scrub_text(cause.strerror or str(cause))
-    return f"cannot connect to {exc.host}:{exc.port} ({why})"
 
 
 def _forget_proxy_credentials(error: BaseException | None) -> None:

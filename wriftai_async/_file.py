@@ -8,7 +8,11 @@ large the file is. Disk and file-object reads run in a worker thread
 
 :class:`PartPayload` is the body of one part's ``PUT``: an aiohttp payload
 that reads its range again each time it is written, so the retry middleware
-can re-send a part after a 503 or a dropped connection.
+can re-send a part after a 503 or a dropped connection. A read that fails
+(the file deleted, truncated, replaced, closed) is not a network failure: the
+payload keeps it as :attr:`PartPayload.failure`, a
+:class:`SourceChangedError`, which the middleware raises at once instead of
+retrying.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import IO
 
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
+
+from ._errors import SourceChangedError
 
 __all__ = [
     "DEFAULT_MIME_TYPE",
@@ -118,17 +124,23 @@ def guess_mime_type(content: object) -> str:
 
 
 class Source:
-    """The content of one upload: its size, and a reader of any byte range."""
+    """The content of one upload: its size, and a reader of any byte range.
 
-    __slots__ = ("_read", "size")
+    ``name``: what messages call it (the path, the file object's ``name``,
+    else a placeholder such as ``<bytes>``).
+    """
+
+    __slots__ = ("_read", "name", "size")
 
     def __init__(
         self,
         size: int,
         read: Callable[[int, int], AsyncGenerator[bytes, None]],
+        name: str = "<bytes>",
     ) -> None:
         self.size = size
         self._read = read
+        self.name = name
 
     def read_range(self, offset: int, length: int) -> AsyncGenerator[bytes, None]:
         """``length`` bytes from ``offset`` in chunks (fewer if it shrank)."""
@@ -151,20 +163,49 @@ class Source:
                     f"File path {str(path)!r} is not a regular file (a pipe or "
                     "a device?): pass it opened in binary mode instead"
                 )
-            return cls(stat.st_size, lambda o, n: _read_path(path, o, n))
+            # Each part's open compares the file with this: one deleted,
+            # replaced, grown, shrunk or rewritten since is not uploaded.
+            seen = _identity(stat)
+            return cls(
+                stat.st_size, lambda o, n: _read_path(path, seen, o, n), str(path)
+            )
         if isinstance(content, (bytes, bytearray, memoryview)):
             view = memoryview(content).cast("B")
             return cls(len(view), lambda o, n: _read_memory(view, o, n))
         stream: IO[bytes] = content
+        name = _stream_name(stream)
         if not await asyncio.to_thread(_seekable, stream):
             data = await asyncio.to_thread(stream.read)
             if not isinstance(data, bytes):
                 raise TypeError("File needs a file opened in binary mode ('rb')")
             view = memoryview(data)
-            return cls(len(view), lambda o, n: _read_memory(view, o, n))
+            return cls(len(view), lambda o, n: _read_memory(view, o, n), name)
         size = await asyncio.to_thread(_stream_size, stream)
         lock = asyncio.Lock()  # every part shares the stream's position
-        return cls(size, lambda o, n: _read_stream(stream, lock, o, n))
+        return cls(size, lambda o, n: _read_stream(stream, lock, o, n), name)
+
+
+def _stream_name(stream: object) -> str:
+    raw = getattr(stream, "name", None)
+    return raw if isinstance(raw, str) else f"<{type(stream).__name__}>"
+
+
+_Identity = tuple[int, int, int, int]
+
+
+def _identity(stat: os.stat_result) -> _Identity:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _change(before: _Identity, now: _Identity) -> str | None:
+    """How the file changed between two stats, or ``None``."""
+    if before[:2] != now[:2]:
+        return "it was replaced by another file"
+    if before[2] != now[2]:
+        return f"its size is now {now[2]} bytes, not {before[2]}"
+    if before[3] != now[3]:
+        return "it was modified"
+    return None
 
 
 def _seekable(stream: IO[bytes]) -> bool:
@@ -188,9 +229,15 @@ async def _read_memory(
         yield bytes(view[start : min(start + CHUNK_SIZE, end)])
 
 
-def _open_at(path: Path, offset: int) -> IO[bytes]:
+def _open_at(path: Path, seen: _Identity, offset: int) -> IO[bytes]:
     handle = path.open("rb")
     try:
+        change = _change(seen, _identity(os.fstat(handle.fileno())))
+        if change is not None:
+            raise SourceChangedError(
+                f"{_shown(str(path))} changed during the upload: {change}",
+                filename=str(path),
+            )
         handle.seek(offset)
     except BaseException:
         handle.close()
@@ -198,17 +245,23 @@ def _open_at(path: Path, offset: int) -> IO[bytes]:
     return handle
 
 
+def _shown(name: str) -> str:
+    """A file's name in a message: quoted, one line, bounded."""
+    return repr(name) if len(name) <= 200 else repr(name[:200]) + "..."
+
+
 def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
     if not opening.cancelled() and opening.exception() is None:
         opening.result().close()
 
 
-async def _open_in_thread(path: Path, offset: int) -> IO[bytes]:
+async def _open_in_thread(path: Path, seen: _Identity, offset: int) -> IO[bytes]:
     # A cancel landing while the worker thread opens the file cannot stop
     # that thread: the handle it returns would be dropped unclosed (a
     # ResourceWarning, an fd held until the collector runs). So the open is
     # shielded, and a cancelled caller leaves it to be closed on arrival.
-    opening = asyncio.get_running_loop().run_in_executor(None, _open_at, path, offset)
+    loop = asyncio.get_running_loop()
+    opening = loop.run_in_executor(None, _open_at, path, seen, offset)
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
@@ -217,11 +270,11 @@ async def _open_in_thread(path: Path, offset: int) -> IO[bytes]:
 
 
 async def _read_path(
-    path: Path, offset: int, length: int
+    path: Path, seen: _Identity, offset: int, length: int
 ) -> AsyncGenerator[bytes, None]:
     # One handle per part attempt: parts read in parallel without sharing a
     # position, and a retried part starts over from its own offset.
-    handle = await _open_in_thread(path, offset)
+    handle = await _open_in_thread(path, seen, offset)
     try:
         remaining = length
         while remaining > 0:
@@ -261,17 +314,23 @@ async def _read_stream(
 # -- one part's body -----------------------------------------------------------
 
 
-class SourceChangedError(Exception):
-    """The content got shorter while it was being uploaded."""
-
-
 class PartPayload(Payload):
     """The body of one part's ``PUT``: ``length`` bytes of ``source`` at ``offset``.
 
     Re-readable: every write (a retry is another write) reads the range again
     from the source, chunk by chunk. ``on_sent(n)`` reports the most bytes of
     this part written so far, so a retried part does not count twice.
+
+    A read that fails, or comes up short, is kept in :attr:`failure` before
+    it is raised: aiohttp reports any failure of a body as a broken
+    connection (``ClientOSError``), which the retry middleware would retry;
+    it raises ``failure`` instead (see ``RetryMiddleware``). An ``OSError``
+    or ``ValueError`` (a closed file) becomes a :class:`SourceChangedError`
+    naming the file.
     """
+
+    #: Why the last write failed on this side (the source), if it did.
+    failure: BaseException | None = None
 
     def __init__(
         self,
@@ -304,16 +363,52 @@ class PartPayload(Payload):
         # closes the reader, and with it the file handle, right away.
         chunks = self._source.read_range(self._offset, length)
         async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
+            while True:
+                # Only the read is the source's: a failed writer.write is
+                # the connection's, and stays aiohttp's to report.
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    error = self._failed(exc)
+                    if error is exc:
+                        raise
+                    raise error from exc
                 await writer.write(chunk)
                 sent += len(chunk)
                 if self._on_sent is not None:
                     self._on_sent(sent)
         if sent != length:
-            raise SourceChangedError(
-                f"the file has {sent} bytes at offset {self._offset} where "
-                f"{length} were announced; it changed during the upload"
+            why = (
+                f"{sent} bytes were read where {length} were announced "
+                f"(truncated after its size was taken?)"
             )
+            raise self._failed(SourceChangedError(self._message(why)))
+
+    def _message(self, why: str) -> str:
+        end = self._offset + (self._size or 0)
+        return (
+            f"{_shown(self._source.name)} changed during the upload: {why}, "
+            f"in the part of bytes {self._offset}-{end}"
+        )
+
+    def _failed(self, exc: Exception) -> Exception:
+        """``exc`` as raised, kept in :attr:`failure` for the middleware."""
+        error: Exception = exc
+        if isinstance(exc, SourceChangedError):
+            if exc.filename is None:
+                exc.filename = self._source.name
+        elif isinstance(exc, (OSError, ValueError)):
+            detail = exc.strerror if isinstance(exc, OSError) else None
+            why = f"reading it failed ({type(exc).__name__}: {detail or exc})"
+            error = SourceChangedError(
+                self._message(why),
+                filename=self._source.name,
+                errno=exc.errno if isinstance(exc, OSError) else None,
+            )
+        self.failure = error
+        return error
 
     async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
         chunks = self._source.read_range(self._offset, self._size or 0)

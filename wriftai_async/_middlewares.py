@@ -133,11 +133,18 @@ class RetryMiddleware:
     attempt to ``limiter_origin`` first waits for its turn, and a 429 from
     that origin holds every request there; a 429 from any other host holds
     nothing. ``redact``: spans show the URL's query values as ``REDACTED``.
+    ``local_bodies``: the bodies are read from local files
+    (``PartPayload``): a body that failed to read itself (its ``failure``)
+    is raised at once, never retried, though aiohttp reports it as a
+    broken connection (and turns any ``OSError`` out of the chain into
+    ``ClientOSError``: ``AsyncSession.put_external`` raises the body's
+    ``failure`` in its place).
     """
 
     __slots__ = (
         "_limiter_origin",
         "limiter",
+        "local_bodies",
         "max_body",
         "max_retries",
         "policy",
@@ -155,8 +162,10 @@ class RetryMiddleware:
         limiter: Limiter | None = None,
         limiter_origin: URL | None = None,
         redact: bool = False,
+        local_bodies: bool = False,
     ) -> None:
         self.policy = policy
+        self.local_bodies = local_bodies
         self.max_retries = max_retries
         self.max_body = max_body
         self.read_success = read_success
@@ -221,15 +230,32 @@ class RetryMiddleware:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             if response is not None:
                 response.close()
-            attempt.failed(exc)
-            return response, exc
+            failure = self._body_failure(request)
+            if failure is None:
+                attempt.failed(exc)
+                return response, exc
         except BaseException as exc:
             if response is not None:
                 response.close()  # cancelled mid-body: no half-read reuse
             attempt.failed(exc)
             raise
-        attempt.answered(response)
-        return response, None
+        else:
+            failure = self._body_failure(request)
+            if failure is None:
+                attempt.answered(response)
+                return response, None
+            response.close()  # answered before the body was all sent
+        # The body failed on this side (a file that changed): aiohttp said
+        # "Can not write request body", but no retry would read it better.
+        attempt.failed(failure)
+        raise failure  # its cause is the read's own error
+
+    def _body_failure(self, request: ClientRequest) -> BaseException | None:
+        """Why the request's body failed to read itself, if it did."""
+        if not self.local_bodies:
+            return None
+        failure: BaseException | None = getattr(request.body, "failure", None)
+        return failure
 
     def _delay(
         self,

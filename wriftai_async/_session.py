@@ -40,7 +40,15 @@ from aiohttp import hdrs
 from yarl import URL
 
 from . import _json
-from ._checks import check_headers, check_int, check_limit, has_control_character
+from ._checks import (
+    check_headers,
+    check_int,
+    check_limit,
+    check_method,
+    check_path,
+    check_trace_configs,
+    has_control_character,
+)
 from ._constants import (
     BYTES_PER_JSON_VALUE,
     DEFAULT_BASE_URL,
@@ -128,7 +136,12 @@ def _resolve_token(access_token: object) -> str | None:
     Checked here, naming its source and never showing it: an int or bytes
     would be sent as ``Bearer 123`` or ``Bearer b'...'`` and refused as an
     invalid token, and a newline (a token read from a file) would fail
-    every request deep in aiohttp as a "header injection".
+    every request deep in aiohttp as a "header injection". An empty or
+    blank ``access_token`` is refused, not taken for "no token" (the
+    official client falls back to the variable): it is almost always a
+    variable that was not set, and the calls would go out without a token.
+    The variable set to ``""`` is unset, as shells write it; blank, it is
+    refused too.
     """
     if access_token is not None and not isinstance(access_token, str):
         raise TypeError(
@@ -136,14 +149,26 @@ def _resolve_token(access_token: object) -> str | None:
         )
     source = "access_token"
     token = access_token
-    if not token:  # "" too: the official client falls back the same way
+    if token is None:
         source, token = "$WRIFTAI_ACCESS_TOKEN", os.environ.get(_TOKEN_VARIABLE)
-    if not token:
-        return None
+        if not token:
+            return None
+    if not token.strip():
+        empty = "empty" if not token else "only whitespace"
+        advice = (
+            "pass the token, or None to read $WRIFTAI_ACCESS_TOKEN"
+            if source == "access_token"
+            else "set it to the token, or unset it"
+        )
+        raise ValueError(f"{source} is {empty} (an unset variable?): {advice}")
     if has_control_character(token):
         raise ValueError(
             f"{source} holds a line break or another control character (a "
             "token read from a file with its newline?): strip it"
+        )
+    if token != token.strip():
+        raise ValueError(
+            f"{source} starts or ends with a space (no token does): strip it"
         )
     return token
 
@@ -211,9 +236,7 @@ class AsyncSession:
         self.max_listing_items: int = check_int(
             max_listing_items, "max_listing_items", 1
         )
-        self._trace_configs = list(trace_configs)
-        if not all(isinstance(c, aiohttp.TraceConfig) for c in self._trace_configs):
-            raise TypeError("trace_configs must be aiohttp.TraceConfig objects")
+        self._trace_configs = check_trace_configs(trace_configs)
         self._ssl = check_ssl_context(ssl)
         self._origin = origin = URL(self.base_url).origin()
         # Every path of the API is under /v1: a 404 from a base URL without
@@ -270,7 +293,13 @@ class AsyncSession:
         # of several files, each with a body of max_response_size, was GiBs).
         part_body = min(self._max_body, MAX_PART_ANSWER_SIZE)
         self._put_chain = (
-            RetryMiddleware(self.retry, self.max_retries, part_body, redact=True),
+            RetryMiddleware(
+                self.retry,
+                self.max_retries,
+                part_body,
+                redact=True,
+                local_bodies=True,
+            ),
         )
         self._session: aiohttp.ClientSession | None = None
         self._external: aiohttp.ClientSession | None = None
@@ -328,7 +357,7 @@ class AsyncSession:
             await session.close()
         await self.rate_limit.aclose()
 
-    def _checked_session(self, path: str) -> aiohttp.ClientSession:
+    def _checked_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("this client is closed; create a new one")
         if self._session is None:
@@ -356,12 +385,10 @@ class AsyncSession:
                 "this client was first used on another event loop; "
                 "create one client per event loop"
             )
-        if not path.startswith("/"):
-            raise ValueError(f"path must start with '/', got {path!r}")
         return self._session
 
     def _external_session(self) -> aiohttp.ClientSession:
-        api = self._checked_session("/")
+        api = self._checked_session()
         if self._external is None:
             # Shares the API session's connections (and their limit), but not
             # its headers or middlewares.
@@ -507,12 +534,17 @@ class AsyncSession:
             data = await client.session.request("GET", "/hardware")
 
         Raises:
+            TypeError: ``method`` or ``path`` is not a str.
+            ValueError: ``method`` is not one of GET, HEAD, POST, PUT, PATCH,
+                DELETE, OPTIONS (in any case: it is sent in capitals), or
+                ``path`` does not start with ``/``.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
             ResponseDecodeError: a success whose body is not JSON.
         """
+        method, path = check_method(method), check_path(path)
         limit = self._total if timeout is None else check_limit(timeout, "timeout")
-        session = self._checked_session(path)
+        session = self._checked_session()
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         fixed = _JSON_HEADERS if data is not None else {}
@@ -575,25 +607,36 @@ class AsyncSession:
         Raises:
             ValueError: ``url`` is not an absolute http(s) URL with a valid
                 host name.
+            SourceChangedError: ``data`` (an upload part) failed to read its
+                file; raised at once, without a retry.
             APIStatusError: a subclass for each error status.
             APIConnectionError, APITimeoutError: the transport failed.
         """
         target = _external_url(url)
         session = self._external_session()
         route = self._proxies.route(target)
-        with transport_errors("PUT", target, proxy=_proxy_url(route)):
-            async with deadline(self._total):
-                response = await self._send(
-                    session,
-                    "PUT",
-                    target,
-                    api=False,
-                    route=route,
-                    data=data,
-                    headers=headers,
-                )
-                response.release()
-                return response.headers
+        try:
+            with transport_errors("PUT", target, proxy=_proxy_url(route)):
+                async with deadline(self._total):
+                    response = await self._send(
+                        session,
+                        "PUT",
+                        target,
+                        api=False,
+                        route=route,
+                        data=data,
+                        headers=headers,
+                    )
+                    response.release()
+                    return response.headers
+        except APIConnectionError as exc:
+            # A body that failed on this side (a file that changed: see
+            # PartPayload) reached here as aiohttp's ClientOSError, once: the
+            # retry middleware did not retry it. Raised as itself.
+            failure = getattr(data, "failure", None)
+            if isinstance(failure, Exception):
+                raise failure from failure.__cause__ or exc
+            raise
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -635,7 +678,8 @@ class AsyncSession:
             APIConnectionError, APITimeoutError: the transport failed, before
                 or while the body was read.
         """
-        session = self._checked_session(path)
+        method, path = check_method(method), check_path(path)
+        session = self._checked_session()
         url = self.base_url + path
         data = None if json is None else _json.dumps(json)
         fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS

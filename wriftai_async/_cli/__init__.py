@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator",
         help="serve the emulator until Ctrl-C (see `wriftai-async emulator --help`)",
+        # What the emulator's own --help says (its parser is not loaded
+        # here: it would import aiohttp.web).
+        description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
         add_help=False,
     )
     _demo.add_parser(commands)
@@ -87,8 +90,8 @@ def _dispatch(argv: list[str]) -> int:
     prepare = getattr(args, "prepare", None)
     if prepare is not None:
         # Items from a file or stdin are read (and options checked) before
-        # the event loop starts: a blocking read of a terminal still ends
-        # with Ctrl-C there.
+        # the event loop starts, on a thread the main thread waits for in
+        # short slices: one Ctrl-C ends a blocked open or read at once.
         prepare(args)
     return run(lambda: args.run(args))
 

@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, NoReturn
@@ -34,6 +35,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_OUTPUT",
     "EXIT_USAGE",
+    "FROM_FILE_CAP",
     "Parser",
     "RequestCounter",
     "UsageError",
@@ -45,6 +47,7 @@ __all__ = [
     "format_option",
     "key_options",
     "make_client",
+    "read_from_file",
     "read_keys",
     "report_failure",
     "run",
@@ -69,8 +72,15 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors raised as :class:`UsageError`.
 
     ``main`` then prints them in the style of every other message, one line,
-    instead of argparse's usage block.
+    instead of argparse's usage block. Long options are never abbreviated
+    (``allow_abbrev=False``, for every subcommand too, which argparse makes
+    of this class): ``--desc`` is refused, not taken as ``--description``,
+    and a script keeps its meaning when an option is added.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         message = message.removeprefix("argument ")
@@ -318,22 +328,107 @@ def key_options(
     )
 
 
-def _read_file(path: str) -> bytes:
-    """The whole file, read through its descriptor alone.
+#: The most ``--from-file`` reads: 16 MiB. A list of owners or ids is far
+#: smaller; a wrong file (a disk image, ``/dev/zero``) ends with a message
+#: instead of filling memory.
+FROM_FILE_CAP = 16 * 1024 * 1024
+#: How long the main thread waits on the reader at a time: between two waits
+#: it handles a Ctrl-C, even one that the reading thread received.
+_WAIT_SLICE = 0.05
 
-    No Python file object: Ctrl-C may land between a blocking open (a FIFO,
-    a terminal) returning and a ``with`` taking hold of what it returned,
-    and a file object left so warns "unclosed file" over the one line the
-    command prints (seen 1 run in 40); an fd is closed by the exit, quietly.
-    """
+
+def _read_fd(fd: int, cap: int) -> bytes:
+    """At most ``cap + 1`` bytes from ``fd``: one more than ``cap`` says "too large"."""
+    chunks = []
+    size = 0
+    while size <= cap:
+        chunk = os.read(fd, min(1 << 16, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_path(path: str, cap: int) -> bytes:
+    """The file, read through its descriptor alone (no file object to warn
+    "unclosed file" if the command ends while the thread waits)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
+        return _read_fd(fd, cap)
     finally:
         os.close(fd)
-    return b"".join(chunks)
+
+
+def _read_stdin(cap: int) -> bytes:
+    stdin = sys.stdin
+    if stdin is None:
+        raise UsageError("--from-file -: stdin is closed")
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        # A sys.stdin replaced by one without a descriptor (an embedding
+        # application, a test): its bytes, or its text, capped alike.
+        source = getattr(stdin, "buffer", stdin)
+        data = source.read(cap + 1)
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return _read_fd(fd, cap)
+
+
+def _in_a_thread(work: Callable[[], bytes]) -> bytes:
+    """``work()`` run on a daemon thread, the main thread waiting in slices.
+
+    On the main thread, a Ctrl-C landing between ``open()`` returning and
+    ``read()`` blocking (a FIFO, a terminal) was seen only once the read
+    returned (CPython checks for signals between bytecodes): 3 runs in 60
+    needed a second Ctrl-C. Here the main thread only waits, in slices of
+    :data:`_WAIT_SLICE`, and handles a Ctrl-C between two of them even when
+    the reading thread received the signal; that thread, left blocked, ends
+    with the process.
+    """
+    outcome: list[bytes | BaseException] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the main thread, raised there
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(
+        target=target, name="wriftai-async --from-file", daemon=True
+    ).start()
+    while not done.wait(_WAIT_SLICE):
+        pass
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def read_from_file(from_file: str, cap: int = FROM_FILE_CAP) -> list[str]:
+    """The lines of ``--from-file`` (``-`` is stdin), read as
+    :func:`_in_a_thread` does, at most ``cap`` bytes of UTF-8 text."""
+    name = "stdin" if from_file == "-" else from_file
+    try:
+        if from_file == "-":
+            data = _in_a_thread(lambda: _read_stdin(cap))
+        else:
+            data = _in_a_thread(lambda: _read_path(from_file, cap))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot read {name}: {reason}") from None
+    if len(data) > cap:
+        raise UsageError(
+            f"cannot read {name}: more than {cap / 2**20:g} MiB, the most --from-file "
+            "reads (split the list)"
+        )
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {name}: not UTF-8 text") from None
 
 
 def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[str]:
@@ -344,19 +439,7 @@ def read_keys(given: Sequence[str], from_file: str | None, what: str) -> list[st
     """
     keys = list(given)
     if from_file is not None:
-        try:
-            if from_file == "-":
-                if sys.stdin is None:
-                    raise UsageError("--from-file -: stdin is closed")
-                lines = sys.stdin.read().splitlines()
-            else:
-                lines = _read_file(from_file).decode("utf-8").splitlines()
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UsageError(f"cannot read {from_file}: {reason}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"cannot read {from_file}: not UTF-8 text") from None
-        for line in lines:
+        for line in read_from_file(from_file):
             item = line.split("#", 1)[0].strip()
             if item:
                 keys.append(item)

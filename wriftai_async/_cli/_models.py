@@ -66,7 +66,12 @@ def add_parsers(
     commands: argparse._SubParsersAction,  # type: ignore[type-arg]
     common: argparse.ArgumentParser,
 ) -> None:
-    models = commands.add_parser("models", help="list, get and update models")
+    models = commands.add_parser(
+        "models",
+        help="list, get and update models",
+        description="List, get and update models "
+        "(`wriftai-async models ACTION --help` for each).",
+    )
     sub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     listing = sub.add_parser(
@@ -97,7 +102,12 @@ def add_parsers(
     format_option(listing)
     listing.set_defaults(run=list_models, prepare=_read_owners)
 
-    get = sub.add_parser("get", parents=[common], help="one model in full")
+    get = sub.add_parser(
+        "get",
+        parents=[common],
+        help="one model in full",
+        description="Get one model in full (its overview and latest version).",
+    )
     get.add_argument("model", metavar="OWNER/NAME")
     format_option(get)
     get.set_defaults(run=get_model)

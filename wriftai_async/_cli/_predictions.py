@@ -71,11 +71,20 @@ def add_parsers(
     common: argparse.ArgumentParser,
 ) -> None:
     predictions = commands.add_parser(
-        "predictions", help="get, wait for and cancel predictions"
+        "predictions",
+        help="get, wait for and cancel predictions",
+        description="Get, wait for and cancel predictions "
+        "(`wriftai-async predictions ACTION --help` for each).",
     )
     sub = predictions.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    get = sub.add_parser("get", parents=[common], help="one prediction")
+    get = sub.add_parser(
+        "get",
+        parents=[common],
+        help="one prediction",
+        description="Get one prediction as it is now (its status, input, "
+        "output and logs).",
+    )
     get.add_argument("id", metavar="ID")
     format_option(get)
     get.set_defaults(run=get_prediction)
@@ -84,6 +93,9 @@ def add_parsers(
         "wait",
         parents=[common],
         help="poll predictions until each has ended; print each as it ends",
+        description="Poll each prediction until it has ended (succeeded, "
+        "failed or cancelled) and print it then, many at once; one that "
+        "fails or is still running at --max-wait makes the exit code 1.",
     )
     key_options(wait, "ids", "prediction ids", "requests")
     _wait_options(wait, "waiting")

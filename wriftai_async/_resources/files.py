@@ -88,6 +88,11 @@ class AsyncFiles(AsyncResource):
             )
 
         Raises:
+            ValueError: the file is empty (before any request).
+            SourceChangedError: the file was deleted, replaced, truncated,
+                modified or closed during the upload, or a read failed
+                (also an ``OSError``, naming the file): raised at once, no
+                part is retried for it.
             ResponseDecodeError: the server's upload plan does not fit the
                 file (part count or size, a part URL that is not an absolute
                 http(s) URL), or a part answered without an ETag.
@@ -102,6 +107,14 @@ class AsyncFiles(AsyncResource):
             file = File(file.content, mime_type)
         source = await Source.open(file.content)
         size = source.size
+        if size == 0:
+            # The service takes no empty upload (the emulator, as it: 422
+            # "size: Input should be greater than 0"): said before any
+            # request, naming the file.
+            raise ValueError(
+                f"{bounded_repr(source.name, 200, 1)} is empty (0 bytes): "
+                "the API takes no empty upload"
+            )
         created = await self._session.request(
             "POST", "/uploads", json={"size": size, "mime_type": file.mime_type}
         )

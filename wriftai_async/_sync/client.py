@@ -44,7 +44,10 @@ class Client:
     Listings return plain iterators that fetch each page when it is reached.
 
     Args:
-        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``.
+        access_token: the API token; ``None`` reads ``WRIFTAI_ACCESS_TOKEN``
+            (set to ``""``: no token). An empty or blank token (argument or
+            variable), one with a line break or with spaces around it raise
+            ``ValueError`` naming where it came from, never showing it.
         base_url: ``None`` reads ``WRIFTAI_API_BASE_URL``, unset: the default
             ``https://api.wrift.ai/v1``. An empty value (argument or variable),
             user info, a query or a fragment raise ``ValueError`` naming it.
@@ -67,8 +70,10 @@ class Client:
         max_response_size: the largest response body read, in bytes after
             decompression (64 MiB); a larger one is refused, never buffered.
             A JSON body may hold at most ``max_response_size // 64`` values.
-        trace_configs: ``aiohttp.TraceConfig`` objects, as aiohttp defines
-            them: one request per call, retries inside (README, "Logs and traces").
+        trace_configs: a list of ``aiohttp.TraceConfig`` objects, as aiohttp
+            defines them: one request per call, retries inside (README, "Logs
+            and traces"). Anything else (one config not in a list, another
+            object in the list) raises ``TypeError``.
         ssl: an ``ssl.SSLContext`` for every connection, the API's and the
             upload hosts' (``None``: the default verification, which reads
             ``SSL_CERT_FILE``). To trust your own certificate authority as
@@ -243,7 +248,10 @@ class Client:
 
         Returns the decoded JSON body (``None`` if empty), with the same
         auth, retries and errors as every wrapped method (see
-        :meth:`AsyncSession.request`).
+        :meth:`AsyncSession.request`). ``method`` is one of GET, HEAD, POST,
+        PUT, PATCH, DELETE, OPTIONS (any case; sent in capitals) and ``path``
+        a str starting with ``/``, joined to ``base_url``: anything else
+        raises ``TypeError`` or ``ValueError`` before sending.
 
         Example::
 

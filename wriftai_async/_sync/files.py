@@ -69,6 +69,11 @@ class Files:
             )
 
         Raises:
+            ValueError: the file is empty (before any request).
+            SourceChangedError: the file was deleted, replaced, truncated,
+                modified or closed during the upload, or a read failed
+                (also an ``OSError``, naming the file): raised at once, no
+                part is retried for it.
             ResponseDecodeError: the server's upload plan does not fit the
                 file (part count or size, a part URL that is not an absolute
                 http(s) URL), or a part answered without an ETag.

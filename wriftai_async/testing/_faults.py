@@ -21,6 +21,7 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from .._repr import bounded_repr, shorten
 from ._routing import PREFIX, AsyncHandler
 from ._state import check_times, spend
 
@@ -36,9 +37,27 @@ STREAM_FAULT: Any = (
 )
 
 
-@dataclass(frozen=True)
+#: Headers whose values a ``RecordedRequest``'s repr never shows.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_HIDDEN = "<hidden>"
+#: The most characters of one field's value in a ``RecordedRequest``'s repr
+#: (its headers get more): a 5 MB upload part is not a 5 MB repr.
+_FIELD_REPR = 200
+_HEADERS_REPR = 1000
+#: Shorter credentials are not looked for elsewhere in the repr (a token
+#: "t" would hide every "t"); the header itself is hidden all the same.
+_SHORTEST_SECRET = 4
+
+
+@dataclass(frozen=True, repr=False)
 class RecordedRequest:
-    """One request as the emulator received it."""
+    """One request as the emulator received it.
+
+    Its repr (and str) is bounded in length and never shows the
+    ``Authorization`` header's value, nor its credential anywhere else
+    (a body, the URL): it ends up in assertion messages and CI logs.
+    ``headers["Authorization"]`` still holds what was sent.
+    """
 
     method: str
     #: The path without the ``/v1`` prefix, e.g. ``"/models/alice"``.
@@ -55,6 +74,44 @@ class RecordedRequest:
     fault: FaultKind | None
     #: ``time.monotonic()`` at arrival, for measuring back-off between retries.
     received_at: float
+
+    def __repr__(self) -> str:
+        secrets = self._secrets()
+        room = max(map(len, secrets), default=0)
+        headers = CIMultiDict(
+            (name, _HIDDEN if name.lower() in _SECRET_HEADERS else value)
+            for name, value in self.headers.items()
+        )
+        fields = (
+            ("method", self.method, _FIELD_REPR),
+            ("path", self.path, _FIELD_REPR),
+            ("query", self.query, _FIELD_REPR),
+            ("headers", headers, _HEADERS_REPR),
+            ("body", self.body, _FIELD_REPR),
+            ("json", self.json, _FIELD_REPR),
+            ("url", self.url, _FIELD_REPR),
+            ("fault", self.fault, _FIELD_REPR),
+            ("received_at", self.received_at, _FIELD_REPR),
+        )
+        parts = []
+        for name, value, limit in fields:
+            # Rendered with room for a whole credential past the cut, so it
+            # is replaced whole, never left as a prefix at the end.
+            text = bounded_repr(value, limit + room)
+            for secret in secrets:
+                text = text.replace(secret, _HIDDEN)
+            parts.append(f"{name}={shorten(text, limit)}")
+        return f"RecordedRequest({', '.join(parts)})"
+
+    def _secrets(self) -> list[str]:
+        """What the secret headers carry, credential alone and whole value."""
+        found: set[str] = set()
+        for name, value in self.headers.items():
+            if name.lower() in _SECRET_HEADERS:
+                found.add(value)
+                found.add(value.partition(" ")[2].strip())  # "Bearer <token>"
+        # Longest first: the whole value goes before the token inside it.
+        return sorted((s for s in found if len(s) >= _SHORTEST_SECRET), key=len)[::-1]
 
 
 @dataclass

@@ -11,12 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import ipaddress
+import math
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._checks import has_control_character
+from .._repr import one_line
 from ._server import Emulator
 
 __all__ = ["main"]
@@ -39,17 +44,56 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("seconds must be >= 0")
+    if not 0 <= value < math.inf:  # nan and inf too: Emulator() refuses them
+        raise argparse.ArgumentTypeError(
+            f"seconds must be a finite number >= 0, not {text!r}"
+        )
     return value
 
 
+def _host(text: str) -> str:
+    # "" binds every interface (as 0.0.0.0 would), which nobody means by
+    # leaving it empty (an unset variable in `--host "$HOST"`).
+    if not text.strip() or has_control_character(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host: name the address to listen on "
+            "(default: 127.0.0.1; 0.0.0.0 for every interface)"
+        )
+    return text
+
+
+def _username(text: str) -> str:
+    # A blank or "/"-holding name is a user no path can address: every
+    # call about "my" models would miss.
+    if not text.strip() or has_control_character(text) or "/" in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a username: it is blank or holds '/' or a "
+            "control character"
+        )
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, its usage errors one line (as the command line's others)."""
+
+    def error(self, message: str) -> NoReturn:
+        # No usage block: the line says what is wrong and where to look. What
+        # the user typed is quoted in it, each unprintable character escaped.
+        line = one_line(message.removeprefix("argument "), 1000)
+        self.exit(2, f"{self.prog}: error: {line} (see `{self.prog} --help`)\n")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve the in-memory WriftAI API emulator until Ctrl-C.",
+        # "--user bob" must not quietly mean --username, nor --dial
+        # --dialect: a typo of an option is an error.
+        allow_abbrev=False,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    parser.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="default: 127.0.0.1"
+    )
     parser.add_argument(
         "--port", type=_port, default=8000, help="default: 8000; 0 picks a free port"
     )
@@ -74,7 +118,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="the access token (default: test-token)",
     )
     parser.add_argument(
-        "--username", default="alice", help="whom the token belongs to (alice)"
+        "--username",
+        type=_username,
+        default="alice",
+        help="whom the token belongs to (alice)",
     )
     parser.add_argument(
         "--prediction-duration",
@@ -96,7 +143,75 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="allow N requests per second per token, then answer 429 with "
         "x-ratelimit-reset (default: no limit); try a fleet of clients on it",
     )
+    tls = parser.add_argument_group(
+        "TLS", "serve https:// (both or neither; the key must not be encrypted)"
+    )
+    tls.add_argument(
+        "--certfile",
+        metavar="PEM",
+        help="the server's certificate (for the --host it serves), then any "
+        "intermediate ones",
+    )
+    tls.add_argument("--keyfile", metavar="PEM", help="the certificate's private key")
     return parser
+
+
+class _CertificateError(Exception):
+    """--certfile/--keyfile cannot be served with; the message says why."""
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_password() -> bytes:
+    # Without a callback, OpenSSL would prompt on the terminal for the
+    # passphrase of an encrypted key (and hang a runner without one).
+    raise _EncryptedKey
+
+
+# Enough of a PEM file to find its first marker; a bigger file (or
+# /dev/zero) is not read to its end before being refused.
+_PEM_PEEK = 1 << 20
+
+
+def _check_pem(option: str, path: str, marker: bytes, holds: str) -> None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_PEM_PEEK)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise _CertificateError(f"{option} {path}: {reason}") from None
+    if marker not in head:
+        raise _CertificateError(f"{option} {path}: not a PEM file holding {holds}")
+
+
+def _tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server context presenting ``certfile`` (modern defaults: TLS 1.2+)."""
+    _check_pem("--certfile", certfile, b"-----BEGIN CERTIFICATE-----", "a certificate")
+    _check_pem("--keyfile", keyfile, b"PRIVATE KEY-----", "a private key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=_no_password)
+    except _EncryptedKey:
+        raise _CertificateError(
+            f"--keyfile {keyfile}: the key is encrypted; give it unencrypted "
+            "(openssl pkey -in KEY -out PLAIN)"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            reason = "the key is not the certificate's"
+        else:
+            reason = f"not a usable certificate and key ({exc.reason or exc})"
+        raise _CertificateError(
+            f"--certfile {certfile} with --keyfile {keyfile}: {reason}"
+        ) from None
+    except OSError as exc:  # the file changed since it was read above
+        reason = exc.strerror or type(exc).__name__
+        raise _CertificateError(
+            f"--certfile {certfile} with --keyfile {keyfile}: {reason}"
+        ) from None
+    return context
 
 
 def _token(text: str) -> str:
@@ -184,14 +299,57 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
           export WRIFTAI_API_BASE_URL=http://127.0.0.1:8000/v1
           export WRIFTAI_ACCESS_TOKEN=test-token
     """
-    args = _parser(prog).parse_args(argv)
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    ssl_context = None
+    if (args.certfile is None) != (args.keyfile is None):
+        parser.error(
+            "--certfile and --keyfile go together: both to serve TLS, or neither"
+        )
+    if args.certfile is not None:
+        try:
+            ssl_context = _tls_context(args.certfile, args.keyfile)
+        except _CertificateError as exc:
+            parser.error(str(exc))
     if not _is_loopback(args.host):
         print(
             f"{prog}: warning: serving on {args.host}, not loopback: anyone who "
             "can reach it can use the emulator with its well-known token",
             file=sys.stderr,
         )
-    emulator = Emulator(
+    try:
+        emulator = _emulator(args, ssl_context)
+    except (TypeError, ValueError) as exc:  # what the options' types let by
+        parser.error(str(exc))
+    try:
+        asyncio.run(_serve(emulator, args.dialect))
+    except _OutputError as exc:
+        print(f"{prog}: error: cannot write to standard output: {exc}", file=sys.stderr)
+        return 74  # EX_IOERR, as the command line's other commands
+    except OSError as exc:  # the port is taken, the host is not ours, ...
+        where = _address(args.host, args.port)
+        if exc.errno == errno.EADDRINUSE:
+            # A usage error: the command line named a port that is taken.
+            print(
+                f"{prog}: error: {where} is already in use (another server "
+                "on it? --port 0 picks a free port)",
+                file=sys.stderr,
+            )
+            return 2
+        text = one_line(str(exc), 1000)
+        print(f"{prog}: error: cannot serve on {where}: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # Ctrl-C where no signal handler could be installed: a clean stop
+    return 0
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _emulator(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> Emulator:
+    return Emulator(
         access_token=args.token,
         username=args.username,
         style=args.dialect,
@@ -203,18 +361,5 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
         # A long-running server must not keep every request it ever got.
         record_requests=False,
         budget=args.budget,
+        ssl_context=ssl_context,
     )
-    try:
-        asyncio.run(_serve(emulator, args.dialect))
-    except _OutputError as exc:
-        print(f"{prog}: error: cannot write to standard output: {exc}", file=sys.stderr)
-        return 74  # EX_IOERR, as the command line's other commands
-    except OSError as exc:  # the port is taken, the host is not ours, ...
-        print(
-            f"{prog}: error: cannot serve on {args.host}:{args.port}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        pass  # Ctrl-C where no signal handler could be installed: a clean stop
-    return 0

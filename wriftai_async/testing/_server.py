@@ -25,7 +25,9 @@ from typing import Any, NoReturn
 from aiohttp import web
 from yarl import URL
 
+from .._checks import check_number
 from .._portal import serve_on_loop
+from .._repr import bounded_repr
 from .._urls import origin_key
 from . import _handlers, _predictions, _uploads, _variables
 from ._budget import Budget, make_budget_middleware
@@ -48,6 +50,8 @@ _HOST = "127.0.0.1"
 # this long to finish when the emulator closes; then they are cancelled.
 _SHUTDOWN_TIMEOUT = 0.25
 _BODY_SLACK = 64 * 1024
+#: The most characters of one field in an ``Emulator``'s repr.
+_REPR_FIELD = 200
 
 
 def _detached(rendered: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +98,9 @@ class Emulator:
         seed: start with the data set of ``_seed`` (users, models,
             predictions in every status, a variable); ``False``: empty.
         cancel_delay, prediction_duration: seconds until a cancel takes
-            effect, and that a prediction created over HTTP runs.
+            effect, and that a prediction created over HTTP runs (each a
+            finite number >= 0, as is ``max_prefer_wait``: a wrong type is a
+            ``TypeError``, a negative, NaN or infinite one a ``ValueError``).
         already_terminated_status: the answer to cancelling a finished one.
         max_prefer_wait: the longest ``Prefer: wait`` hold, and the idle
             time of event streams whose request names none.
@@ -140,6 +146,14 @@ class Emulator:
     ) -> None:
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext (a server's)")
+        # Checked here, not when first used: a NaN reached the store's clock
+        # arithmetic (a prediction that never ended, a cancel never taking
+        # effect) and "2" a TypeError in a request handler (a 500).
+        cancel_delay = check_number(cancel_delay, "cancel_delay", zero=True)
+        prediction_duration = check_number(
+            prediction_duration, "prediction_duration", zero=True
+        )
+        max_prefer_wait = check_number(max_prefer_wait, "max_prefer_wait", zero=True)
         if style not in ("old", "new"):
             raise ValueError(f"style must be 'old' or 'new', not {style!r}")
         if not 400 <= already_terminated_status < 500:
@@ -189,6 +203,18 @@ class Emulator:
                 seed_emulator(self)
             self._store.ensure_user(username)
             self._store.tokens[access_token] = username
+
+    def __repr__(self) -> str:
+        # Never the token; the username bounded (any str a test gave).
+        settings = self._store.settings
+        # No lock: a repr (a debugger, a log line) must never wait for one.
+        username = self._store.tokens.get(settings.access_token, settings.username)
+        return (
+            f"Emulator(style={settings.style!r}, "
+            f"username={bounded_repr(username, _REPR_FIELD)}, "
+            f"base_url={bounded_repr(self._base_url, _REPR_FIELD)}, "
+            f"requests={len(self.requests)})"
+        )
 
     # -- identity --------------------------------------------------------------
 
@@ -663,6 +689,12 @@ class Emulator:
         the Unix time one second after each answer, unless ``headers`` has
         its own ``x-ratelimit-reset`` or ``Retry-After``.
         """
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise TypeError(f"status must be an int, not {type(status).__name__}")
+        if not 100 <= status <= 599:
+            # aiohttp would send 600 and up all the same, which no client
+            # or proxy reads as an HTTP status.
+            raise ValueError(f"status must be an HTTP status 100..599, not {status!r}")
         given = dict(headers or {})
         data, all_headers = encode_body(
             status, body, given, content_type, new_style=self.style == "new"
