@@ -17,10 +17,13 @@ being skipped there.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import pathlib
+import socketserver
 import ssl
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -387,3 +390,64 @@ def test_proxy_credentials_never_show_in_a_repr(
     for text in texts:
         for secret in (escaped, "p@ss:w0rd-xyz", "w0rd-xyz", f"{USER}:"):
             assert secret not in text, text
+
+
+class _PlainHTTPProxy(socketserver.ThreadingTCPServer):
+    """Answers whatever comes, a TLS ClientHello included, as an HTTP proxy
+    (Squid, say) answers bytes that are not HTTP: ``400`` in plain text."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(4096)
+            self.request.sendall(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), self.Handler)
+        self.port: int = self.server_address[1]
+
+
+@contextlib.contextmanager
+def _plain_http_proxy() -> Iterator[_PlainHTTPProxy]:
+    server = _PlainHTTPProxy()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize("kind", CLIENT_KINDS)
+async def test_an_https_proxy_url_on_a_plain_http_proxy_names_the_proxy(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``https://`` given for a proxy that speaks plain HTTP: the proxy's URL
+    is the one to fix, not the API's."""
+    _clear_proxy_variables(monkeypatch)
+    with _plain_http_proxy() as plain:
+        proxy_url = f"https://{USER}:{PASSWORD}@127.0.0.1:{plain.port}"
+        if not TLS_IN_TLS:
+            with pytest.raises(ValueError, match=REFUSED_ON_310):
+                make_client(kind, emu, proxy=proxy_url)
+            return
+        client = make_client(kind, emu, proxy=proxy_url, max_retries=0)
+        try:
+            with pytest.raises(APIConnectionError) as caught:
+                await resolve(client.user.get())
+        finally:
+            await _close(client)
+    message = str(caught.value)
+    assert (
+        f"the proxy (https://127.0.0.1:{plain.port}) did not answer in TLS" in message
+    )
+    assert "a plain http:// proxy; check the proxy URL's scheme" in message
+    assert emu.requests == []
+    _assert_no_credentials(*_everything_about(caught.value))

@@ -161,8 +161,9 @@ def certificate_failure(
             f"context (load_cert_chain) ({_README})"
         )
     if reason == _NOT_TLS:
+        what, url = ("server", "URL") if proxy is None else ("proxy", "proxy URL")
         return (
-            "the server did not answer in TLS (WRONG_VERSION_NUMBER): it may be "
-            "a plain http:// server; check the URL's scheme and port"
+            f"{who} did not answer in TLS (WRONG_VERSION_NUMBER): it may be "
+            f"a plain http:// {what}; check the {url}'s scheme and port"
         )
     return None
