@@ -297,15 +297,17 @@ def test_sync_client_refuses_nan_and_keeps_working(emulator: Emulator) -> None:
 
 
 def test_create_whose_hold_outlasts_its_timeout_is_a_wait_timeout() -> None:
-    # The server holds the answer for the second asked (Prefer: wait=1);
-    # with timeout=0.2 no time is left to poll: a WaitTimeoutError with the
-    # prediction, not a ValueError from passing wait() a timeout of 0.
+    # Asked to hold for 5 s (Prefer: wait=5) within timeout=1, the client
+    # asks for 0.8 s, so the pending answer has 0.2 s to come back; then no
+    # time is left to poll: a WaitTimeoutError with the prediction, not a
+    # ValueError from passing wait() a timeout of 0. (With timeout=0.2 the
+    # answer had 40 ms, too few on a loaded machine.)
     with Emulator(prediction_duration=30).run_in_thread() as emu:
         client = make_client("sync", emu)
         try:
             with pytest.raises(WaitTimeoutError) as caught:
                 client.predictions.create(
-                    "alice/text-echo", {"text": "x"}, wait=1, timeout=0.2
+                    "alice/text-echo", {"text": "x"}, wait=5, timeout=1.0
                 )
         finally:
             client.close()
