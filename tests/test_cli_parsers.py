@@ -74,6 +74,24 @@ def test_an_abbreviated_long_option_is_refused(
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (["models", "list", "--bogus", "alice"], "models list"),
+        (["models", "update", "alice/text-echo", "--bogus"], "models update"),
+        (["predictions", "cancel", "p-1", "--bogus"], "predictions cancel"),
+        (["demo", "--bogus"], "demo"),
+    ],
+)
+def test_an_unknown_option_points_at_its_subcommands_help(capsys, args, command):
+    # argparse reports what is left over from the top parser: the message
+    # pointed at `wriftai-async --help`, which does not list the option.
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "unrecognized arguments: --bogus" in line
+    assert line.endswith(f"(see `wriftai-async {command} --help`)"), line
+
+
 def test_the_emulator_refuses_an_abbreviated_long_option(capsys):
     # Parsed only: taken as --dialect, it would start serving.
     with pytest.raises(SystemExit) as exit:

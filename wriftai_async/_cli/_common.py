@@ -81,10 +81,26 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        # The innermost parser's defaults win: which --help to point at.
+        self.set_defaults(_help_prog=self.prog)
 
     def error(self, message: str) -> NoReturn:
         message = message.removeprefix("argument ")
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        # argparse reports an unknown option from the top parser, so the
+        # message pointed at `wriftai-async --help`; the subcommand's is
+        # the one that lists the options that were meant.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = getattr(parsed, "_help_prog", self.prog)
+            raise UsageError(
+                f"unrecognized arguments: {' '.join(extras)} (see `{prog} --help`)"
+            )
+        return parsed
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # argparse drops a failed write of --help or --version silently (exit
