@@ -622,12 +622,13 @@ class _Runner:
 async def _abort_transports_left(loop: asyncio.AbstractEventLoop) -> None:
     """Close the sockets still open on this private loop, at once.
 
-    Closing the client closes its pooled connections, but a connection the
-    server ended (``Connection: close``) was already handed to a graceful TLS
-    shutdown, which waits up to 30 s for the peer's close_notify. The loop
-    closes long before: the socket stayed open and warned "unclosed
-    transport" when collected. Nothing else runs on this loop, so whatever
-    transport is still here is ours to abort. ``_transports`` is the
+    A TLS connection in a graceful shutdown (waiting up to 30 s for the
+    peer's close_notify) outlives the loop and warns "unclosed transport"
+    when collected. The client's close aborts its own (see
+    ``AsyncSession._abort_sockets_left``); this catches whatever else was
+    opened here (a rate-limit store's connection, say). Nothing but the
+    client runs on this loop, so whatever transport is still here is ours
+    to abort. ``_transports`` is the
     selector loop's table of its transports (private; an event loop without
     it is left as it was).
     """

@@ -31,6 +31,8 @@ import contextlib
 import io
 import math
 import os
+import socket
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
@@ -93,13 +95,6 @@ _JSON_STREAM_HEADERS: dict[str, str] = {**_JSON_HEADERS, **_STREAM_HEADERS}
 _TOKEN_VARIABLE = "WRIFTAI_ACCESS_TOKEN"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FOLLOWED_METHODS = frozenset({"GET", "HEAD"})
-# A TLS connection the server ended (``Connection: close``) goes to a
-# graceful shutdown that waits up to 30 s for the server's close_notify; if
-# the loop closes first (``asyncio.run`` returning), its socket is left open
-# and warned about when collected. With cleanup on, closing the connector
-# aborts such connections. aiohttp accepts the flag only on the Pythons it
-# judges to need it (it warns on the others), so ask it which.
-_CLEANUP_CLOSED = bool(getattr(aiohttp.connector, "NEEDS_CLEANUP_CLOSED", False))
 
 
 def _external_url(url: object) -> URL:
@@ -319,6 +314,8 @@ class AsyncSession:
         self._session: aiohttp.ClientSession | None = None
         self._external: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Every socket the connector opened, until it is collected.
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -370,7 +367,41 @@ class AsyncSession:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+            await self._abort_sockets_left()
         await self.rate_limit.aclose()
+
+    def _open_socket(self, addr_info: Any) -> socket.socket:
+        """aiohttp's ``socket_factory``: a socket, remembered (see below)."""
+        family, kind, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=kind, proto=proto)
+        self._sockets.add(sock)
+        return sock
+
+    async def _abort_sockets_left(self) -> None:
+        """Abort the connections of this client that closing left open.
+
+        A TLS connection the server ended (``Connection: close``) is not in
+        the pool any more: asyncio shuts it down gracefully, waiting up to
+        30 s for the server's close_notify. A loop closed before that
+        (``asyncio.run`` returning) left its socket open, warned about as
+        an "unclosed transport" when collected. aiohttp's own cleanup of
+        such connections runs only on the Pythons it judges to need it, not
+        on 3.12.8+ or 3.13.1+, where this case remains. The transport of a
+        socket is found in the selector loop's table of its transports
+        (private; another loop, such as uvloop's, is left as it was).
+        """
+        table = getattr(self._loop, "_transports", None)
+        if not table:
+            return
+        aborted = False
+        for sock in list(self._sockets):
+            fd = sock.fileno()
+            transport = table.get(fd) if fd != -1 else None
+            if transport is not None:
+                transport.abort()  # a no-op on one already closed
+                aborted = True
+        if aborted:
+            await asyncio.sleep(0)  # abort() closes the socket in a callback
 
     def _checked_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -383,7 +414,7 @@ class AsyncSession:
                 limit=self._connection_limit,
                 limit_per_host=self._connection_limit,
                 ssl=True if self._ssl is None else self._ssl,
-                enable_cleanup_closed=_CLEANUP_CLOSED,
+                socket_factory=self._open_socket,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
