@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,16 +18,22 @@ from tests.conftest import CLIENT_KINDS, FAST_RETRY, resolve
 from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
 from wriftai_async.testing import Emulator
 
+E = TypeVar("E", bound=BaseException)
 
-def _client(kind: str, base_url: str, token: str, **kwargs: Any) -> Any:
+
+async def _failure(
+    expected: type[E], kind: str, base_url: str, token: str, **kwargs: Any
+) -> E:
+    """What ``users.get(username)`` raises on a client of ``kind``."""
+    username = kwargs.pop("username", "alice")
     cls = AsyncClient if kind == "async" else Client
-    return cls(access_token=token, base_url=base_url, retry=FAST_RETRY, **kwargs)
-
-
-async def _close(client: Any) -> None:
-    await resolve(
-        client.aclose() if isinstance(client, AsyncClient) else client.close()
-    )
+    client = cls(access_token=token, base_url=base_url, retry=FAST_RETRY, **kwargs)
+    try:
+        with pytest.raises(expected) as caught:
+            await resolve(client.users.get(username))
+    finally:
+        await resolve(client.aclose() if kind == "async" else client.close())
+    return caught.value
 
 
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
@@ -36,31 +42,27 @@ async def test_a_404_from_a_base_url_without_v1_says_so(
     emulator: Emulator, kind: str, path: str
 ) -> None:
     origin = emulator.base_url.removesuffix("/v1")
-    client = _client(kind, origin + path, emulator.access_token)
-    try:
-        with pytest.raises(NotFoundError) as caught:
-            await resolve(client.users.get("alice"))
-    finally:
-        await _close(client)
-    hint = caught.value.hint
+    error = await _failure(NotFoundError, kind, origin + path, emulator.access_token)
+    hint = error.hint
     assert (
         hint is not None and "has no /v1" in hint and "https://api.wrift.ai/v1" in hint
     )
-    assert hint in str(caught.value)
+    assert hint in str(error)
 
 
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_a_404_of_the_api_itself_has_no_hint(
     emulator: Emulator, kind: str
 ) -> None:
-    client = _client(kind, emulator.base_url, emulator.access_token)
-    try:
-        with pytest.raises(NotFoundError) as caught:
-            await resolve(client.users.get("nobody-at-all"))
-    finally:
-        await _close(client)
-    assert caught.value.hint is None
-    assert "/v1," not in str(caught.value)
+    error = await _failure(
+        NotFoundError,
+        kind,
+        emulator.base_url,
+        emulator.access_token,
+        username="nobody-at-all",
+    )
+    assert error.hint is None
+    assert "/v1," not in str(error)
 
 
 class PlainHTTPServer:
@@ -105,13 +107,10 @@ class PlainHTTPServer:
 async def test_https_to_a_plain_http_port_is_said_and_not_retried(kind: str) -> None:
     with PlainHTTPServer() as server:
         url = f"https://127.0.0.1:{server.port}/v1"
-        client = _client(kind, url, "tok-SECRET", max_retries=3)
-        try:
-            with pytest.raises(APIConnectionError) as caught:
-                await resolve(client.users.get("alice"))
-        finally:
-            await _close(client)
-    message = str(caught.value)
+        error = await _failure(
+            APIConnectionError, kind, url, "tok-SECRET", max_retries=3
+        )
+    message = str(error)
     assert "did not answer in TLS" in message and "http://" in message
     assert server.connections == 1  # a wrong scheme does not pass by retrying
     assert "SECRET" not in message
@@ -122,12 +121,8 @@ async def test_a_port_where_nothing_listens_is_said_plainly(kind: str) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
     # Closed: nothing listens there now (nothing else binds it this soon).
-    client = _client(kind, f"http://127.0.0.1:{port}/v1", "t", max_retries=0)
-    try:
-        with pytest.raises(APIConnectionError) as caught:
-            await resolve(client.users.get("alice"))
-    finally:
-        await _close(client)
-    message = str(caught.value)
+    url = f"http://127.0.0.1:{port}/v1"
+    error = await _failure(APIConnectionError, kind, url, "t", max_retries=0)
+    message = str(error)
     assert f"cannot connect to 127.0.0.1:{port} (connection refused" in message
     assert "ssl:" not in message

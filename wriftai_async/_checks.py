@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 from aiohttp import hdrs
 
+from ._repr import quoted
+
 __all__ = [
     "check_bool",
     "check_callback",
@@ -159,7 +161,7 @@ def check_headers(headers: object, *, token: bool) -> dict[str, str]:
             raise TypeError(
                 f"headers: a header name must be a str, not {type(name).__name__}"
             )
-        shown = repr(name) if len(name) <= 60 else repr(name[:60]) + "..."
+        shown = quoted(name, 60)
         if not name or not _NAME_CHARACTERS.issuperset(name):
             raise ValueError(
                 f"headers: {shown} is not a valid header name (letters, digits "
@@ -232,7 +234,7 @@ def check_method(method: object) -> str:
         raise TypeError(f"method must be a str, not {type(method).__name__}")
     upper = method.upper()
     if upper not in HTTP_METHODS:
-        shown = repr(method) if len(method) <= 20 else repr(method[:20]) + "..."
+        shown = quoted(method, 20)
         raise ValueError(
             f"method must be one of {', '.join(sorted(HTTP_METHODS))}, not {shown}"
         )
@@ -248,7 +250,7 @@ def check_path(path: object) -> str:
             )
         path = str(path)
     if not path.startswith("/"):
-        shown = repr(path) if len(path) <= 60 else repr(path[:60]) + "..."
+        shown = quoted(path, 60)
         raise ValueError(
             f"path must start with '/' (it is joined to base_url), got {shown}"
         )

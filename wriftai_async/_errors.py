@@ -223,13 +223,18 @@ class APIStatusError(WriftAIError):
         else:
             body = self.body[: _MAX_DETAIL_CHARS * 4].strip()
             text = one_line(body.splitlines()[0], _MAX_DETAIL_CHARS) if body else ""
+        where, rid, hint = self._parts()
+        return f"{self.status}{where}: {text or 'no detail'}{rid}{hint}"
+
+    def _parts(self) -> tuple[str, str, str]:
+        """The message's request, request id and hint, each bounded."""
         where = rid = ""
         if self.method:
             where = f" ({self.method} {one_line(self.url, _MAX_DETAIL_CHARS)})"
         if self.request_id:
             rid = f" [request id {one_line(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.status}{where}: {text or 'no detail'}{rid}{hint}"
+        return where, rid, hint
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only arguments do not survive the default pickling protocol.
@@ -317,13 +322,8 @@ class ValidationError(APIStatusError):
         lines = [_field_error(item) for item in detail[:_MAX_FIELD_LINES]]
         if count > _MAX_FIELD_LINES:
             lines.append(f"... and {count - _MAX_FIELD_LINES} more")
-        where = rid = ""
-        if self.method:
-            where = f" ({self.method} {one_line(self.url, _MAX_DETAIL_CHARS)})"
-        if self.request_id:
-            rid = f" [request id {one_line(self.request_id, _MAX_REQUEST_ID_CHARS)}]"
+        where, rid, hint = self._parts()
         plural = "" if count == 1 else "s"
-        hint = f" ({self.hint})" if self.hint else ""
         head = f"{self.status}{where}: {count} validation error{plural}{rid}{hint}"
         return "\n".join([head, *(f"  {line}" for line in lines)])
 

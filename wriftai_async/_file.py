@@ -32,6 +32,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
 from ._errors import SourceChangedError
+from ._repr import quoted
 
 __all__ = [
     "DEFAULT_MIME_TYPE",
@@ -235,7 +236,7 @@ def _open_at(path: Path, seen: _Identity, offset: int) -> IO[bytes]:
         change = _change(seen, _identity(os.fstat(handle.fileno())))
         if change is not None:
             raise SourceChangedError(
-                f"{_shown(str(path))} changed during the upload: {change}",
+                f"{quoted(str(path), 200)} changed during the upload: {change}",
                 filename=str(path),
             )
         handle.seek(offset)
@@ -243,11 +244,6 @@ def _open_at(path: Path, seen: _Identity, offset: int) -> IO[bytes]:
         handle.close()
         raise
     return handle
-
-
-def _shown(name: str) -> str:
-    """A file's name in a message: quoted, one line, bounded."""
-    return repr(name) if len(name) <= 200 else repr(name[:200]) + "..."
 
 
 def _close_opened(opening: asyncio.Future[IO[bytes]]) -> None:
@@ -389,7 +385,7 @@ class PartPayload(Payload):
     def _message(self, why: str) -> str:
         end = self._offset + (self._size or 0)
         return (
-            f"{_shown(self._source.name)} changed during the upload: {why}, "
+            f"{quoted(self._source.name, 200)} changed during the upload: {why}, "
             f"in the part of bytes {self._offset}-{end}"
         )
 

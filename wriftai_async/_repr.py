@@ -175,6 +175,14 @@ def shorten(text: str, max_length: int = 500) -> str:
     return text[:max_length] + _ELLIPSIS
 
 
+def quoted(text: str, max_length: int) -> str:
+    """``repr(text)`` of at most ``max_length`` of its characters, then ``...``
+    if cut: a caller's argument named in a message."""
+    if len(text) <= max_length:
+        return repr(text)
+    return repr(text[:max_length]) + _ELLIPSIS
+
+
 def one_line(text: str, max_length: int = 500) -> str:
     """``text`` cut as :func:`shorten` does, each unprintable character escaped.
 

@@ -248,11 +248,12 @@ class AsyncSession:
         )
         self._trace_configs = check_trace_configs(trace_configs)
         self._ssl = check_ssl_context(ssl)
-        self._origin = origin = URL(self.base_url).origin()
+        base = URL(self.base_url)
+        self._origin = origin = base.origin()
         # Every path of the API is under /v1: a 404 from a base URL without
         # it (an origin alone, a mistyped version) says so.
         self._not_found_hint: str | None = None
-        if not URL(self.base_url).path.rstrip("/").endswith("/v1"):
+        if not base.path.rstrip("/").endswith("/v1"):
             self._not_found_hint = (
                 f"base_url {display_url(self.base_url)} has no /v1, where every "
                 f"path of the API starts; the service's is {DEFAULT_BASE_URL}"
@@ -263,6 +264,7 @@ class AsyncSession:
         # decided on its first part (see _proxy).
         self._proxies = Proxies(proxy, trust_env)
         self._api_route = self._proxies.route(origin)
+        self._api_proxy = _proxy_url(self._api_route)  # for failures' messages
         self.rate_limit: Limiter = make_limiter(
             rate_limit,
             rate_limit_store,
@@ -596,7 +598,7 @@ class AsyncSession:
         fixed = _JSON_HEADERS if data is not None else {}
         loop = asyncio.get_running_loop()
         ends_at = math.inf if limit is None else loop.time() + limit
-        with transport_errors(method, url, proxy=_proxy_url(self._api_route)):
+        with transport_errors(method, url, proxy=self._api_proxy):
             # A timeout context, not asyncio.wait_for: see _timeouts.
             async with deadline(limit):
                 response = await self._send(
@@ -729,7 +731,7 @@ class AsyncSession:
         url = self.base_url + path
         data = _json_body(json)
         fixed = _STREAM_HEADERS if data is None else _JSON_STREAM_HEADERS
-        with transport_errors(method, url, proxy=_proxy_url(self._api_route)):
+        with transport_errors(method, url, proxy=self._api_proxy):
             async with deadline(self._total):
                 response = await self._send(
                     session,
