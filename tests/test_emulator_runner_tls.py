@@ -7,7 +7,6 @@ run (tests/tls_certs.py); clients trust that CA through ``ssl=``.
 
 from __future__ import annotations
 
-import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from tests._emulator_process import STOP_TIMEOUT, served
 from tests.conftest import FAST_RETRY
-from tests.tls_certs import PKI, make_pki
+from tests.tls_certs import PKI, make_pki, trusting
 from wriftai_async import APIConnectionError, AsyncClient
 
 COMMANDS = {
@@ -28,13 +27,6 @@ COMMANDS = {
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return make_pki(tmp_path_factory.mktemp("runner-pki"))
-
-
-def trusting(pki: PKI) -> ssl.SSLContext:
-    """The README's recipe: the public authorities and the test CA."""
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=pki.ca)
-    return context
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -15,42 +15,21 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from wriftai_async import (
     ResponseDecodeError,
 )
 
 from .conftest import CLIENT_KINDS, resolve
-from .test_hostile_protocol import HostileServer, close, make, raw_json
+from .test_hostile_protocol import HostileServer, close, make
 
 UUID = "11111111-2222-4333-8444-555555555555"
 
 
 @pytest.fixture
 def server() -> Iterator[HostileServer]:
-    hostile = HostileServer()
-    hostile.start()
-    try:
+    with HostileServer() as hostile:
         yield hostile
-    finally:
-        hostile.stop()
-
-
-def answer(server: HostileServer, body: bytes, status: int = 200, **headers: str):
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return (
-            raw_json(body, status)
-            if not headers
-            else web.Response(
-                body=body,
-                status=status,
-                content_type="application/json",
-                headers=headers,
-            )
-        )
-
-    server.handler = handler
 
 
 # -- integers beyond 64 bits -----------------------------------------------------
@@ -71,7 +50,7 @@ def prediction_with_big_numbers() -> bytes:
 
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_integers_beyond_64_bits_stay_exact(server, kind):
-    answer(server, prediction_with_big_numbers())
+    server.answer(prediction_with_big_numbers())
     client = make(kind, server)
     try:
         prediction = await resolve(client.predictions.get(UUID))
@@ -107,7 +86,7 @@ async def test_equal_but_differently_typed_answers_are_never_mixed_up(kind):
     try:
         for server, value in zip(servers, answers, strict=True):
             server.start()
-            answer(server, hardware_page(value))
+            server.answer(hardware_page(value))
             client = make(kind, server)
             try:
                 [hardware] = await list_all(client.hardware.list())
@@ -134,13 +113,13 @@ async def test_equal_but_differently_typed_answers_are_never_mixed_up(kind):
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_a_user_with_urls_is_hashable(server, kind):
     user = {"id": "u1", "username": "alice", "urls": ["https://a.example"]}
-    answer(server, orjson.dumps(user))
+    server.answer(orjson.dumps(user))
     client = make(kind, server)
     try:
         one = await resolve(client.users.get("alice"))
         two = await resolve(client.users.get("alice"))
         prediction = {"id": UUID, "status": "succeeded", "output": [[1], {"a": 2}]}
-        answer(server, orjson.dumps(prediction))
+        server.answer(orjson.dumps(prediction))
         details = await resolve(client.predictions.get(UUID))
     finally:
         await close(client)
@@ -156,7 +135,7 @@ async def test_a_user_with_urls_is_hashable(server, kind):
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_a_5_mb_timestamp_makes_a_short_message(server, kind):
     bad = "2024-" + "9" * (5 * 1024 * 1024)
-    answer(server, orjson.dumps({"id": UUID, "status": "succeeded", "created_at": bad}))
+    server.answer(orjson.dumps({"id": UUID, "status": "succeeded", "created_at": bad}))
     client = make(kind, server)
     try:
         prediction = await resolve(client.predictions.get(UUID))
@@ -172,7 +151,7 @@ def test_the_command_line_prints_big_integers_exactly(server, monkeypatch, capsy
     # an integer beyond 64 bits (a TypeError, a traceback in the command).
     from wriftai_async._cli import main
 
-    answer(server, prediction_with_big_numbers())
+    server.answer(prediction_with_big_numbers())
     monkeypatch.setenv("WRIFTAI_ACCESS_TOKEN", "tok")
     monkeypatch.setenv("WRIFTAI_API_BASE_URL", server.url)
     code = main(["predictions", "get", UUID, "--format", "json"])

@@ -85,15 +85,31 @@ class HostileServer:
         self._thread.join(10)
         self._loop.close()
 
+    def __enter__(self) -> HostileServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def answer(self, body: bytes, status: int = 200, **headers: str) -> None:
+        """Answer every request with ``body`` as JSON (and ``headers``)."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.Response(
+                body=body,
+                status=status,
+                content_type="application/json",
+                headers=headers,
+            )
+
+        self.handler = handler
+
 
 @pytest.fixture
 def server() -> Iterator[HostileServer]:
-    hostile = HostileServer()
-    hostile.start()
-    try:
+    with HostileServer() as hostile:
         yield hostile
-    finally:
-        hostile.stop()
 
 
 def json_answer(data: Any) -> web.Response:

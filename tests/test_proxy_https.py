@@ -21,7 +21,6 @@ import contextlib
 import logging
 import pathlib
 import socketserver
-import ssl
 import sys
 import threading
 import traceback
@@ -39,7 +38,7 @@ from .conftest import CLIENT_KINDS, collect, make_client, resolve
 from .forward_proxy import ForwardProxy, running_proxy
 from .forward_proxy import emulator_port as _port
 from .test_tracing import spans  # noqa: F401 (a fixture)
-from .tls_certs import PKI, make_pki
+from .tls_certs import PKI, make_pki, tls_emulator, trusting
 
 USER, PASSWORD = "alice", "https-pr0xy-pa55"
 ENCODED = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -58,13 +57,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 @pytest.fixture
 def emu(pki: PKI) -> Iterator[Emulator]:
-    server = Emulator(
-        seed=True,
-        ssl_context=pki.server_context(),
-        prediction_duration=0.05,
-        upload_part_size=PART,
-    )
-    with server.run_in_thread() as running:
+    with tls_emulator(pki, prediction_duration=0.05, upload_part_size=PART) as running:
         yield running
 
 
@@ -75,12 +68,6 @@ def https_proxy(pki: PKI, emu: Emulator) -> Iterator[ForwardProxy]:
         _port(emu), ssl_context=pki.server_context(), credentials=(USER, PASSWORD)
     ) as proxy:
         yield proxy
-
-
-def trusting(pki: PKI) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=pki.ca)
-    return context
 
 
 def _clear_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,6 @@ TLS (an ``https://`` proxy) needs 3.11.
 from __future__ import annotations
 
 import base64
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from wriftai_async.testing import Emulator
 from .conftest import CLIENT_KINDS, collect, make_client, resolve
 from .forward_proxy import ForwardProxy, running_proxy
 from .forward_proxy import emulator_port as _port
-from .tls_certs import PKI, make_pki
+from .tls_certs import PKI, make_pki, tls_emulator, trusting
 
 USER, PASSWORD = "alice", "tunnel-pa55word"
 ENCODED = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -43,13 +42,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 @pytest.fixture
 def emu(pki: PKI) -> Iterator[Emulator]:
-    server = Emulator(
-        seed=True,
-        ssl_context=pki.server_context(),
-        prediction_duration=0.05,
-        upload_part_size=PART,
-    )
-    with server.run_in_thread() as running:
+    with tls_emulator(pki, prediction_duration=0.05, upload_part_size=PART) as running:
         yield running
 
 
@@ -63,12 +56,6 @@ def proxy(emu: Emulator) -> Iterator[ForwardProxy]:
 def locked_proxy(emu: Emulator) -> Iterator[ForwardProxy]:
     with running_proxy(_port(emu), credentials=(USER, PASSWORD)) as p:
         yield p
-
-
-def trusting(pki: PKI) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=pki.ca)
-    return context
 
 
 def _proxied(

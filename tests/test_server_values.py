@@ -24,35 +24,15 @@ from wriftai_async import (
 )
 
 from .conftest import CLIENT_KINDS, resolve
-from .test_hostile_protocol import HostileServer, close, make, raw_json
+from .test_hostile_protocol import HostileServer, close, make
 
 UUID = "11111111-2222-4333-8444-555555555555"
 
 
 @pytest.fixture
 def server() -> Iterator[HostileServer]:
-    hostile = HostileServer()
-    hostile.start()
-    try:
+    with HostileServer() as hostile:
         yield hostile
-    finally:
-        hostile.stop()
-
-
-def answer(server: HostileServer, body: bytes, status: int = 200, **headers: str):
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return (
-            raw_json(body, status)
-            if not headers
-            else web.Response(
-                body=body,
-                status=status,
-                content_type="application/json",
-                headers=headers,
-            )
-        )
-
-    server.handler = handler
 
 
 # -- Retry-After no calendar holds -------------------------------------------------
@@ -84,7 +64,7 @@ async def list_all(iterator: Any) -> list[Any]:
 async def test_an_absurd_retry_after_is_ignored(server, kind, status):
     expected = RateLimitError if status == 429 else ServerError
     for value in ABSURD_RETRY_AFTER:
-        answer(server, b'{"detail": "slow down"}', status, **{"Retry-After": value})
+        server.answer(b'{"detail": "slow down"}', status, **{"Retry-After": value})
         client = make(kind, server, max_retries=1)
         try:
             for name, call in CALLS.items():
@@ -141,7 +121,7 @@ BAD_PLANS = {
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 @pytest.mark.parametrize("plan", list(BAD_PLANS))
 async def test_a_bad_upload_plan_is_refused_without_showing_a_query(server, kind, plan):
-    answer(server, orjson.dumps(BAD_PLANS[plan]))
+    server.answer(orjson.dumps(BAD_PLANS[plan]))
     client = make(kind, server)
     try:
         with pytest.raises(ResponseDecodeError) as caught:

@@ -20,7 +20,6 @@ import ssl
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -28,9 +27,8 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import CLIENT_KINDS, FAST_RETRY, collect, make_client, resolve
-from tests.tls_certs import PKI, make_pki
+from tests.tls_certs import PKI, make_pki, tls_emulator, trusting
 from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
-from wriftai_async.testing import Emulator
 
 # Python 3.10's asyncio (the old sslproto) never marks a TLS transport
 # closed when the connection dies of an SSL error after the handshake (a TLS
@@ -54,22 +52,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 def other_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     """Another CA: its client certificate is one the servers do not trust."""
     return make_pki(tmp_path_factory.mktemp("other-pki"))
-
-
-def trusting(pki: PKI, *, client_cert: PKI | None = None) -> ssl.SSLContext:
-    """The README's recipe: the public CAs and ``pki``'s, maybe a client cert."""
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=pki.ca)
-    if client_cert is not None:
-        context.load_cert_chain(client_cert.client_cert, client_cert.client_key)
-    return context
-
-
-@contextlib.contextmanager
-def tls_emulator(pki: PKI, *, require_client_cert: bool = False) -> Iterator[Emulator]:
-    context = pki.server_context(require_client_cert=require_client_cert)
-    with Emulator(seed=True, ssl_context=context).run_in_thread() as emu:
-        yield emu
 
 
 async def close(client: Any) -> None:

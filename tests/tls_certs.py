@@ -10,17 +10,22 @@ it: EC keys, no prime search.
 Example::
 
     pki = make_pki(tmp_path)
-    server = pki.server_context()
-    client = ssl.create_default_context(cafile=pki.ca)
+    with tls_emulator(pki) as emu:  # the emulator serving that certificate
+        client = AsyncClient(token, emu.base_url, ssl=trusting(pki))
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import ssl
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from wriftai_async.testing import Emulator
 
 __all__ = ["PKI", "make_pki"]
 
@@ -69,6 +74,25 @@ class PKI:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=self.ca)
         return context
+
+
+def trusting(pki: PKI, *, client_cert: PKI | None = None) -> ssl.SSLContext:
+    """The README's recipe: the public CAs and ``pki``'s, maybe a client cert."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=pki.ca)
+    if client_cert is not None:
+        context.load_cert_chain(client_cert.client_cert, client_cert.client_key)
+    return context
+
+
+@contextlib.contextmanager
+def tls_emulator(
+    pki: PKI, *, require_client_cert: bool = False, **options: Any
+) -> Iterator[Emulator]:
+    """A seeded emulator serving TLS with ``pki``'s server certificate."""
+    context = pki.server_context(require_client_cert=require_client_cert)
+    with Emulator(seed=True, ssl_context=context, **options).run_in_thread() as emu:
+        yield emu
 
 
 def _openssl(*args: str | Path) -> None:
