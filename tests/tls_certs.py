@@ -27,7 +27,7 @@ from typing import Any
 
 from wriftai_async.testing import Emulator
 
-__all__ = ["PKI", "make_pki"]
+__all__ = ["PKI", "make_pki", "tls_emulator", "trusting"]
 
 _KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
