@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import signal
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -77,6 +78,23 @@ def make_client(kind: str, emu: Emulator, **kwargs: Any) -> Any:
     kwargs.setdefault("retry", FAST_RETRY)
     cls = AsyncClient if kind == "async" else Client
     return cls(emu.access_token, emu.base_url, **kwargs)
+
+
+async def close_client(client: Any) -> None:
+    """Close an ``AsyncClient`` (awaited) or a sync ``Client``."""
+    if isinstance(client, AsyncClient):
+        await client.aclose()
+    else:
+        client.close()
+
+
+def everything_about(error: BaseException) -> list[str]:
+    """What a program could print of an error: its text, repr, whole chain."""
+    texts = ["".join(traceback.format_exception(error)), str(error), repr(error)]
+    seen: BaseException | None = error
+    while (seen := seen.__cause__ or seen.__context__) is not None:
+        texts += [str(seen), repr(seen), repr(getattr(seen, "args", ()))]
+    return texts
 
 
 @pytest.fixture(params=CLIENT_KINDS)

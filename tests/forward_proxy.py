@@ -36,6 +36,9 @@ from typing import Any
 from yarl import URL
 
 # What a tunnel keeps of the client's bytes: the tests' calls send far less.
+# A TLS handshake record (content type 22, version 3.x): the first bytes a
+# client sends through a tunnel it then speaks TLS in.
+TLS_HANDSHAKE = b"\x16\x03"
 _MAX_TUNNELED = 1 << 20
 
 

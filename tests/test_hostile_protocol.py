@@ -35,6 +35,7 @@ from wriftai_async._objects import Page, PredictionDetails, StreamEvent
 from wriftai_async._sse import MAX_RETRY_MS, SSEDecoder
 
 from .conftest import CLIENT_KINDS, FAST_RETRY
+from .conftest import close_client as close
 
 TOKEN = "tok-hostile-0123456789"
 
@@ -142,13 +143,6 @@ def make(kind: str, server: HostileServer, **kwargs: Any) -> Any:
     kwargs.setdefault("retry", FAST_RETRY)
     cls = AsyncClient if kind == "async" else Client
     return cls(TOKEN, server.url, **kwargs)
-
-
-async def close(client: Any) -> None:
-    if isinstance(client, AsyncClient):
-        await client.aclose()
-    else:
-        client.close()
 
 
 def assert_no_token(exc: BaseException) -> None:

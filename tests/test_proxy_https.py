@@ -23,7 +23,6 @@ import pathlib
 import socketserver
 import sys
 import threading
-import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,8 +33,15 @@ from wriftai_async import APIConnectionError, AsyncClient, Client
 from wriftai_async._constants import USER_AGENT
 from wriftai_async.testing import Emulator
 
-from .conftest import CLIENT_KINDS, collect, make_client, resolve
-from .forward_proxy import ForwardProxy, running_proxy
+from .conftest import (
+    CLIENT_KINDS,
+    close_client,
+    collect,
+    everything_about,
+    make_client,
+    resolve,
+)
+from .forward_proxy import TLS_HANDSHAKE, ForwardProxy, running_proxy
 from .forward_proxy import emulator_port as _port
 from .test_tracing import spans  # noqa: F401 (a fixture)
 from .tls_certs import PKI, make_pki, tls_emulator, trusting
@@ -43,9 +49,6 @@ from .tls_certs import PKI, make_pki, tls_emulator, trusting
 USER, PASSWORD = "alice", "https-pr0xy-pa55"
 ENCODED = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 PART = 400  # bytes per upload part: an upload of 1,000 bytes is three PUTs
-# A TLS handshake record (content type 22, version 3.x): what the client
-# sends first inside a tunnel, once the proxy's own TLS is unwrapped.
-TLS_HANDSHAKE = b"\x16\x03"
 TLS_IN_TLS = sys.version_info >= (3, 11)
 REFUSED_ON_310 = r"names an https:// proxy .*TLS inside TLS needs Python 3\.11"
 
@@ -74,13 +77,6 @@ def _clear_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-
-
-async def _close(client: Any) -> None:
-    if isinstance(client, AsyncClient):
-        await client.aclose()
-    else:
-        client.close()
 
 
 def _assert_refused_on_310(
@@ -125,7 +121,7 @@ async def test_a_client_reaches_the_api_through_an_https_proxy(
         events = await collect(client.predictions.stream(streamed.id))
         url = await resolve(client.files.upload(b"h" * 1000, mime_type="text/plain"))
     finally:
-        await _close(client)
+        await close_client(client)
     assert user.username == emu.username
     assert events[-1].event == "done"
     assert url.startswith(f"https://127.0.0.1:{_port(emu)}/")
@@ -174,7 +170,7 @@ async def test_an_http_api_through_an_https_proxy_is_one_tls(
         try:
             user = await resolve(client.user.get())
         finally:
-            await _close(client)
+            await close_client(client)
     assert user.username == plain.username
     (seen,) = proxy.seen
     assert (seen.method, seen.target) == ("GET", f"{base_url}/user")
@@ -205,15 +201,6 @@ def test_an_https_proxy_variable_is_refused_on_310_by_its_name(
 # -- whose certificate: the proxy's or the server's --------------------------------
 
 
-def _everything_about(error: BaseException) -> list[str]:
-    """What a program could print of an error: its text, repr, whole chain."""
-    texts = ["".join(traceback.format_exception(error)), str(error), repr(error)]
-    seen: BaseException | None = error
-    while (seen := seen.__cause__ or seen.__context__) is not None:
-        texts += [str(seen), repr(seen), repr(getattr(seen, "args", ()))]
-    return texts
-
-
 def _assert_no_credentials(*texts: str) -> None:
     for text in texts:
         for secret in (PASSWORD, ENCODED, f"{USER}:"):
@@ -242,7 +229,7 @@ async def test_an_untrusted_proxy_certificate_names_the_proxy_not_the_api(
         with pytest.raises(APIConnectionError) as caught:
             await resolve(client.user.get())
     finally:
-        await _close(client)
+        await close_client(client)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"GET {emu.base_url}/user failed: ")
@@ -263,7 +250,7 @@ async def test_an_untrusted_proxy_certificate_names_the_proxy_not_the_api(
             *(v for event in span.events for v in event.attributes.values()),
         ]
     ]
-    _assert_no_credentials(caplog.text, *recorded, *_everything_about(caught.value))
+    _assert_no_credentials(caplog.text, *recorded, *everything_about(caught.value))
 
 
 async def test_an_upload_part_through_an_untrusted_proxy_names_the_proxy(
@@ -293,7 +280,7 @@ async def test_an_upload_part_through_an_untrusted_proxy_names_the_proxy(
     assert "X-Signature" not in message
     assert "the proxy's certificate was not trusted (https://127.0.0.1:" in message
     assert https_proxy.seen == []
-    _assert_no_credentials(*_everything_about(caught.value))
+    _assert_no_credentials(*everything_about(caught.value))
 
 
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
@@ -322,7 +309,7 @@ async def test_a_trusted_proxy_before_an_untrusted_api_blames_the_api(
             with pytest.raises(APIConnectionError) as caught:
                 await resolve(client.user.get())
         finally:
-            await _close(client)
+            await close_client(client)
         assert emu.requests == []
     message = str(caught.value)
     assert "the server's certificate was not trusted" in message
@@ -332,7 +319,7 @@ async def test_a_trusted_proxy_before_an_untrusted_api_blames_the_api(
     (connect,) = proxy.seen
     assert connect.method == "CONNECT"
     assert connect.tunneled.startswith(TLS_HANDSHAKE)
-    _assert_no_credentials(*_everything_about(caught.value))
+    _assert_no_credentials(*everything_about(caught.value))
 
 
 # -- the proxy's credentials show nowhere ------------------------------------------
@@ -430,11 +417,11 @@ async def test_an_https_proxy_url_on_a_plain_http_proxy_names_the_proxy(
             with pytest.raises(APIConnectionError) as caught:
                 await resolve(client.user.get())
         finally:
-            await _close(client)
+            await close_client(client)
     message = str(caught.value)
     assert (
         f"the proxy (https://127.0.0.1:{plain.port}) did not answer in TLS" in message
     )
     assert "a plain http:// proxy; check the proxy URL's scheme" in message
     assert emu.requests == []
-    _assert_no_credentials(*_everything_about(caught.value))
+    _assert_no_credentials(*everything_about(caught.value))

@@ -18,21 +18,25 @@ from typing import Any
 import aiohttp
 import pytest
 
-from wriftai_async import APIConnectionError, AsyncClient, PredictionStatus
+from wriftai_async import APIConnectionError, PredictionStatus
 from wriftai_async._constants import USER_AGENT
 from wriftai_async.testing import Emulator
 
-from .conftest import CLIENT_KINDS, collect, make_client, resolve
-from .forward_proxy import ForwardProxy, running_proxy
+from .conftest import (
+    CLIENT_KINDS,
+    close_client,
+    collect,
+    everything_about,
+    make_client,
+    resolve,
+)
+from .forward_proxy import TLS_HANDSHAKE, ForwardProxy, running_proxy
 from .forward_proxy import emulator_port as _port
 from .tls_certs import PKI, make_pki, tls_emulator, trusting
 
 USER, PASSWORD = "alice", "tunnel-pa55word"
 ENCODED = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 PART = 400  # bytes per upload part: an upload of 1,000 bytes is three PUTs
-# A TLS record of the handshake (content type 22, version 3.x): the first
-# bytes a client sends through a tunnel it then speaks TLS in.
-TLS_HANDSHAKE = b"\x16\x03"
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +80,6 @@ def _proxied(
     else:
         kwargs["proxy"] = proxy_url
     return make_client(kind, emu, **kwargs)
-
-
-async def _close(client: Any) -> None:
-    if isinstance(client, AsyncClient):
-        await client.aclose()
-    else:
-        client.close()
 
 
 def _assert_only_tunnels(proxy: ForwardProxy, emu: Emulator, *secrets: str) -> None:
@@ -144,7 +141,7 @@ async def test_every_kind_of_call_goes_through_the_tunnel(
         events = await collect(client.predictions.stream(streamed.id))
         url = await resolve(client.files.upload(b"x" * 1000, mime_type="text/plain"))
     finally:
-        await _close(client)
+        await close_client(client)
     assert user.username == emu.username
     assert [m.name for m in models] == [f"m{i}" for i in range(5)]
     assert len([r for r in emu.requests if r.path == "/models/ivy"]) == 3  # pages
@@ -192,7 +189,7 @@ async def test_each_connect_carries_the_proxy_credentials(
         user = await resolve(client.user.get())
         await resolve(client.files.upload(b"y" * 1000, mime_type="text/plain"))
     finally:
-        await _close(client)
+        await close_client(client)
     assert user.username == emu.username
     assert len(locked_proxy.seen) >= 2  # the API's tunnel and the storage's
     for seen in locked_proxy.seen:
@@ -231,7 +228,7 @@ async def test_each_connect_carries_our_user_agent_and_never_the_token(
             await resolve(client.user.get())
             await resolve(client.files.upload(b"u" * 1000, mime_type="text/plain"))
         finally:
-            await _close(client)
+            await close_client(client)
     assert len(proxy.seen) >= 2  # the API's tunnel and the storage host's
     for seen in proxy.seen:
         assert seen.method == "CONNECT"
@@ -250,14 +247,6 @@ async def test_each_connect_carries_our_user_agent_and_never_the_token(
 # -- without ssl=: the one-line refusal, through the tunnel ----------------------
 
 
-def _everything_about(error: BaseException) -> list[str]:
-    texts = [str(error), repr(error)]
-    seen: BaseException | None = error
-    while (seen := seen.__cause__ or seen.__context__) is not None:
-        texts += [str(seen), repr(seen), repr(getattr(seen, "args", ()))]
-    return texts
-
-
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
 async def test_an_untrusted_certificate_through_the_tunnel_is_said_plainly(
     emu: Emulator,
@@ -272,7 +261,7 @@ async def test_an_untrusted_certificate_through_the_tunnel_is_said_plainly(
         with pytest.raises(APIConnectionError) as caught:
             await resolve(client.user.get())
     finally:
-        await _close(client)
+        await close_client(client)
     message = str(caught.value)
     assert "\n" not in message
     assert "the server's certificate was not trusted" in message
@@ -285,7 +274,7 @@ async def test_an_untrusted_certificate_through_the_tunnel_is_said_plainly(
     assert connect.headers["proxy-authorization"] == f"Basic {ENCODED}"
     assert connect.tunneled.startswith(TLS_HANDSHAKE)
     assert emu.requests == []
-    for text in _everything_about(caught.value):
+    for text in everything_about(caught.value):
         assert PASSWORD not in text and ENCODED not in text, text
 
 
@@ -313,7 +302,7 @@ async def test_sequential_calls_reuse_their_tunnels(
         for _ in range(3):
             await resolve(client.files.upload(b"z" * 1000, mime_type="text/plain"))
     finally:
-        await _close(client)
+        await close_client(client)
     assert len([r for r in emu.requests if r.path == "/user"]) == calls
     assert after_calls == 1  # one tunnel for twelve calls, not twelve
     assert 2 <= after_one_upload <= 1 + 3, [s.target for s in proxy.seen]
@@ -351,7 +340,7 @@ async def test_a_stream_read_to_its_end_leaves_its_tunnel_pooled(
             events = await collect(client.predictions.stream(prediction.id))
             assert events[-1].event == "done"
     finally:
-        await _close(client)
+        await close_client(client)
     assert len([r for r in emu.requests if r.path.endswith("/stream")]) == streams
     # One tunnel; a second if the machine is slow enough that a body's end
     # arrives later than the wait for it (a bounded moment).

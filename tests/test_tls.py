@@ -26,7 +26,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import CLIENT_KINDS, FAST_RETRY, collect, make_client, resolve
+from tests.accept_loop import AcceptLoop
+from tests.conftest import (
+    CLIENT_KINDS,
+    FAST_RETRY,
+    close_client,
+    collect,
+    make_client,
+    resolve,
+)
 from tests.tls_certs import PKI, make_pki, tls_emulator, trusting
 from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
 
@@ -54,14 +62,7 @@ def other_pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
     return make_pki(tmp_path_factory.mktemp("other-pki"))
 
 
-async def close(client: Any) -> None:
-    if isinstance(client, AsyncClient):
-        await client.aclose()
-    else:
-        client.close()
-
-
-class AlertingServer:
+class AlertingServer(AcceptLoop):
     """A threaded TLS server on 127.0.0.1 that counts the handshakes begun.
 
     A handshake that fails sends OpenSSL's alert before the socket closes;
@@ -69,49 +70,27 @@ class AlertingServer:
     """
 
     def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
         self.context = context
-        self.connections = 0
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen()
-        self._sock.settimeout(0.02)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.url = f"https://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        self.url = f"https://127.0.0.1:{self.port}/v1"
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
+    def handle(self, conn: socket.socket) -> None:
+        tls = self.context.wrap_socket(
+            conn, server_side=True, do_handshake_on_connect=False
+        )
+        with contextlib.suppress(OSError), tls:  # ssl.SSLError included
             try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            conn.settimeout(5)
-            tls = self.context.wrap_socket(
-                conn, server_side=True, do_handshake_on_connect=False
-            )
-            with contextlib.suppress(OSError), tls:  # ssl.SSLError included
-                try:
-                    tls.do_handshake()
-                except ssl.SSLError:
-                    # The alert is sent; close as nginx does (lingering):
-                    # a close with the request unread would send a reset,
-                    # which may reach the client before the alert.
-                    socket.socket.shutdown(tls, socket.SHUT_WR)
-                    while socket.socket.recv(tls, 65536):
-                        pass
-                    continue
-                tls.recv(65536)
-                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-
-    def __enter__(self) -> AlertingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
+                tls.do_handshake()
+            except ssl.SSLError:
+                # The alert is sent; close as nginx does (lingering):
+                # a close with the request unread would send a reset,
+                # which may reach the client before the alert.
+                socket.socket.shutdown(tls, socket.SHUT_WR)
+                while socket.socket.recv(tls, 65536):
+                    pass
+                return
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
 
 
 # -- without ssl=: the default verification ------------------------------------
@@ -125,7 +104,7 @@ async def test_without_ssl_a_private_ca_is_not_trusted(pki: PKI, kind: str) -> N
             with pytest.raises(APIConnectionError) as caught:
                 await collect(client.hardware.list())
         finally:
-            await close(client)
+            await close_client(client)
         assert emu.requests == []  # nothing, the token least of all, was sent
     message = str(caught.value)
     assert "\n" not in message
@@ -154,7 +133,7 @@ async def test_a_context_trusting_the_ca_is_used(pki: PKI, kind: str) -> None:
             # The parts go to the storage host's presigned https:// URLs.
             url = await resolve(client.files.upload(b"x" * 1000))
         finally:
-            await close(client)
+            await close_client(client)
         assert emu.base_url.startswith("https://")
     assert hardware and url.startswith("https://127.0.0.1:")
 
@@ -171,7 +150,7 @@ async def test_a_client_certificate_in_the_context_is_presented(
         try:
             assert await collect(client.hardware.list())
         finally:
-            await close(client)
+            await close_client(client)
 
 
 @_SSL_DEATH_ON_310

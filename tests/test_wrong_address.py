@@ -8,12 +8,13 @@ error names the mistake instead of aiohttp's internals (``ssl:default``,
 
 from __future__ import annotations
 
+import contextlib
 import socket
-import threading
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.accept_loop import AcceptLoop
 from tests.conftest import CLIENT_KINDS, FAST_RETRY, resolve
 from wriftai_async import APIConnectionError, AsyncClient, Client, NotFoundError
 from wriftai_async.testing import Emulator
@@ -65,42 +66,13 @@ async def test_a_404_of_the_api_itself_has_no_hint(
     assert "/v1," not in str(error)
 
 
-class PlainHTTPServer:
+class PlainHTTPServer(AcceptLoop):
     """Counts the connections it accepts and answers each in plain HTTP."""
 
-    def __init__(self) -> None:
-        self.connections = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.02)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port = self._sock.getsockname()[1]
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(65536)  # the ClientHello
-                    conn.sendall(
-                        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
-                    )
-                except OSError:
-                    pass
-
-    def __enter__(self) -> PlainHTTPServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)  # the ClientHello
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
 
 @pytest.mark.parametrize("kind", CLIENT_KINDS)
