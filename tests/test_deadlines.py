@@ -104,9 +104,13 @@ async def test_create_wait_timeout_bounds_a_held_post_that_never_answers(kind):
                 lambda c: c.predictions.create("alice/m", {}, wait=True, timeout=0.3),
             )
     assert caught.value.prediction is None
-    # The hold asked for fits in the timeout (a fifth of it left as margin).
+    # The hold asked for fits in the timeout, a fifth of what is left kept as
+    # margin: 0.24 s at most, less by what the call spent before sending
+    # (3 ms once under CI load on 3.10: wait=0.237).
     [post] = server.requests
-    assert post.headers["prefer"] == "wait=0.24"
+    name, _, seconds = post.headers["prefer"].partition("=")
+    assert name == "wait"
+    assert 0.2 <= float(seconds) <= 0.24
 
 
 async def test_create_wait_timeout_hands_over_the_pending_prediction(kind):
